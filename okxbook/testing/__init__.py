@@ -1,0 +1,27 @@
+"""okxbook.testing: a local OKX-like exchange and deterministic synthetic book streams.
+
+Owns test infrastructure shipped with the package: `synthetic` generates the exchange side of OKX v5
+order books (frames, checksums, seqId chains, the REST snapshot) and `exchange` serves them over a
+real WebSocket + REST server on 127.0.0.1 with fault injection and accounting. Pure Python; it
+imports nothing from the okxbook core, so it can check the core independently.
+"""
+
+from okxbook.testing.synthetic import (
+    CHANNEL_DEPTH,
+    DELTA_CHANNELS,
+    IMAGE_CHANNELS,
+    ChecksumMode,
+    Level,
+    SyntheticBook,
+    okx_checksum,
+)
+
+__all__ = [
+    "CHANNEL_DEPTH",
+    "DELTA_CHANNELS",
+    "IMAGE_CHANNELS",
+    "ChecksumMode",
+    "Level",
+    "SyntheticBook",
+    "okx_checksum",
+]
