@@ -84,7 +84,7 @@ class _BadLine(Exception):
 
 _NS_PER_S = 1_000_000_000
 # _FRAC_SCALE[n]: multiplier turning an n-digit decimal fraction of a second into ns.
-_FRAC_SCALE = tuple(10 ** (9 - n) for n in range(10))
+_FRAC_SCALE: tuple[int, ...] = tuple(10 ** (9 - n) for n in range(10))
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _EPOCH_ORDINAL = _EPOCH.toordinal()
 
@@ -252,15 +252,16 @@ def _parse_line(body: bytes) -> tuple[int | None, bytes] | None:
     elif body in _TEXT_FRAMES:
         return None, body
     else:
-        return _bookkeeping_line(body)
+        _check_bookkeeping_line(body)
+        return None
     # Cheap completeness check; the JSON parse is left to the consumer (it parses every frame anyway).
     if frame[-1:] in _CLOSERS and frame[:1] in _OPENERS:
         return recv_ns, frame
     return recv_ns, _check_frame(frame)
 
 
-def _bookkeeping_line(body: bytes) -> None:
-    """Accept (return None for) cryptofeed's lines that carry no received WebSocket frame, else raise.
+def _check_bookkeeping_line(body: bytes) -> None:
+    """Pass cryptofeed's lines that carry no received WebSocket frame; raise for anything else.
 
     ``<url> <-> <time>`` (connect), ``<url> <- <time>: <sent>`` (what the client sent),
     ``<url> -> <time>: <REST body>`` and the ``configuration: ...`` header
@@ -270,21 +271,21 @@ def _bookkeeping_line(body: bytes) -> None:
     if sp > 0 and b"://" in body[:sp]:
         arrow = body[sp + 1 : sp + 5]
         if arrow == b"<-> " or arrow[:3] == b"<- " or arrow[:3] == b"-> ":
-            return None
+            return
     if body.startswith(b"configuration: "):
-        return None
+        return
     raise _BadLine(f"unrecognised line: {body[:60]!r}")
 
 
 def _open_binary(path: str, stack: ExitStack) -> BinaryIO:
     """Open ``path`` for buffered binary line reading, decompressing by magic bytes."""
-    raw = stack.enter_context(open(path, "rb", buffering=_READ_BUFFER))
+    raw = stack.enter_context(io.BufferedReader(io.FileIO(path, "rb"), buffer_size=_READ_BUFFER))
     magic = raw.peek(4)[:4]
     if magic[:2] == _GZIP_MAGIC:
         gz = stack.enter_context(gzip.GzipFile(fileobj=raw, mode="rb"))
         # Our own BufferedReader on top: its readline() runs in C, whereas iterating a GzipFile
         # goes through GzipFile.readline (Python) once per line.
-        return io.BufferedReader(gz, buffer_size=_READ_BUFFER)  # type: ignore[arg-type]
+        return io.BufferedReader(gz, buffer_size=_READ_BUFFER)
     if magic == _ZSTD_MAGIC:
         try:
             import zstandard
@@ -294,7 +295,7 @@ def _open_binary(path: str, stack: ExitStack) -> BinaryIO:
             ) from None
         # read_across_frames: a recorder that appends after a restart writes several zstd frames.
         reader = stack.enter_context(zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True))
-        return io.BufferedReader(reader, buffer_size=_READ_BUFFER)  # type: ignore[arg-type]
+        return io.BufferedReader(reader, buffer_size=_READ_BUFFER)
     return raw
 
 
