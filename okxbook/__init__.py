@@ -1,0 +1,24 @@
+"""okxbook: OKX v5 L2 order books that are never silently wrong.
+
+``Books().apply(frame)`` applies one raw OKX WebSocket frame (``books``, ``books-l2-tbt``,
+``books50-l2-tbt``, ``books5``, ``bbo-tbt``, ``books-rpi``/``books-elp``) and returns the ``Book`` it
+updated or an ``Event`` for acks, errors, notices and pong.
+"""
+
+from ._book import CHANNELS, DEPTH_DTYPE, NO_ASK, NO_BID, Book
+from ._books import Books
+from ._checksum import okx_checksum
+from .errors import (BookError, ChecksumError, FrameError, MissingSnapshotError, SequenceError,
+                     UnknownChannelError)
+from .events import (PONG, ChannelConnCount, ErrorEvent, Event, LoginAck, Notice, OtherEvent, Pong,
+                     SubscribeAck, UnsubscribeAck)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Book", "Books", "CHANNELS", "DEPTH_DTYPE", "NO_ASK", "NO_BID", "okx_checksum",
+    "BookError", "ChecksumError", "FrameError", "MissingSnapshotError", "SequenceError",
+    "UnknownChannelError",
+    "Event", "Pong", "PONG", "SubscribeAck", "UnsubscribeAck", "ErrorEvent", "Notice", "LoginAck",
+    "ChannelConnCount", "OtherEvent",
+]

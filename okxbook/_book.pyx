@@ -1,0 +1,505 @@
+# cython: language_level=3
+"""One OKX price-level book (one channel, one instId): applies scanned frames, keeps the seqId chain
+and the checksum, and answers top-of-book and depth questions.
+
+Rules (../shared/docs/okx-books-protocol.md §2, §4, §5):
+- a snapshot (``action: snapshot``, or ``prevSeqId: -1``) replaces the book; image channels
+  (``books5``, ``bbo-tbt``) replace it on every push;
+- an update deletes a level on size "0" (a delete of a price we do not hold is counted, not an
+  error: real ``books`` captures have hundreds), replaces an existing price, inserts a new one;
+- ``prevSeqId == last seqId`` applies; an empty update with ``seqId == prevSeqId`` is a heartbeat;
+  ``seqId < prevSeqId`` (with ``prevSeqId == last``) is the documented reset after maintenance;
+  anything else is a gap: the book goes invalid and ``SequenceError`` is raised;
+- a non-zero checksum that does not match goes invalid and raises ``ChecksumError``.
+Invalid books are emptied and stay so until their next snapshot: they never answer with stale data.
+
+Exact arithmetic: prices and sizes are int64 at one decimal scale per book, learnt from the strings
+(the most decimals seen) or from instrument metadata; a frame that would need more decimals rescales
+the book first. Everything that can fail is checked before the book is touched.
+"""
+
+from libc.stdint cimport int64_t, INT64_MAX
+from libc.stdlib cimport realloc, free
+from libc.math cimport NAN
+
+import numpy as np
+
+from okxbook._level cimport Level, Side, side_set, side_delete
+from okxbook._wire cimport (Scratch, Item, ACTION_NONE, ACTION_SNAPSHOT, ACTION_UPDATE)
+from okxbook._checksum cimport book_checksum
+
+from okxbook.errors import (ChecksumError, FrameError, MissingSnapshotError, SequenceError,
+                            UnknownChannelError)
+
+# channel -> (published depth, image channel). books-elp is the pre-2026-10 name of books-rpi.
+CHANNELS = {
+    "books": (400, False),
+    "books-l2-tbt": (400, False),
+    "books50-l2-tbt": (50, False),
+    "books-rpi": (400, False),
+    "books-elp": (400, False),
+    "books5": (5, True),
+    "bbo-tbt": (1, True),
+}
+
+#: ``best_bid_ticks`` / ``best_ask_ticks`` of an empty side.
+NO_BID = -(2 ** 63)
+NO_ASK = 2 ** 63 - 1
+
+#: One row of ``Book.bids()`` / ``Book.asks()``.
+DEPTH_DTYPE = np.dtype([("px", "f8"), ("sz", "f8"), ("cum_sz", "f8"), ("px_ticks", "i8"),
+                        ("sz_lots", "i8"), ("orders", "i8")])
+
+cdef packed struct DepthRow:
+    double px
+    double sz
+    double cum_sz
+    int64_t px_ticks
+    int64_t sz_lots
+    int64_t orders
+
+cdef int64_t[19] POW10
+cdef int _k
+POW10[0] = 1
+for _k in range(1, 19):
+    POW10[_k] = POW10[_k - 1] * 10
+
+_STATUS = ("empty", "live", "invalid")
+
+
+cdef inline bint scale_fits(int64_t v, int64_t f) noexcept nogil:
+    cdef int64_t lim = INT64_MAX // f
+    return -lim <= v <= lim
+
+
+cdef bint side_scales(Side* side, int64_t fp, int64_t fs, bint apply) noexcept nogil:
+    """Whether every level fits int64 once prices are multiplied by fp and sizes by fs; with
+    ``apply``, multiply them (rare: only when a frame brings more decimals than the book had)."""
+    cdef Py_ssize_t j
+    for j in range(side.n):
+        if apply:
+            side.lv[j].px *= fp
+            side.lv[j].sz *= fs
+            side.lv[j].extra *= fs
+        elif not (scale_fits(side.lv[j].px, fp) and scale_fits(side.lv[j].sz, fs)
+                  and scale_fits(side.lv[j].extra, fs)):
+            return False
+    return True
+
+
+cdef int reserve(Side* side, Py_ssize_t want) except -1:
+    """Grow the level array so ``want`` levels fit (bounded by the side's limit)."""
+    if want > side.limit:
+        want = side.limit
+    if want <= side.cap:
+        return 0
+    cdef Py_ssize_t cap = side.cap * 2 if side.cap else 64
+    while cap < want:
+        cap *= 2
+    if cap > side.limit:
+        cap = side.limit
+    cdef Level* grown = <Level*>realloc(side.lv, <size_t>cap * sizeof(Level))
+    if grown == NULL:
+        raise MemoryError()
+    side.lv = grown
+    side.cap = cap
+    return 0
+
+
+cdef inline bint same_top(const Side* s, int64_t px, int64_t sz) noexcept nogil:
+    if s.n == 0:
+        return px == 0 and sz == -1
+    return s.lv[s.n - 1].px == px and s.lv[s.n - 1].sz == sz
+
+
+cdef class Book:
+    """A price-level book for one ``(channel, instId)``. Usually made and fed by ``Books``."""
+
+    def __cinit__(self):
+        self._bids.lv = self._asks.lv = NULL
+        self._bids.n = self._asks.n = self._bids.cap = self._asks.cap = 0
+        self._bids.sign = 1
+        self._asks.sign = -1
+
+    def __init__(self, str channel not None, str inst_id not None, int px_decimals=0,
+                 int sz_decimals=0):
+        spec = CHANNELS.get(channel)
+        if spec is None:
+            raise UnknownChannelError(f"okxbook keeps no book for channel {channel!r}",
+                                      channel=channel, inst_id=inst_id)
+        self.channel = channel
+        self.inst_id = inst_id
+        self.depth, self.is_image = spec
+        # Keep what OKX sends past the published depth, up to twice it, so a level that comes back
+        # into view is not lost; beyond that the deepest is dropped (memory stays bounded).
+        self._bids.limit = self._asks.limit = self.depth if self.is_image else 2 * self.depth
+        if not (0 <= px_decimals <= 18 and 0 <= sz_decimals <= 18):
+            raise ValueError("decimals must be within 0..18")
+        self._min_px_decimals = px_decimals
+        self._min_sz_decimals = sz_decimals
+        self._set_scale(px_decimals, sz_decimals)
+        self.seq_id = -1
+        self.prev_seq_id = -1
+        self._state = STATE_EMPTY
+        self.invalid_reason = None
+
+    def __dealloc__(self):
+        free(self._bids.lv)
+        free(self._asks.lv)
+
+    # ---------------------------------------------------------------- applying frames (hot path)
+
+    cdef void _set_scale(self, int px_dec, int sz_dec) noexcept:
+        self.px_decimals = px_dec
+        self.sz_decimals = sz_dec
+        self._px_div = <double>POW10[px_dec]
+        self._sz_div = <double>POW10[sz_dec]
+
+    cdef void _clear(self) noexcept:
+        self._bids.n = 0
+        self._asks.n = 0
+
+    cpdef void invalidate(self, str reason):
+        """Mark the book unusable until its next snapshot (the feeder does this when it loses data
+        it cannot see in the frames, e.g. on a disconnect)."""
+        self._state = STATE_INVALID
+        self.invalid_reason = reason
+        self._clear()
+        self.crossed = False
+
+    cdef int _prepare(self, Scratch* s, bint resets) except -1:
+        """Everything that can reject the frame, before anything changes: the decimal scale (and
+        whether the book can be rescaled to it), converting the scanned levels to that scale, and
+        the memory the merge may need."""
+        cdef int px_dec = s.max_px_dec, sz_dec = s.max_sz_dec, i
+        cdef Py_ssize_t j, n_b = 0, n_a = 0
+        cdef int64_t fp, fs, fe
+        cdef Level* lv
+        if px_dec < self._min_px_decimals:
+            px_dec = self._min_px_decimals
+        if sz_dec < self._min_sz_decimals:
+            sz_dec = self._min_sz_decimals
+        if not resets:
+            if px_dec < self.px_decimals:
+                px_dec = self.px_decimals
+            if sz_dec < self.sz_decimals:
+                sz_dec = self.sz_decimals
+            if px_dec > self.px_decimals or sz_dec > self.sz_decimals:
+                fp = POW10[px_dec - self.px_decimals]
+                fs = POW10[sz_dec - self.sz_decimals]
+                if not (side_scales(&self._bids, fp, fs, False)
+                        and side_scales(&self._asks, fp, fs, False)):
+                    raise FrameError("more decimals than the book can hold in int64",
+                                     channel=self.channel, inst_id=self.inst_id)
+        for j in range(s.n_levels):
+            lv = &s.levels[j]
+            fp = POW10[px_dec - lv.px_dec]
+            fs = POW10[sz_dec - lv.sz_dec]
+            fe = POW10[sz_dec - lv.extra_dec]
+            if not (scale_fits(lv.px, fp) and scale_fits(lv.sz, fs) and scale_fits(lv.extra, fe)):
+                raise FrameError("value does not fit int64 at the book's decimals",
+                                 channel=self.channel, inst_id=self.inst_id)
+        for i in range(s.n_items):
+            n_b += s.items[i].n_bids
+            n_a += s.items[i].n_asks
+        reserve(&self._bids, n_b if resets else self._bids.n + n_b)
+        reserve(&self._asks, n_a if resets else self._asks.n + n_a)
+        # Nothing below can fail.
+        for j in range(s.n_levels):
+            lv = &s.levels[j]
+            lv.px *= POW10[px_dec - lv.px_dec]
+            lv.sz *= POW10[sz_dec - lv.sz_dec]
+            lv.extra *= POW10[sz_dec - lv.extra_dec]
+        if not resets and (px_dec > self.px_decimals or sz_dec > self.sz_decimals):
+            fp = POW10[px_dec - self.px_decimals]
+            fs = POW10[sz_dec - self.sz_decimals]
+            side_scales(&self._bids, fp, fs, True)
+            side_scales(&self._asks, fp, fs, True)
+        self._set_scale(px_dec, sz_dec)
+        return 0
+
+    cdef int apply_scratch(self, Scratch* s, bint verify, char* buf) except -1:
+        """Apply one scanned frame for this book. Raises FrameError (book untouched),
+        SequenceError or ChecksumError (book invalid afterwards)."""
+        cdef Item* first = &s.items[0]
+        cdef bint resets = (s.action == ACTION_SNAPSHOT or self.is_image
+                            or (first.has_prev and first.prev == -1))
+        cdef int i
+        if self.is_image:
+            if s.action == ACTION_UPDATE:
+                raise FrameError(f"{self.channel} pushes whole images; an update is not one",
+                                 channel=self.channel, inst_id=self.inst_id)
+        elif s.action == ACTION_NONE:
+            raise FrameError("book push without action", channel=self.channel,
+                             inst_id=self.inst_id)
+        if not resets and self._state != STATE_LIVE:
+            if self._state == STATE_EMPTY:
+                raise MissingSnapshotError("update before any snapshot", channel=self.channel,
+                                           inst_id=self.inst_id,
+                                           seq_id=first.seq if first.has_seq else None)
+            # Already reported when it went invalid; wait quietly for the snapshot.
+            self.frames += 1
+            self.dropped_while_invalid += 1
+            self.top_changed = False
+            return 0
+        self._prepare(s, resets)
+        cdef int64_t bid_px = 0, bid_sz = -1, ask_px = 0, ask_sz = -1
+        if self._bids.n:
+            bid_px = self._bids.lv[self._bids.n - 1].px
+            bid_sz = self._bids.lv[self._bids.n - 1].sz
+        if self._asks.n:
+            ask_px = self._asks.lv[self._asks.n - 1].px
+            ask_sz = self._asks.lv[self._asks.n - 1].sz
+        self.frames += 1
+        try:
+            for i in range(s.n_items):
+                self._apply_item(s, i, verify, buf)
+        finally:
+            self.top_changed = not (same_top(&self._bids, bid_px, bid_sz)
+                                    and same_top(&self._asks, ask_px, ask_sz))
+            self.crossed = (self._bids.n > 0 and self._asks.n > 0 and
+                            self._bids.lv[self._bids.n - 1].px >= self._asks.lv[self._asks.n - 1].px)
+        return 0
+
+    cdef int _apply_item(self, Scratch* s, int index, bint verify, char* buf) except -1:
+        cdef Item* it = &s.items[index]
+        cdef bint resets = (s.action == ACTION_SNAPSHOT or self.is_image
+                            or (it.has_prev and it.prev == -1))
+        cdef int computed
+        if resets:
+            self.snapshots += 1
+            self._load_side(&self._bids, s, it.bids_off, it.n_bids)
+            self._load_side(&self._asks, s, it.asks_off, it.n_asks)
+            self._state = STATE_LIVE
+            self.invalid_reason = None
+            if not it.has_seq:
+                self.seq_id = -1
+        else:
+            if self._state != STATE_LIVE:     # an earlier item of this frame broke the chain
+                self.dropped_while_invalid += 1
+                return 0
+            if it.has_prev and self.seq_id >= 0:
+                if it.prev != self.seq_id:
+                    self.seq_gaps += 1
+                    last = self.seq_id
+                    self.invalidate(f"sequence gap: prevSeqId {it.prev} after seqId {last}")
+                    raise SequenceError(self.channel, self.inst_id,
+                                        it.seq if it.has_seq else None, it.prev, last)
+                if it.has_seq and it.seq == it.prev and it.n_bids == 0 and it.n_asks == 0:
+                    self.heartbeats += 1
+                elif it.has_seq and it.seq < it.prev:
+                    self.seq_resets += 1
+            self.updates += 1
+            self._merge_side(&self._bids, s, it.bids_off, it.n_bids)
+            self._merge_side(&self._asks, s, it.asks_off, it.n_asks)
+        if it.has_seq:
+            self.seq_id = it.seq
+        if it.has_prev:
+            self.prev_seq_id = it.prev
+        if it.has_ts:
+            self.ts_ms = it.ts
+        self.checksum = <int>it.checksum if it.has_checksum else 0
+        if not it.has_checksum or it.checksum == 0:
+            self.checksum_absent += 1
+        elif verify:
+            computed = book_checksum(&self._bids, &self._asks, buf)
+            if computed != it.checksum:
+                self.checksum_mismatch += 1
+                self.invalidate(f"checksum mismatch: frame {it.checksum}, book {computed}")
+                raise ChecksumError(self.channel, self.inst_id, it.seq if it.has_seq else None,
+                                    <int>it.checksum, computed)
+            self.checksum_ok += 1
+        return 0
+
+    cdef void _load_side(self, Side* side, Scratch* s, Py_ssize_t off, Py_ssize_t n) noexcept nogil:
+        """Replace a side with levels given best first. OKX sends them sorted, so they are copied
+        in reverse; anything else (unsorted, duplicate or zero-size levels) goes level by level."""
+        cdef Level* src = &s.levels[off]
+        cdef Py_ssize_t j, m = n if n < side.limit else side.limit
+        cdef bint ordered = True
+        for j in range(n):
+            if src[j].sz == 0 or (j > 0 and src[j].px * side.sign >= src[j - 1].px * side.sign):
+                ordered = False
+                break
+        side.n = 0
+        if ordered:
+            for j in range(m):
+                side.lv[m - 1 - j] = src[j]
+            side.n = m
+            self.trimmed_levels += n - m
+            return
+        for j in range(n):
+            if src[j].sz != 0 and side_set(side, &src[j]) < 0:
+                self.trimmed_levels += 1
+
+    cdef void _merge_side(self, Side* side, Scratch* s, Py_ssize_t off, Py_ssize_t n) noexcept nogil:
+        cdef Level* src = &s.levels[off]
+        cdef Py_ssize_t j
+        cdef int r
+        for j in range(n):
+            if src[j].sz == 0:
+                if not side_delete(side, src[j].px):
+                    self.missing_deletes += 1
+            else:
+                r = side_set(side, &src[j])
+                if r == 2 or r == -1:
+                    self.trimmed_levels += 1
+
+    # ---------------------------------------------------------------- reading the book
+
+    @property
+    def is_valid(self) -> bool:
+        """True when the book holds a snapshot and every frame since applied cleanly."""
+        return self._state == STATE_LIVE
+
+    @property
+    def status(self) -> str:
+        """``"empty"`` (no snapshot yet), ``"live"`` or ``"invalid"`` (see ``invalid_reason``)."""
+        return _STATUS[self._state]
+
+    @property
+    def n_bids(self) -> int:
+        """Bid levels visible to consumers (at most ``depth``)."""
+        return self._bids.n if self._bids.n < self.depth else self.depth
+
+    @property
+    def n_asks(self) -> int:
+        return self._asks.n if self._asks.n < self.depth else self.depth
+
+    @property
+    def best_bid_px(self) -> float:
+        """Best bid price as a float; NaN when there is none or the book is not valid."""
+        if self._bids.n == 0:
+            return NAN
+        return self._bids.lv[self._bids.n - 1].px / self._px_div
+
+    @property
+    def best_bid_sz(self) -> float:
+        if self._bids.n == 0:
+            return NAN
+        return self._bids.lv[self._bids.n - 1].sz / self._sz_div
+
+    @property
+    def best_ask_px(self) -> float:
+        if self._asks.n == 0:
+            return NAN
+        return self._asks.lv[self._asks.n - 1].px / self._px_div
+
+    @property
+    def best_ask_sz(self) -> float:
+        if self._asks.n == 0:
+            return NAN
+        return self._asks.lv[self._asks.n - 1].sz / self._sz_div
+
+    @property
+    def best_bid_ticks(self) -> int:
+        """Best bid in units of 10**-px_decimals (exact); ``NO_BID`` when there is none."""
+        return self._bids.lv[self._bids.n - 1].px if self._bids.n else NO_BID
+
+    @property
+    def best_ask_ticks(self) -> int:
+        return self._asks.lv[self._asks.n - 1].px if self._asks.n else NO_ASK
+
+    @property
+    def spread(self) -> float:
+        """Best ask minus best bid (negative when crossed); NaN when a side is empty."""
+        if self._bids.n == 0 or self._asks.n == 0:
+            return NAN
+        return (self._asks.lv[self._asks.n - 1].px - self._bids.lv[self._bids.n - 1].px) / self._px_div
+
+    @property
+    def mid(self) -> float:
+        if self._bids.n == 0 or self._asks.n == 0:
+            return NAN
+        return ((self._asks.lv[self._asks.n - 1].px + self._bids.lv[self._bids.n - 1].px)
+                / (2.0 * self._px_div))
+
+    @property
+    def best_bid(self):
+        """``(px, sz)`` of the best bid as the strings OKX sent, or None."""
+        if self._bids.n == 0:
+            return None
+        return _strings(&self._bids.lv[self._bids.n - 1])
+
+    @property
+    def best_ask(self):
+        if self._asks.n == 0:
+            return None
+        return _strings(&self._asks.lv[self._asks.n - 1])
+
+    def top(self):
+        """``(bid_px, bid_sz, ask_px, ask_sz)`` as floats, NaN for an empty side."""
+        return (self.best_bid_px, self.best_bid_sz, self.best_ask_px, self.best_ask_sz)
+
+    def bids(self, n=None):
+        """Top ``n`` bids (default and at most ``depth``), best first, as a ``DEPTH_DTYPE`` array:
+        ``px``/``sz`` floats, ``cum_sz`` the running total from the best level, ``px_ticks`` and
+        ``sz_lots`` exact integers (``px = px_ticks / 10**px_decimals``), ``orders``. A new array,
+        owned by the caller: it does not change as the book moves on."""
+        return self._depth(&self._bids, n)
+
+    def asks(self, n=None):
+        """Top ``n`` asks, best (lowest) first; see ``bids``."""
+        return self._depth(&self._asks, n)
+
+    cdef object _depth(self, Side* side, object n):
+        cdef Py_ssize_t m = side.n if side.n < self.depth else self.depth, j
+        if n is not None:
+            if n < 0:
+                raise ValueError("n must be >= 0")
+            if n < m:
+                m = n
+        out = np.empty(m, dtype=DEPTH_DTYPE)
+        if m == 0:
+            return out
+        cdef DepthRow[::1] rows = out
+        cdef double cum = 0.0
+        cdef int64_t cum_lots = 0
+        cdef Level* lv
+        for j in range(m):
+            lv = &side.lv[side.n - 1 - j]
+            cum_lots += lv.sz
+            rows[j].px = lv.px / self._px_div
+            rows[j].sz = lv.sz / self._sz_div
+            rows[j].cum_sz = cum_lots / self._sz_div
+            rows[j].px_ticks = lv.px
+            rows[j].sz_lots = lv.sz
+            rows[j].orders = lv.orders
+        return out
+
+    def bid_levels(self, n=None):
+        """Top ``n`` bids as ``(px, sz, orders)`` with px and sz the strings OKX sent."""
+        return self._levels(&self._bids, n)
+
+    def ask_levels(self, n=None):
+        return self._levels(&self._asks, n)
+
+    cdef list _levels(self, Side* side, object n):
+        cdef Py_ssize_t m = side.n if side.n < self.depth else self.depth, j
+        cdef Level* lv
+        if n is not None and 0 <= n < m:
+            m = n
+        out = []
+        for j in range(m):
+            lv = &side.lv[side.n - 1 - j]
+            out.append(_strings(lv) + (lv.orders,))
+        return out
+
+    def stats(self) -> dict:
+        """Counters since the book was made, as a plain dict."""
+        return {
+            "frames": self.frames, "snapshots": self.snapshots, "updates": self.updates,
+            "heartbeats": self.heartbeats, "seq_resets": self.seq_resets,
+            "seq_gaps": self.seq_gaps, "checksum_ok": self.checksum_ok,
+            "checksum_mismatch": self.checksum_mismatch, "checksum_absent": self.checksum_absent,
+            "missing_deletes": self.missing_deletes, "trimmed_levels": self.trimmed_levels,
+            "dropped_while_invalid": self.dropped_while_invalid,
+        }
+
+    def __repr__(self):
+        return (f"<Book {self.channel}/{self.inst_id} {self.status} seqId={self.seq_id} "
+                f"bid={self.best_bid} ask={self.best_ask}>")
+
+
+cdef tuple _strings(Level* lv):
+    return (lv.px_str[:lv.px_len].decode("ascii"), lv.sz_str[:lv.sz_len].decode("ascii"))

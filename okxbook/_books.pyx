@@ -1,0 +1,193 @@
+# cython: language_level=3
+"""``Books``: every book of a session, and the single entry point that turns one raw WebSocket frame
+into an updated book. Benchmarks, replay and the feeder all go through ``Books.apply``.
+
+It owns the frame scratch space, finds the book a frame is for (a one-entry cache makes a run of
+frames for one instrument skip the dict), creates books on their first snapshot, and hands
+non-book frames (acks, errors, notices, pong) back as events.
+"""
+
+from libc.stdint cimport int64_t
+from libc.string cimport memcmp, memcpy, strcmp
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE, PyBytes_FromStringAndSize
+from cpython.unicode cimport PyUnicode_Check
+
+from okxbook._level cimport Level
+from okxbook._wire cimport (Scratch, scan_frame, scratch_free, KIND_BOOK, KIND_EVENT, KIND_PONG,
+                            KIND_OTHER,
+                            ACTION_SNAPSHOT, ACTION_NONE)
+from okxbook._book cimport Book
+from okxbook._checksum cimport CHECKSUM_BUF_SIZE
+
+from okxbook._book import CHANNELS
+from okxbook.errors import FrameError, MissingSnapshotError, UnknownChannelError
+from okxbook.events import PONG, parse_event
+
+cdef extern from "Python.h":
+    const char* PyUnicode_AsUTF8AndSize(object s, Py_ssize_t* size) except NULL
+
+
+cdef int decimals_of(str value) except -1:
+    """Decimals of an OKX increment such as tickSz "0.01" -> 2, "1" -> 0, "0.50" -> 1."""
+    return len(value.strip().partition(".")[2].rstrip("0"))
+
+
+cdef class Books:
+    """All books of a session, keyed by ``(channel, instId)``.
+
+    ``verify_checksum`` checks every non-zero ``checksum`` (on by default; OKX has sent 0 since
+    2026-06-23, which always counts as absent). ``apply(frame)`` takes one raw frame as ``bytes``,
+    ``str``, ``bytearray`` or ``memoryview`` and returns the ``Book`` it updated, or an ``Event``.
+    """
+
+    def __cinit__(self):
+        self._s.levels = NULL
+        self._s.cap_levels = 0
+        self._s.n_levels = 0
+
+    def __init__(self, bint verify_checksum=True):
+        self._books = {}
+        self._decimals = {}
+        self.verify_checksum = verify_checksum
+        self._last_key = None
+        self._last = None
+
+    def __dealloc__(self):
+        scratch_free(&self._s)
+
+    # ---------------------------------------------------------------- the entry point
+
+    cpdef object apply(self, object frame):
+        """Apply one raw frame. Returns the ``Book`` it touched, or an ``Event`` for a non-book
+        frame. Raises ``FrameError`` (no book changed), ``SequenceError`` or ``ChecksumError``
+        (that book is invalid until its next snapshot)."""
+        cdef const char* buf
+        cdef Py_ssize_t n
+        cdef const unsigned char[::1] view
+        if type(frame) is bytes:
+            buf = PyBytes_AS_STRING(frame)
+            n = PyBytes_GET_SIZE(frame)
+        elif PyUnicode_Check(frame):
+            buf = PyUnicode_AsUTF8AndSize(frame, &n)
+        else:
+            view = frame
+            n = view.shape[0]
+            if n == 0:
+                raise FrameError("empty frame")
+            buf = <const char*>&view[0]
+        return self.apply_raw(buf, n, frame)
+
+    cdef object apply_raw(self, const char* buf, Py_ssize_t n, object frame):
+        """``apply`` for Cython callers holding a pointer (e.g. a picows frame); ``frame`` is only
+        used to decode event frames and may be None, in which case the bytes are copied."""
+        cdef Scratch* s = &self._s
+        cdef Book book
+        self.frames += 1
+        if scan_frame(s, buf, n) < 0:
+            if strcmp(s.error, "out of memory") == 0:
+                raise MemoryError()
+            raise FrameError(s.error.decode("ascii"), s.error_offset,
+                             channel=self._span(s.channel, s.channel_len),
+                             inst_id=self._span(s.inst, s.inst_len))
+        if s.kind == KIND_BOOK:
+            book = self._find(s)
+            book.apply_scratch(s, self.verify_checksum, self._buf)
+            return book
+        if s.kind == KIND_OTHER:
+            channel = self._span(s.channel, s.channel_len)
+            raise UnknownChannelError(f"okxbook keeps no book for channel {channel!r}",
+                                      channel=channel, inst_id=self._span(s.inst, s.inst_len))
+        self.events += 1
+        if s.kind == KIND_PONG:
+            return PONG
+        if frame is None or not isinstance(frame, (bytes, str)):
+            frame = PyBytes_FromStringAndSize(buf, n)
+        return parse_event(frame)
+
+    cdef object _span(self, const char* p, Py_ssize_t n):
+        return p[:n].decode("utf-8", "replace") if p != NULL else None
+
+    cdef Book _find(self, Scratch* s):
+        cdef Py_ssize_t klen = s.channel_len + 1 + s.inst_len
+        cdef const char* k
+        if self._last_key is not None and PyBytes_GET_SIZE(self._last_key) == klen:
+            k = PyBytes_AS_STRING(self._last_key)
+            if (memcmp(k, s.channel, <size_t>s.channel_len) == 0 and k[s.channel_len] == 0
+                    and memcmp(k + s.channel_len + 1, s.inst, <size_t>s.inst_len) == 0):
+                return self._last
+        key = PyBytes_FromStringAndSize(NULL, klen)
+        cdef char* w = PyBytes_AS_STRING(key)
+        memcpy(w, s.channel, <size_t>s.channel_len)
+        w[s.channel_len] = 0
+        memcpy(w + s.channel_len + 1, s.inst, <size_t>s.inst_len)
+        book = self._books.get(key)
+        if book is None:
+            book = self._create(s, key)
+        self._last_key = key
+        self._last = book
+        return book
+
+    cdef Book _create(self, Scratch* s, bytes key):
+        channel = self._span(s.channel, s.channel_len)
+        inst_id = self._span(s.inst, s.inst_len)
+        spec = CHANNELS.get(channel)
+        cdef bint resets = (s.action == ACTION_SNAPSHOT or (spec is not None and spec[1])
+                            or (s.items[0].has_prev and s.items[0].prev == -1))
+        book = self._new_book(channel, inst_id)   # raises UnknownChannelError
+        if not resets:
+            raise MissingSnapshotError("update before any snapshot", channel=channel,
+                                       inst_id=inst_id,
+                                       seq_id=s.items[0].seq if s.items[0].has_seq else None)
+        self._books[key] = book
+        return book
+
+    cdef Book _new_book(self, str channel, str inst_id):
+        px_dec, sz_dec = self._decimals.get(inst_id, (0, 0))
+        return Book(channel, inst_id, px_dec, sz_dec)
+
+    # ---------------------------------------------------------------- managing books
+
+    def set_instrument(self, str inst_id not None, str tick_sz not None, str lot_sz not None):
+        """Give an instrument's ``tickSz``/``lotSz`` (from ``GET /api/v5/public/instruments``) so
+        its books use at least those decimals from the start, instead of learning them."""
+        self._decimals[inst_id] = (decimals_of(tick_sz), decimals_of(lot_sz))
+
+    def book(self, str channel not None, str inst_id not None) -> Book:
+        """The book for ``(channel, inst_id)``, created empty if there is none yet (a feeder
+        registers the books it subscribes to this way, so their status can be read at once)."""
+        key = channel.encode() + b"\0" + inst_id.encode()
+        book = self._books.get(key)
+        if book is None:
+            book = self._new_book(channel, inst_id)
+            self._books[key] = book
+        return book
+
+    def get(self, str channel not None, str inst_id not None):
+        """The book for ``(channel, inst_id)``, or None."""
+        return self._books.get(channel.encode() + b"\0" + inst_id.encode())
+
+    def __getitem__(self, key):
+        channel, inst_id = key
+        book = self.get(channel, inst_id)
+        if book is None:
+            raise KeyError(key)
+        return book
+
+    def __contains__(self, key):
+        channel, inst_id = key
+        return self.get(channel, inst_id) is not None
+
+    def remove(self, str channel not None, str inst_id not None):
+        """Forget a book (e.g. after unsubscribing)."""
+        self._books.pop(channel.encode() + b"\0" + inst_id.encode(), None)
+        self._last_key = None
+        self._last = None
+
+    def __iter__(self):
+        return iter(list(self._books.values()))
+
+    def __len__(self):
+        return len(self._books)
+
+    def __repr__(self):
+        return f"<Books {len(self._books)} books, {self.frames} frames>"

@@ -1,0 +1,83 @@
+# cython: language_level=3
+"""Price levels and book sides: the per-level primitives, all ``cdef inline`` so every extension
+that cimports them gets them inlined (a cdef call across modules goes through a pointer).
+
+A side is a sorted array of ``Level`` with the *best level at the end* (index ``n - 1``): OKX
+updates cluster at the top of the book, so inserting or deleting there moves few bytes. Bids are
+stored ascending in price, asks descending; ``sign`` turns both into one ascending key.
+"""
+
+from libc.stdint cimport int64_t, uint8_t
+from libc.string cimport memmove
+
+
+# Longest price/size string kept verbatim: a sign, 19 digits and a point. Anything longer cannot be
+# an int64 at <= 18 decimals and is rejected by the parser.
+cdef enum:
+    LEVEL_STR_CAP = 21
+    MAX_DECIMALS = 18
+
+ctypedef struct Level:
+    int64_t px          # price in units of 10**-px_decimals (the book's scale once applied)
+    int64_t sz          # size in units of 10**-sz_decimals
+    int64_t extra       # third field (books-rpi non-RPI size) in size units; "0" elsewhere
+    int64_t orders      # fourth field: number of orders
+    uint8_t px_len
+    uint8_t sz_len
+    uint8_t px_dec      # decimals as printed (scratch only: the book stores one scale)
+    uint8_t sz_dec
+    uint8_t extra_dec
+    char px_str[LEVEL_STR_CAP]   # the strings exactly as received (checksum input)
+    char sz_str[LEVEL_STR_CAP]
+
+ctypedef struct Side:
+    Level* lv
+    Py_ssize_t n        # levels held
+    Py_ssize_t cap      # levels allocated
+    Py_ssize_t limit    # most levels kept; past it the deepest is dropped
+    int64_t sign        # +1 bids, -1 asks
+
+
+cdef inline Py_ssize_t side_search(const Side* s, int64_t px, bint* found) noexcept nogil:
+    """Index of the first level whose key is >= px's key; ``found`` if that level is px."""
+    cdef int64_t key = px * s.sign
+    cdef Py_ssize_t lo = 0, hi = s.n, mid
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if s.lv[mid].px * s.sign < key:
+            lo = mid + 1
+        else:
+            hi = mid
+    found[0] = lo < s.n and s.lv[lo].px == px
+    return lo
+
+
+cdef inline int side_set(Side* s, const Level* src) noexcept nogil:
+    """Insert or replace ``src``. Returns 0 replaced, 1 inserted, 2 inserted after dropping the
+    deepest level, -1 not kept (deeper than everything on a full side). Capacity must be reserved."""
+    cdef bint found
+    cdef Py_ssize_t i = side_search(s, src.px, &found)
+    if found:
+        s.lv[i] = src[0]
+        return 0
+    if s.n < s.limit:
+        memmove(&s.lv[i + 1], &s.lv[i], <size_t>(s.n - i) * sizeof(Level))
+        s.lv[i] = src[0]
+        s.n += 1
+        return 1
+    if i == 0:
+        return -1
+    memmove(&s.lv[0], &s.lv[1], <size_t>(i - 1) * sizeof(Level))
+    s.lv[i - 1] = src[0]
+    return 2
+
+
+cdef inline bint side_delete(Side* s, int64_t px) noexcept nogil:
+    """Remove the level at ``px``; False if there was none (normal on OKX ``books``)."""
+    cdef bint found
+    cdef Py_ssize_t i = side_search(s, px, &found)
+    if not found:
+        return False
+    memmove(&s.lv[i], &s.lv[i + 1], <size_t>(s.n - i - 1) * sizeof(Level))
+    s.n -= 1
+    return True

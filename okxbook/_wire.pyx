@@ -1,0 +1,551 @@
+# cython: language_level=3
+"""Frame scanner: one raw OKX text frame -> ``Scratch``, with no Python object per level.
+
+A strict JSON reader specialised to OKX's push shapes (../shared/docs/okx-books-protocol.md §2): it
+walks the top-level object, reads ``arg.channel``/``arg.instId``, ``action`` and each ``data`` item's
+``asks``/``bids``/``ts``/``checksum``/``seqId``/``prevSeqId``, and skips any other key. Every read is
+bounds-checked; on any problem it returns -1 with a static reason and the byte offset, and the caller
+raises ``FrameError`` before any book is touched. Prices and sizes are parsed straight from their
+strings into integers at the decimals they were printed with; the strings themselves are copied
+verbatim into the level (the checksum is defined on them). It owns no book logic.
+"""
+
+from libc.stdint cimport int64_t, uint8_t, INT64_MAX, INT32_MIN, INT32_MAX, UINT32_MAX
+from libc.string cimport memcpy, memcmp
+from libc.stdlib cimport realloc, free
+
+from okxbook._level cimport Level, LEVEL_STR_CAP, MAX_DECIMALS
+
+# Compared by identity in Books to raise MemoryError instead of FrameError.
+cdef const char* OUT_OF_MEMORY = "out of memory"
+
+ctypedef struct Cur:
+    const char* p
+    const char* end
+    const char* start
+    Scratch* s
+
+
+cdef inline int fail(Cur* c, const char* why) noexcept nogil:
+    if c.s.error == NULL:
+        c.s.error = why
+        c.s.error_offset = c.p - c.start
+    return -1
+
+
+cdef inline void skip_ws(Cur* c) noexcept nogil:
+    while c.p < c.end and (c.p[0] == c' ' or c.p[0] == c'\n' or c.p[0] == c'\r' or c.p[0] == c'\t'):
+        c.p += 1
+
+
+cdef inline bint is_digit(char ch) noexcept nogil:
+    return c'0' <= ch <= c'9'
+
+
+cdef inline int expect(Cur* c, char ch, const char* why) noexcept nogil:
+    skip_ws(c)
+    if c.p >= c.end:
+        return fail(c, "truncated frame")
+    if c.p[0] != ch:
+        return fail(c, why)
+    c.p += 1
+    return 0
+
+
+cdef inline int next_or_close(Cur* c, char close, const char* why) noexcept nogil:
+    """After a member: 1 if a ',' follows (more members), 0 if ``close`` ends the container."""
+    skip_ws(c)
+    if c.p >= c.end:
+        return fail(c, "truncated frame")
+    if c.p[0] == c',':
+        c.p += 1
+        return 1
+    if c.p[0] == close:
+        c.p += 1
+        return 0
+    return fail(c, why)
+
+
+cdef int read_string(Cur* c, const char** out, Py_ssize_t* n) noexcept nogil:
+    """Reads a JSON string; returns 1 if it holds a backslash escape (left undecoded), 0 if not."""
+    skip_ws(c)
+    if c.p >= c.end:
+        return fail(c, "truncated frame")
+    if c.p[0] != c'"':
+        return fail(c, "expected a string")
+    cdef const char* q = c.p + 1
+    cdef int escaped = 0
+    while q < c.end:
+        if q[0] == c'"':
+            out[0] = c.p + 1
+            n[0] = q - c.p - 1
+            c.p = q + 1
+            return escaped
+        if q[0] == c'\\':
+            escaped = 1
+            q += 2
+            continue
+        if <unsigned char>q[0] < 0x20:
+            c.p = q
+            return fail(c, "control character in a string")
+        q += 1
+    c.p = c.end
+    return fail(c, "truncated frame")
+
+
+cdef int read_plain_string(Cur* c, const char** out, Py_ssize_t* n, const char* what) noexcept nogil:
+    """A string okxbook uses as a value (channel, instId, a number): escapes are not allowed."""
+    cdef int r = read_string(c, out, n)
+    if r == 1:
+        return fail(c, what)
+    return r
+
+
+cdef int skip_value(Cur* c) noexcept nogil:
+    """Skips any JSON value, checking that brackets balance (scalars inside are not validated)."""
+    cdef char stack[64]
+    cdef int depth = 0
+    cdef const char* s
+    cdef Py_ssize_t n
+    cdef char ch
+    skip_ws(c)
+    while True:
+        if c.p >= c.end:
+            return fail(c, "truncated frame")
+        ch = c.p[0]
+        if ch == c'"':
+            if read_string(c, &s, &n) < 0:
+                return -1
+        elif ch == c'{' or ch == c'[':
+            if depth == 64:
+                return fail(c, "nesting too deep")
+            stack[depth] = c'}' if ch == c'{' else c']'
+            depth += 1
+            c.p += 1
+            continue
+        elif ch == c'}' or ch == c']':
+            if depth == 0 or stack[depth - 1] != ch:
+                return fail(c, "unbalanced brackets")
+            depth -= 1
+            c.p += 1
+        elif is_digit(ch) or ch == c'-' or ch == c't' or ch == c'f' or ch == c'n':
+            while c.p < c.end and (is_digit(c.p[0]) or c'a' <= c.p[0] <= c'z' or c.p[0] == c'-'
+                                   or c.p[0] == c'+' or c.p[0] == c'.' or c.p[0] == c'E'):
+                c.p += 1
+        elif depth > 0 and (ch == c',' or ch == c':' or ch == c' ' or ch == c'\n'
+                            or ch == c'\r' or ch == c'\t'):
+            c.p += 1
+            continue
+        else:
+            return fail(c, "expected a value")
+        if depth == 0:
+            return 0
+
+
+cdef int read_int(Cur* c, int64_t* out) noexcept nogil:
+    """A JSON integer (seqId, prevSeqId, checksum): no fraction, no exponent, fits int64."""
+    cdef bint neg = False
+    cdef int64_t v = 0
+    cdef int d
+    skip_ws(c)
+    if c.p < c.end and c.p[0] == c'-':
+        neg = True
+        c.p += 1
+    if c.p >= c.end:
+        return fail(c, "truncated frame")
+    if not is_digit(c.p[0]):
+        return fail(c, "expected an integer")
+    while c.p < c.end and is_digit(c.p[0]):
+        d = c.p[0] - c'0'
+        if v > (INT64_MAX - d) // 10:
+            return fail(c, "integer does not fit int64")
+        v = v * 10 + d
+        c.p += 1
+    if c.p < c.end and (c.p[0] == c'.' or c.p[0] == c'e' or c.p[0] == c'E'):
+        return fail(c, "expected an integer")
+    out[0] = -v if neg else v
+    return 0
+
+
+cdef inline int parse_decimal(const char* p, Py_ssize_t n, bint allow_neg, int64_t* mant,
+                              uint8_t* dec) noexcept nogil:
+    """``-?[0-9]+(\\.[0-9]+)?`` -> integer mantissa and decimals. 0 ok, 1 malformed, 2 too large."""
+    cdef Py_ssize_t i = 0
+    cdef bint neg = False
+    cdef int64_t v = 0
+    cdef int d = -1, digit
+    if n == 0:
+        return 1
+    if p[0] == c'-':
+        if not allow_neg:
+            return 1
+        neg = True
+        i = 1
+    if i >= n or not is_digit(p[i]):
+        return 1
+    while i < n:
+        if is_digit(p[i]):
+            digit = p[i] - c'0'
+            if v > (INT64_MAX - digit) // 10:
+                return 2
+            v = v * 10 + digit
+            if d >= 0:
+                d += 1
+        elif p[i] == c'.' and d < 0:
+            d = 0
+        else:
+            return 1
+        i += 1
+    if d == 0:
+        return 1
+    if d > MAX_DECIMALS:
+        return 2
+    mant[0] = -v if neg else v
+    dec[0] = <uint8_t>(d if d > 0 else 0)
+    return 0
+
+
+cdef inline int read_number_field(Cur* c, const char** s, Py_ssize_t* n, bint allow_neg,
+                                  int64_t* mant, uint8_t* dec, const char* malformed,
+                                  const char* too_large) noexcept nogil:
+    cdef const char* at = c.p
+    if read_plain_string(c, s, n, malformed) < 0:
+        return -1
+    cdef int r = parse_decimal(s[0], n[0], allow_neg, mant, dec)
+    if r != 0 or n[0] > LEVEL_STR_CAP:
+        c.p = at
+        return fail(c, malformed if r == 1 else too_large)
+    return 0
+
+
+cdef int reserve_level(Cur* c) noexcept nogil:
+    cdef Scratch* s = c.s
+    cdef Py_ssize_t cap
+    cdef Level* grown
+    if s.n_levels < s.cap_levels:
+        return 0
+    cap = s.cap_levels * 2 if s.cap_levels else 1024
+    grown = <Level*>realloc(s.levels, <size_t>cap * sizeof(Level))
+    if grown == NULL:
+        return fail(c, OUT_OF_MEMORY)
+    s.levels = grown
+    s.cap_levels = cap
+    return 0
+
+
+cdef int read_level(Cur* c) noexcept nogil:
+    """``["px","sz","third","orders"]`` into the next scratch level."""
+    cdef const char* s
+    cdef Py_ssize_t n
+    cdef uint8_t orders_dec
+    if reserve_level(c) < 0 or expect(c, c'[', "a level must be an array") < 0:
+        return -1
+    cdef Level* lv = &c.s.levels[c.s.n_levels]
+    if read_number_field(c, &s, &n, True, &lv.px, &lv.px_dec, "malformed price",
+                         "price too long or too precise") < 0:
+        return -1
+    memcpy(lv.px_str, s, <size_t>n)
+    lv.px_len = <uint8_t>n
+    if expect(c, c',', "a level needs 4 fields") < 0:
+        return -1
+    if read_number_field(c, &s, &n, False, &lv.sz, &lv.sz_dec, "malformed size",
+                         "size too long or too precise") < 0:
+        return -1
+    memcpy(lv.sz_str, s, <size_t>n)
+    lv.sz_len = <uint8_t>n
+    if expect(c, c',', "a level needs 4 fields") < 0:
+        return -1
+    if read_number_field(c, &s, &n, False, &lv.extra, &lv.extra_dec, "malformed third field",
+                         "third field too long or too precise") < 0:
+        return -1
+    if expect(c, c',', "a level needs 4 fields") < 0:
+        return -1
+    if read_number_field(c, &s, &n, False, &lv.orders, &orders_dec, "malformed order count",
+                         "order count too large") < 0:
+        return -1
+    if orders_dec != 0:
+        return fail(c, "malformed order count")
+    if expect(c, c']', "a level has 4 fields") < 0:
+        return -1
+    if lv.px_dec > c.s.max_px_dec:
+        c.s.max_px_dec = lv.px_dec
+    if lv.sz_dec > c.s.max_sz_dec:
+        c.s.max_sz_dec = lv.sz_dec
+    if lv.extra_dec > c.s.max_sz_dec:
+        c.s.max_sz_dec = lv.extra_dec
+    c.s.n_levels += 1
+    return 0
+
+
+cdef int read_levels(Cur* c, Py_ssize_t* off, Py_ssize_t* count) noexcept nogil:
+    cdef int more
+    if expect(c, c'[', "asks/bids must be an array") < 0:
+        return -1
+    off[0] = c.s.n_levels
+    skip_ws(c)
+    if c.p < c.end and c.p[0] == c']':
+        c.p += 1
+        count[0] = 0
+        return 0
+    while True:
+        if read_level(c) < 0:
+            return -1
+        more = next_or_close(c, c']', "expected ',' or ']' after a level")
+        if more < 0:
+            return -1
+        if more == 0:
+            break
+    count[0] = c.s.n_levels - off[0]
+    return 0
+
+
+cdef inline bint key_is(const char* k, Py_ssize_t n, const char* lit, Py_ssize_t lit_n) noexcept nogil:
+    return n == lit_n and memcmp(k, lit, <size_t>n) == 0
+
+
+cdef int read_ts(Cur* c, int64_t* out) noexcept nogil:
+    """``ts`` is a string of milliseconds on OKX; a bare integer is accepted too."""
+    cdef const char* s
+    cdef Py_ssize_t n, i
+    cdef int64_t v = 0
+    skip_ws(c)
+    if c.p < c.end and c.p[0] != c'"':
+        return read_int(c, out)
+    cdef const char* at = c.p
+    if read_plain_string(c, &s, &n, "malformed ts") < 0:
+        return -1
+    if n == 0 or n > 18:
+        c.p = at
+        return fail(c, "malformed ts")
+    for i in range(n):
+        if not is_digit(s[i]):
+            c.p = at
+            return fail(c, "malformed ts")
+        v = v * 10 + (s[i] - c'0')
+    out[0] = v
+    return 0
+
+
+cdef int read_item(Cur* c) noexcept nogil:
+    cdef Scratch* s = c.s
+    cdef const char* k
+    cdef Py_ssize_t kn
+    cdef int more
+    if s.n_items == MAX_ITEMS:
+        return fail(c, "too many data items")
+    cdef Item* it = &s.items[s.n_items]
+    it.has_bids = it.has_asks = it.has_ts = it.has_seq = it.has_prev = it.has_checksum = False
+    it.n_bids = it.n_asks = it.bids_off = it.asks_off = 0
+    it.ts = it.seq = it.prev = it.checksum = 0
+    if expect(c, c'{', "a data item must be an object") < 0:
+        return -1
+    skip_ws(c)
+    if c.p < c.end and c.p[0] == c'}':
+        return fail(c, "empty data item")
+    while True:
+        if read_string(c, &k, &kn) < 0 or expect(c, c':', "expected ':'") < 0:
+            return -1
+        if key_is(k, kn, "asks", 4):
+            if it.has_asks:
+                return fail(c, "duplicate asks")
+            if read_levels(c, &it.asks_off, &it.n_asks) < 0:
+                return -1
+            it.has_asks = True
+        elif key_is(k, kn, "bids", 4):
+            if it.has_bids:
+                return fail(c, "duplicate bids")
+            if read_levels(c, &it.bids_off, &it.n_bids) < 0:
+                return -1
+            it.has_bids = True
+        elif key_is(k, kn, "ts", 2):
+            if read_ts(c, &it.ts) < 0:
+                return -1
+            it.has_ts = True
+        elif key_is(k, kn, "checksum", 8):
+            if read_int(c, &it.checksum) < 0:
+                return -1
+            # Signed int32 on the wire; some recorders stored the unsigned form.
+            if it.checksum < INT32_MIN or it.checksum > UINT32_MAX:
+                return fail(c, "checksum out of 32-bit range")
+            if it.checksum > INT32_MAX:
+                it.checksum -= <int64_t>UINT32_MAX + 1
+            it.has_checksum = True
+        elif key_is(k, kn, "seqId", 5):
+            if read_int(c, &it.seq) < 0:
+                return -1
+            it.has_seq = True
+        elif key_is(k, kn, "prevSeqId", 9):
+            if read_int(c, &it.prev) < 0:
+                return -1
+            it.has_prev = True
+        elif skip_value(c) < 0:
+            return -1
+        more = next_or_close(c, c'}', "expected ',' or '}' in a data item")
+        if more < 0:
+            return -1
+        if more == 0:
+            break
+    if not (it.has_asks and it.has_bids):
+        return fail(c, "data item without asks and bids")
+    s.n_items += 1
+    return 0
+
+
+cdef int read_data(Cur* c) noexcept nogil:
+    cdef int more
+    if expect(c, c'[', "data must be an array") < 0:
+        return -1
+    skip_ws(c)
+    if c.p < c.end and c.p[0] == c']':
+        return fail(c, "empty data")
+    while True:
+        if read_item(c) < 0:
+            return -1
+        more = next_or_close(c, c']', "expected ',' or ']' in data")
+        if more < 0:
+            return -1
+        if more == 0:
+            return 0
+
+
+cdef int read_arg(Cur* c) noexcept nogil:
+    cdef Scratch* s = c.s
+    cdef const char* k
+    cdef Py_ssize_t kn
+    cdef int more
+    if expect(c, c'{', "arg must be an object") < 0:
+        return -1
+    skip_ws(c)
+    if c.p < c.end and c.p[0] == c'}':
+        c.p += 1
+        return 0
+    while True:
+        if read_string(c, &k, &kn) < 0 or expect(c, c':', "expected ':'") < 0:
+            return -1
+        if key_is(k, kn, "channel", 7):
+            if read_plain_string(c, &s.channel, &s.channel_len, "malformed channel") < 0:
+                return -1
+        elif key_is(k, kn, "instId", 6):
+            if read_plain_string(c, &s.inst, &s.inst_len, "malformed instId") < 0:
+                return -1
+        elif skip_value(c) < 0:
+            return -1
+        more = next_or_close(c, c'}', "expected ',' or '}' in arg")
+        if more < 0:
+            return -1
+        if more == 0:
+            return 0
+
+
+cdef inline bint is_pong(const char* p, const char* end) noexcept nogil:
+    while end > p and ((end - 1)[0] == c' ' or (end - 1)[0] == c'\n'
+                       or (end - 1)[0] == c'\r' or (end - 1)[0] == c'\t'):
+        end -= 1
+    return end - p == 4 and memcmp(p, "pong", 4) == 0
+
+
+cdef inline bint is_book_channel(const char* p, Py_ssize_t n) noexcept nogil:
+    """Order-book channels are ``books*`` and ``bbo-tbt``; other pushes (trades, tickers, candles)
+    are recognised but their data is skipped unparsed. ``Book`` holds the authoritative list."""
+    return ((n >= 5 and memcmp(p, "books", 5) == 0) or (n == 7 and memcmp(p, "bbo-tbt", 7) == 0))
+
+
+cdef int scan_frame(Scratch* s, const char* buf, Py_ssize_t n) noexcept nogil:
+    cdef Cur c
+    cdef const char* k
+    cdef const char* v
+    cdef Py_ssize_t kn, vn
+    cdef bint is_event = False, has_action = False, is_other = False
+    cdef int more
+    c.p = buf
+    c.end = buf + n
+    c.start = buf
+    c.s = s
+    s.kind = 0
+    s.action = ACTION_NONE
+    s.channel = s.inst = NULL
+    s.channel_len = s.inst_len = 0
+    s.has_arg = s.has_data = False
+    s.n_items = 0
+    s.n_levels = 0
+    s.max_px_dec = s.max_sz_dec = 0
+    s.error = NULL
+    s.error_offset = 0
+    skip_ws(&c)
+    if is_pong(c.p, c.end):
+        s.kind = KIND_PONG
+        return 0
+    if c.p >= c.end:
+        return fail(&c, "empty frame")
+    if c.p[0] != c'{':
+        return fail(&c, "not a JSON object")
+    c.p += 1
+    skip_ws(&c)
+    if c.p < c.end and c.p[0] == c'}':
+        return fail(&c, "empty object")
+    while True:
+        if read_string(&c, &k, &kn) < 0 or expect(&c, c':', "expected ':'") < 0:
+            return -1
+        if key_is(k, kn, "arg", 3):
+            if s.has_arg:
+                return fail(&c, "duplicate arg")
+            if read_arg(&c) < 0:
+                return -1
+            s.has_arg = True
+        elif key_is(k, kn, "data", 4):
+            if s.has_data:
+                return fail(&c, "duplicate data")
+            if s.channel != NULL and not is_book_channel(s.channel, s.channel_len):
+                if skip_value(&c) < 0:
+                    return -1
+                is_other = True
+            elif read_data(&c) < 0:
+                return -1
+            s.has_data = True
+        elif key_is(k, kn, "action", 6):
+            if has_action:
+                return fail(&c, "duplicate action")
+            if read_plain_string(&c, &v, &vn, "malformed action") < 0:
+                return -1
+            if key_is(v, vn, "snapshot", 8):
+                s.action = ACTION_SNAPSHOT
+            elif key_is(v, vn, "update", 6):
+                s.action = ACTION_UPDATE
+            else:
+                return fail(&c, "unknown action")
+            has_action = True
+        elif key_is(k, kn, "event", 5):
+            if skip_value(&c) < 0:
+                return -1
+            is_event = True
+        elif skip_value(&c) < 0:
+            return -1
+        more = next_or_close(&c, c'}', "expected ',' or '}'")
+        if more < 0:
+            return -1
+        if more == 0:
+            break
+    skip_ws(&c)
+    if c.p != c.end:
+        return fail(&c, "data after the end of the frame")
+    if is_event:
+        s.kind = KIND_EVENT
+        return 0
+    c.p = buf
+    if not s.has_arg:
+        return fail(&c, "no arg")
+    if s.channel == NULL:
+        return fail(&c, "arg without channel")
+    if s.inst == NULL:
+        return fail(&c, "arg without instId")
+    if not s.has_data:
+        return fail(&c, "no data")
+    s.kind = KIND_OTHER if is_other else KIND_BOOK
+    return 0
+
+
+cdef void scratch_free(Scratch* s) noexcept nogil:
+    free(s.levels)
+    s.levels = NULL
+    s.cap_levels = 0
+    s.n_levels = 0

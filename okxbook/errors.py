@@ -1,0 +1,91 @@
+"""Every error okxbook raises, in one hierarchy.
+
+A ``BookError`` always names the book it concerns (channel, instId and the seqId of the frame that
+failed, where known) so a caller holding many books can act on the right one. Integrity errors
+(``ChecksumError``, ``SequenceError``) are raised *after* the book was marked invalid; input errors
+(``FrameError`` and subclasses) are raised *before* anything changed: the frame was rejected whole.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BookError",
+    "FrameError",
+    "UnknownChannelError",
+    "MissingSnapshotError",
+    "ChecksumError",
+    "SequenceError",
+]
+
+
+class BookError(Exception):
+    """Base of okxbook's errors: ``channel``, ``inst_id`` and ``seq_id`` say which book and frame."""
+
+    def __init__(self, message: str, channel: str | None = None, inst_id: str | None = None,
+                 seq_id: int | None = None) -> None:
+        super().__init__(message)
+        self.channel = channel
+        self.inst_id = inst_id
+        self.seq_id = seq_id
+
+    def _where(self) -> str:
+        parts = []
+        if self.channel is not None:
+            parts.append(f"{self.channel}/{self.inst_id}")
+        if self.seq_id is not None:
+            parts.append(f"seqId={self.seq_id}")
+        return f" [{' '.join(parts)}]" if parts else ""
+
+    def __str__(self) -> str:
+        return f"{self.args[0]}{self._where()}"
+
+
+class FrameError(BookError, ValueError):
+    """The frame is malformed or unusable; no book was changed.
+
+    ``reason`` says what is wrong and ``offset`` is the byte offset in the frame where it was found
+    (-1 when the problem is not at one place, e.g. a value that overflows after scaling).
+    """
+
+    def __init__(self, reason: str, offset: int = -1, channel: str | None = None,
+                 inst_id: str | None = None, seq_id: int | None = None) -> None:
+        where = f" at byte {offset}" if offset >= 0 else ""
+        super().__init__(f"bad frame: {reason}{where}", channel, inst_id, seq_id)
+        self.reason = reason
+        self.offset = offset
+
+
+class UnknownChannelError(FrameError):
+    """A well-formed push for a channel okxbook does not keep books for (``trades``, ``tickers`` ...)."""
+
+
+class MissingSnapshotError(FrameError):
+    """An update arrived for a book that never had a snapshot to apply it to."""
+
+
+class ChecksumError(BookError):
+    """The CRC32 computed over the book after the frame differs from the frame's ``checksum``.
+
+    The book has been marked invalid and stays unusable until its next snapshot.
+    """
+
+    def __init__(self, channel: str, inst_id: str, seq_id: int | None, expected: int,
+                 computed: int) -> None:
+        super().__init__(f"checksum mismatch: frame says {expected}, book gives {computed}",
+                         channel, inst_id, seq_id)
+        self.expected = expected
+        self.computed = computed
+
+
+class SequenceError(BookError):
+    """``prevSeqId`` of an update does not continue the book's last ``seqId``: updates were lost.
+
+    The frame was not applied; the book has been marked invalid until its next snapshot.
+    """
+
+    def __init__(self, channel: str, inst_id: str, seq_id: int | None, prev_seq_id: int,
+                 last_seq_id: int) -> None:
+        super().__init__(f"sequence gap: prevSeqId {prev_seq_id} does not follow last seqId "
+                         f"{last_seq_id}", channel, inst_id, seq_id)
+        self.prev_seq_id = prev_seq_id
+        self.last_seq_id = last_seq_id

@@ -1,0 +1,48 @@
+"""Builds okxbook's Cython core. One mandatory set of extensions: if they do not build, the install
+fails (there is no pure-Python fallback).
+
+OKXBOOK_DEBUG=1 turns on Cython's annotate HTML, line tracing (for coverage/profilers) and bounds
+checks.
+"""
+
+import os
+
+from Cython.Build import cythonize
+from Cython.Compiler import Options
+from setuptools import Extension, setup
+
+DEBUG = os.environ.get("OKXBOOK_DEBUG", "") not in ("", "0")
+Options.warning_errors = True
+
+MODULES = ["_wire", "_checksum", "_book", "_books"]
+
+macros = [("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")]
+if DEBUG:
+    macros += [("CYTHON_TRACE", "1"), ("CYTHON_TRACE_NOGIL", "1")]
+
+extensions = [
+    Extension(
+        f"okxbook.{name}",
+        [f"okxbook/{name}.pyx"],
+        libraries=["z"] if name == "_checksum" else [],
+        define_macros=macros,
+        extra_compile_args=["-O3"] if not DEBUG else ["-O0", "-g"],
+    )
+    for name in MODULES
+]
+
+setup(
+    ext_modules=cythonize(
+        extensions,
+        language_level=3,
+        annotate=DEBUG,
+        compiler_directives={
+            "boundscheck": DEBUG,
+            "wraparound": False,
+            "cdivision": True,
+            "initializedcheck": DEBUG,
+            "embedsignature": True,
+            "linetrace": DEBUG,
+        },
+    ),
+)
