@@ -6,6 +6,15 @@ real WebSocket + REST server on 127.0.0.1 with fault injection and accounting. P
 imports nothing from the okxbook core, so it can check the core independently.
 """
 
+from okxbook.testing.exchange import (
+    LOGIN_CHANNELS,
+    REST_BOOKS_PATH,
+    WS_PATH,
+    ConnInfo,
+    LocalExchange,
+    RestRequest,
+    Sent,
+)
 from okxbook.testing.synthetic import (
     CHANNEL_DEPTH,
     DELTA_CHANNELS,
@@ -18,6 +27,13 @@ from okxbook.testing.synthetic import (
 
 __all__ = [
     "CHANNEL_DEPTH",
+    "LOGIN_CHANNELS",
+    "REST_BOOKS_PATH",
+    "WS_PATH",
+    "ConnInfo",
+    "LocalExchange",
+    "RestRequest",
+    "Sent",
     "DELTA_CHANNELS",
     "IMAGE_CHANNELS",
     "ChecksumMode",
