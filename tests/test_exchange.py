@@ -84,7 +84,7 @@ class Replay:
 
     def apply(self, frame: bytes | str, *, check_seq: bool = True) -> dict[str, Any]:
         msg = json.loads(frame)
-        d = msg["data"][0]
+        d: dict[str, Any] = msg["data"][0]
         if "action" not in msg:  # image channel: the whole book each push
             self.bids = {Decimal(r[0]): r for r in d["bids"]}
             self.asks = {Decimal(r[0]): r for r in d["asks"]}
@@ -122,7 +122,8 @@ async def send(ws: ClientConnection, op: str, *args: tuple[str, str], req_id: st
 
 
 async def recv(ws: ClientConnection, timeout: float = 2.0) -> dict[str, Any]:
-    return json.loads(await asyncio.wait_for(ws.recv(), timeout))
+    msg: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), timeout))
+    return msg
 
 
 async def recv_raw(ws: ClientConnection, timeout: float = 2.0) -> str:

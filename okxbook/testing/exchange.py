@@ -147,6 +147,8 @@ class _Feed:
         book = self.book
         fault = self.faults.popleft() if self.faults else None
         if book.is_image:
+            # Images carry no prevSeqId nor checksum: a gap is only a seqId jump, and there is
+            # no reset or checksum to show, so those faults push a normal image.
             if fault == "gap":
                 self.skipped.append(book.next_update_frame())
             if fault == "heartbeat":
@@ -398,7 +400,8 @@ class LocalExchange:
     ) -> None:
         event["connId"] = conn.conn_id
         data = orjson.dumps(event)
-        await self._send(conn, Sent("event", *(key or (None, None)), data))
+        channel, inst_id = key if key is not None else (None, None)
+        await self._send(conn, Sent("event", channel, inst_id, data))
 
     # ------------------------------------------------------------------ connection handling
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
@@ -454,7 +457,7 @@ class LocalExchange:
             if delay > 0:
                 await asyncio.sleep(delay)
                 continue
-            await conn.ws.close(4004, "No data received in 30s.")
+            await conn.ws.close(4004, f"No data received in {self.idle_timeout:g}s.")
             return
 
     async def _on_message(self, conn: ConnInfo, message: str | bytes) -> None:

@@ -253,7 +253,7 @@ class SyntheticBook:
         state = self._history[-1 - lag]
 
         def side(rows: dict[int, list[str]]) -> list[list[str]]:
-            out = []
+            out: list[list[str]] = []
             for key, r in rows.items():
                 if len(out) >= sz:
                     break
