@@ -502,4 +502,5 @@ cdef class Book:
 
 
 cdef tuple _strings(Level* lv):
-    return (lv.px_str[:lv.px_len].decode("ascii"), lv.sz_str[:lv.sz_len].decode("ascii"))
+    return (lv.text[:lv.px_len].decode("ascii"),
+            lv.text[lv.px_len + 1:lv.px_len + 1 + lv.sz_len].decode("ascii"))

@@ -11,10 +11,11 @@ from libc.stdint cimport int64_t, uint8_t
 from libc.string cimport memmove
 
 
-# Longest price/size string kept verbatim: a sign, 19 digits and a point. Anything longer cannot be
-# an int64 at <= 18 decimals and is rejected by the parser.
+# A level keeps its price and size strings exactly as received, stored pre-joined as "px:sz:" (the
+# checksum's own text for that level, so building the checksum input is one fixed-size copy per
+# level). Both strings together fit LEVEL_TEXT_CAP - 2 bytes: far more than any OKX price and size.
 cdef enum:
-    LEVEL_STR_CAP = 21
+    LEVEL_TEXT_CAP = 43
     MAX_DECIMALS = 18
 
 ctypedef struct Level:
@@ -22,13 +23,12 @@ ctypedef struct Level:
     int64_t sz          # size in units of 10**-sz_decimals
     int64_t extra       # third field (books-rpi non-RPI size) in size units; "0" elsewhere
     int64_t orders      # fourth field: number of orders
-    uint8_t px_len
-    uint8_t sz_len
+    uint8_t px_len      # text[0:px_len] is the price string
+    uint8_t sz_len      # text[px_len + 1:px_len + 1 + sz_len] is the size string
     uint8_t px_dec      # decimals as printed (scratch only: the book stores one scale)
     uint8_t sz_dec
     uint8_t extra_dec
-    char px_str[LEVEL_STR_CAP]   # the strings exactly as received (checksum input)
-    char sz_str[LEVEL_STR_CAP]
+    char text[LEVEL_TEXT_CAP]
 
 ctypedef struct Side:
     Level* lv

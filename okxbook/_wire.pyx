@@ -14,7 +14,7 @@ from libc.stdint cimport int64_t, uint8_t, INT64_MAX, INT32_MIN, INT32_MAX, UINT
 from libc.string cimport memcpy, memcmp
 from libc.stdlib cimport realloc, free
 
-from okxbook._level cimport Level, LEVEL_STR_CAP, MAX_DECIMALS
+from okxbook._level cimport Level, LEVEL_TEXT_CAP, MAX_DECIMALS
 
 # Compared by identity in Books to raise MemoryError instead of FrameError.
 cdef const char* OUT_OF_MEMORY = "out of memory"
@@ -212,7 +212,7 @@ cdef inline int read_number_field(Cur* c, const char** s, Py_ssize_t* n, bint al
     if read_plain_string(c, s, n, malformed) < 0:
         return -1
     cdef int r = parse_decimal(s[0], n[0], allow_neg, mant, dec)
-    if r != 0 or n[0] > LEVEL_STR_CAP:
+    if r != 0:
         c.p = at
         return fail(c, malformed if r == 1 else too_large)
     return 0
@@ -244,15 +244,21 @@ cdef int read_level(Cur* c) noexcept nogil:
     if read_number_field(c, &s, &n, True, &lv.px, &lv.px_dec, "malformed price",
                          "price too long or too precise") < 0:
         return -1
-    memcpy(lv.px_str, s, <size_t>n)
+    if n > LEVEL_TEXT_CAP - 3:
+        return fail(c, "price string too long")
+    memcpy(lv.text, s, <size_t>n)
     lv.px_len = <uint8_t>n
+    lv.text[n] = c':'
     if expect(c, c',', "a level needs 4 fields") < 0:
         return -1
     if read_number_field(c, &s, &n, False, &lv.sz, &lv.sz_dec, "malformed size",
                          "size too long or too precise") < 0:
         return -1
-    memcpy(lv.sz_str, s, <size_t>n)
+    if lv.px_len + n + 2 > LEVEL_TEXT_CAP:
+        return fail(c, "price and size strings too long")
+    memcpy(lv.text + lv.px_len + 1, s, <size_t>n)
     lv.sz_len = <uint8_t>n
+    lv.text[lv.px_len + 1 + n] = c':'
     if expect(c, c',', "a level needs 4 fields") < 0:
         return -1
     if read_number_field(c, &s, &n, False, &lv.extra, &lv.extra_dec, "malformed third field",
