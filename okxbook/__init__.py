@@ -7,6 +7,7 @@ updated or an ``Event`` for acks, errors, notices and pong.
 
 from ._book import CHANNELS, DEPTH_DTYPE, NO_ASK, NO_BID, Book
 from ._books import Books
+from ._series import TopSeries
 from ._checksum import okx_checksum
 from .errors import (BookError, ChecksumError, FrameError, MissingSnapshotError, SequenceError,
                      UnknownChannelError)
@@ -16,7 +17,7 @@ from .events import (PONG, ChannelConnCount, ErrorEvent, Event, LoginAck, Notice
 __version__ = "0.1.0"
 
 __all__ = [
-    "Book", "Books", "CHANNELS", "DEPTH_DTYPE", "NO_ASK", "NO_BID", "okx_checksum",
+    "Book", "Books", "TopSeries", "CHANNELS", "DEPTH_DTYPE", "NO_ASK", "NO_BID", "okx_checksum",
     "BookError", "ChecksumError", "FrameError", "MissingSnapshotError", "SequenceError",
     "UnknownChannelError",
     "Event", "Pong", "PONG", "SubscribeAck", "UnsubscribeAck", "ErrorEvent", "Notice", "LoginAck",

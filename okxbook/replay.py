@@ -15,6 +15,7 @@ from typing import Any
 
 from ._book import Book
 from ._books import Books
+from ._series import TopSeries
 from .capture import CapturedFrame, iter_frames
 from .errors import (ChecksumError, FrameError, MissingSnapshotError, SequenceError,
                      UnknownChannelError)
@@ -78,12 +79,15 @@ def _book_summary(book: Book) -> dict[str, Any]:
 
 
 def replay_frames(frames: Iterable[CapturedFrame], books: Books | None = None,
+                  series: TopSeries | None = None,
                   max_errors: int = 20) -> tuple[Books, ReplayReport]:
     """Apply every frame; integrity and input errors are counted (the books record them too) and
-    replay carries on, as a live feeder would after a resync."""
+    replay carries on, as a live feeder would after a resync. With ``series``, every book frame
+    (including one that invalidated its book) adds a row to it."""
     books = books if books is not None else Books()
     report = ReplayReport()
     apply = books.apply
+    observe = series.observe if series is not None else None
     for captured in frames:
         if not captured.frame:
             continue
@@ -99,6 +103,8 @@ def replay_frames(frames: Iterable[CapturedFrame], books: Books | None = None,
         except (ChecksumError, SequenceError) as exc:
             if len(report.errors) < max_errors:
                 report.errors.append(f"line {captured.line_no}: {exc}")
+            if observe is not None:
+                observe(books[exc.channel, exc.inst_id], captured.recv_ns or 0)
             continue
         except FrameError as exc:
             report.bad_frames += 1
@@ -107,6 +113,8 @@ def replay_frames(frames: Iterable[CapturedFrame], books: Books | None = None,
             continue
         if not isinstance(result, Book):
             report.events += 1
+        elif observe is not None:
+            observe(result, captured.recv_ns or 0)
     for book in books:
         if book.frames or book.snapshots:
             report.books[f"{book.channel}/{book.inst_id}"] = _book_summary(book)
