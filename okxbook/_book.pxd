@@ -53,3 +53,4 @@ cdef class Book:
     cdef object _depth(self, Side* side, object n)
     cdef list _levels(self, Side* side, object n)
     cpdef void invalidate(self, str reason)
+    cpdef void copy_from(self, Book other) except *

@@ -20,6 +20,7 @@ the book first. Everything that can fail is checked before the book is touched.
 
 from libc.stdint cimport int64_t, INT64_MAX
 from libc.stdlib cimport realloc, free
+from libc.string cimport memcpy
 from libc.math cimport NAN
 
 import numpy as np
@@ -166,6 +167,28 @@ cdef class Book:
         self.invalid_reason = reason
         self._clear()
         self.crossed = False
+
+    cpdef void copy_from(self, Book other) except *:
+        """Take ``other``'s levels, scale, sequence and state (same channel and instId): a feeder
+        that synced a book on a second connection hands it over without a gap, and consumers keep
+        holding this object. Counters are this book's own and are kept."""
+        if other is None or other.channel != self.channel or other.inst_id != self.inst_id:
+            raise ValueError("copy_from needs a book of the same channel and instId")
+        reserve(&self._bids, other._bids.n)
+        reserve(&self._asks, other._asks.n)
+        memcpy(self._bids.lv, other._bids.lv, <size_t>other._bids.n * sizeof(Level))
+        memcpy(self._asks.lv, other._asks.lv, <size_t>other._asks.n * sizeof(Level))
+        self._bids.n = other._bids.n
+        self._asks.n = other._asks.n
+        self._set_scale(other.px_decimals, other.sz_decimals)
+        self.seq_id = other.seq_id
+        self.prev_seq_id = other.prev_seq_id
+        self.ts_ms = other.ts_ms
+        self.checksum = other.checksum
+        self._state = other._state
+        self.invalid_reason = other.invalid_reason
+        self.crossed = other.crossed
+        self.top_changed = True
 
     cdef int _prepare(self, Scratch* s, bint resets) except -1:
         """Everything that can reject the frame, before anything changes: the decimal scale (and
