@@ -1,0 +1,205 @@
+"""Research exports: replay captures into a ``TopSeries`` and hand it over as pandas, Arrow or Parquet.
+
+Owns the conversion of a ``TopSeries`` (one row per book frame, recorded in C during replay) into
+tables, and the one-call ``export_replay`` that writes a Parquet file. It adds no replay loop of its
+own: frames go through ``replay.replay_frames`` (the same ``Books.apply`` path as live data), reading
+files is ``capture``'s job, and the per-frame row is written by ``TopSeries.observe``. Every column
+is converted whole (numpy / pyarrow), never row by row, so a day of frames costs a few copies.
+
+Table layout (``to_arrow``, ``to_pandas``, the Parquet file), one row per book frame, in replay order:
+
+======================  ==========================  ===========================================
+column                  type                        meaning
+======================  ==========================  ===========================================
+book                    dictionary<int32, string>   ``"channel/instId"``; pandas: categorical
+recv_ns                 int64                       receive time, ns since the epoch; 0: none
+recv_time               timestamp[ns, UTC]          the same; null (NaT) when the capture has none
+ts_ms                   int64                       exchange ``ts`` of the frame, ms; 0: none
+exchange_time           timestamp[ns, UTC]          the same; null (NaT) when absent
+seq_id                  int64                       ``seqId``; -1 when the channel sends none
+bid_ticks, ask_ticks    int64                       best prices, exact (``px = ticks / 10**dec``)
+bid_px ... ask_sz       float64                     best bid/ask price and size; NaN: empty side
+spread, mid             float64                     from the exact ticks; NaN if a side is empty
+valid                   bool                        book live after the frame (False: it failed
+                                                    a checksum or seqId check and was emptied)
+crossed, top_changed    bool                        as ``Book.crossed`` / ``Book.top_changed``
+bid_depth_<b>bps, ...   float64                     size resting within ``b`` bps of the mid,
+                                                    per side, among the published depth
+======================  ==========================  ===========================================
+
+The Parquet file is one file per export with ``book`` stored as a dictionary column (so the
+instrument names cost a few bytes per row group, not per row, and read back as a pandas
+categorical), zstd-compressed, with the bands, the okxbook version and the replay report as JSON in
+the schema metadata under ``okxbook``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from ._books import Books
+from ._series import TopSeries
+from .capture import CapturedFrame, iter_frames
+from .replay import ReplayReport, replay_frames
+
+if TYPE_CHECKING:  # pandas and pyarrow are the optional ``research`` extra: imported on use
+    import pandas
+    import pyarrow
+
+__all__ = ["METADATA_KEY", "export_replay", "read_metadata", "replay_series", "to_arrow",
+           "to_pandas", "write_parquet"]
+
+#: Schema metadata key holding the export's JSON description (bands, version, replay report).
+METADATA_KEY = b"okxbook"
+
+PathLike = str | os.PathLike[str]
+
+
+def _chain(paths: Iterable[PathLike]) -> Iterator[CapturedFrame]:
+    for path in paths:
+        yield from iter_frames(path)
+
+
+def _as_path_list(paths: PathLike | Iterable[PathLike]) -> list[PathLike]:
+    # A lone str is itself iterable (by character): take it as one file, the common slip.
+    if isinstance(paths, (str, os.PathLike)):
+        return [paths]
+    return list(paths)
+
+
+def replay_series(paths: PathLike | Iterable[PathLike], *, bps: Iterable[float] = (5, 10, 25),
+                  only_top_changes: bool = False, verify_checksum: bool = True,
+                  progress: bool | None = False) -> tuple[TopSeries, ReplayReport]:
+    """Replay ``paths`` as one stream (in order, as ``replay.replay`` does) and record a row per
+    book frame into a new ``TopSeries(bps, only_top_changes)``.
+
+    ``progress``: a progress line on stderr (``None``: only when stderr is a terminal; see
+    ``okxbook.progress``). Off by default so library calls stay quiet.
+    """
+    path_list = _as_path_list(paths)
+    series = TopSeries(bps=bps, only_top_changes=only_top_changes)
+    books = Books(verify_checksum=verify_checksum)
+    if progress is False:
+        _, report = replay_frames(_chain(path_list), books, series=series)
+        return series, report
+    from .progress import Progress, track_frames
+    with Progress(total_bytes=_total_size(path_list), enabled=progress) as bar:
+        frames = track_frames(path_list, bar) if bar.enabled else _chain(path_list)
+        _, report = replay_frames(frames, books, series=series)
+    return series, report
+
+
+def _total_size(paths: list[PathLike]) -> int | None:
+    try:
+        return sum(os.path.getsize(p) for p in paths)
+    except OSError:
+        return None   # replay will name the missing file; progress just has no ETA
+
+
+def _band_label(b: float) -> str:
+    # Must match TopSeries.columns(): 2.5 -> "2_5", 10.0 -> "10".
+    return f"{b:g}".replace(".", "_")
+
+
+def depth_columns(series_or_bps: TopSeries | Iterable[float]) -> list[tuple[str, str]]:
+    """``[(bid column, ask column), ...]`` for each band, narrowest first."""
+    bps = series_or_bps.bps if isinstance(series_or_bps, TopSeries) else sorted(series_or_bps)
+    return [(f"bid_depth_{_band_label(b)}bps", f"ask_depth_{_band_label(b)}bps") for b in bps]
+
+
+def to_arrow(series: TopSeries, *, metadata: dict[str, Any] | None = None) -> pyarrow.Table:
+    """The series as a ``pyarrow.Table`` (layout in the module docstring). ``metadata`` is merged
+    into the JSON stored under the ``okxbook`` schema metadata key."""
+    import pyarrow as pa
+
+    from . import __version__
+
+    cols = series.columns()
+    names = series.book_names
+    # int32 codes into the names: exactly Arrow's dictionary layout, so no per-row string is made.
+    book = pa.DictionaryArray.from_arrays(pa.array(cols["book"], type=pa.int32()),
+                                          pa.array(names, type=pa.string()))
+    utc_ns = pa.timestamp("ns", tz="UTC")
+    recv_ns = cols["recv_ns"]
+    ts_ms = cols["ts_ms"]
+    # 0 is what replay records when a capture format has no receive time (JSON lines), and what a
+    # book holds before any frame carried ``ts``: a null, not 1970-01-01.
+    recv_time = pa.array(recv_ns, type=utc_ns, mask=recv_ns == 0)
+    exchange_time = pa.array(ts_ms * 1_000_000, type=utc_ns, mask=ts_ms == 0)
+    arrays: dict[str, Any] = {
+        "book": book,
+        "recv_ns": recv_ns, "recv_time": recv_time,
+        "ts_ms": ts_ms, "exchange_time": exchange_time,
+    }
+    for name in ("seq_id", "bid_ticks", "ask_ticks", "bid_px", "bid_sz", "ask_px", "ask_sz",
+                 "spread", "mid", "valid", "crossed", "top_changed"):
+        arrays[name] = cols[name]
+    for bid_col, ask_col in depth_columns(series):
+        arrays[bid_col] = cols[bid_col]
+        arrays[ask_col] = cols[ask_col]
+    meta: dict[str, Any] = {"version": __version__, "bps": list(series.bps),
+                            "only_top_changes": bool(series.only_top_changes),
+                            "book_names": names}
+    if metadata:
+        meta.update(metadata)
+    table = pa.table({k: v if isinstance(v, pa.Array) else pa.array(v) for k, v in arrays.items()})
+    return table.replace_schema_metadata({METADATA_KEY: json.dumps(meta).encode()})
+
+
+def to_pandas(series: TopSeries) -> pandas.DataFrame:
+    """The series as a DataFrame: ``book`` categorical (``"channel/instId"``), ``recv_time`` and
+    ``exchange_time`` as ``datetime64[ns, UTC]`` next to the raw ``recv_ns``/``ts_ms`` ints.
+
+    Built through ``to_arrow`` so that a frame read back from ``write_parquet``'s file is equal to
+    this one, dtypes included."""
+    return _arrow_to_pandas(to_arrow(series))
+
+
+def _arrow_to_pandas(table: pyarrow.Table) -> pandas.DataFrame:
+    # Arrow's own conversion keeps ns timestamps with their tz and dictionaries as categoricals.
+    return table.to_pandas()
+
+
+def write_parquet(series: TopSeries, path: PathLike, *,
+                  metadata: dict[str, Any] | None = None) -> None:
+    """Write the series to one Parquet file at ``path`` (layout in the module docstring).
+
+    Written to ``<path>.tmp`` and renamed, so a crash never leaves a truncated file under the
+    final name for a batch job to take as finished."""
+    import pyarrow.parquet as pq
+
+    table = to_arrow(series, metadata=metadata)
+    path = os.fspath(path)
+    tmp = path + ".tmp"
+    try:
+        pq.write_table(table, tmp, compression="zstd")
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def read_metadata(path: PathLike) -> dict[str, Any]:
+    """The ``okxbook`` JSON stored in an exported Parquet file's schema (bands, version, report)."""
+    import pyarrow.parquet as pq
+
+    raw = (pq.read_schema(path).metadata or {}).get(METADATA_KEY)
+    return json.loads(raw) if raw else {}
+
+
+def export_replay(paths: PathLike | Iterable[PathLike], out_path: PathLike, *,
+                  bps: Iterable[float] = (5, 10, 25), only_top_changes: bool = False,
+                  verify_checksum: bool = True, progress: bool | None = False) -> ReplayReport:
+    """Replay ``paths`` as one stream and write every book frame's row to the Parquet file
+    ``out_path`` (one file; ``book`` is a dictionary column). Returns the replay report, which is
+    also stored in the file's metadata (``read_metadata(out_path)["report"]``)."""
+    path_list = _as_path_list(paths)
+    series, report = replay_series(path_list, bps=bps, only_top_changes=only_top_changes,
+                                   verify_checksum=verify_checksum, progress=progress)
+    write_parquet(series, out_path, metadata={
+        "sources": [os.fspath(p) for p in path_list], "report": report.as_dict()})
+    return report
