@@ -1,0 +1,12 @@
+"""The live feeder: asyncio OKX WebSocket client keeping many books correct through every fault.
+
+``Feed`` is the API; ``connection`` owns sockets and sync state; ``transport`` adapts websockets and
+picows; ``ratelimit``, ``auth`` and ``rest`` hold OKX's limits, login and REST snapshots."""
+
+from .auth import Credentials
+from .feed import (DEMO_URL, PROD_REST_URL, PROD_URL, BookStatus, Feed, Subscription,
+                   SubscriptionError)
+from .tops import Top, TopStream
+
+__all__ = ["Feed", "Top", "TopStream", "BookStatus", "SubscriptionError", "Credentials",
+           "Subscription", "PROD_URL", "DEMO_URL", "PROD_REST_URL"]

@@ -1,0 +1,352 @@
+"""``Feed``: the asyncio API that keeps many OKX books live and correct.
+
+It owns the consumer side: which books exist, their status (syncing, live, resyncing, invalid and
+why), the conflating top-of-book streams and callbacks, subscription errors, and how instruments are
+spread over connections. Everything that touches a socket is in ``connection``; everything that
+touches a level is in the Cython core.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from .._book import CHANNELS, Book
+from .._books import Books
+from ..errors import BookError
+from ..events import ErrorEvent, Event
+from .auth import Credentials
+from .connection import Connection
+from .tops import Top, TopStream, top_of
+from .transport import TRANSPORTS
+
+__all__ = ["Feed", "BookStatus", "SubscriptionError", "PROD_URL", "DEMO_URL", "PROD_REST_URL"]
+
+log = logging.getLogger("okxbook.feed")
+
+# Port 8443 was retired on 2026-10-31 (protocol doc §0b).
+PROD_URL = "wss://ws.okx.com/ws/v5/public"
+DEMO_URL = "wss://wspap.okx.com/ws/v5/public"
+PROD_REST_URL = "https://openapi.okx.com"
+VIP_CHANNELS = ("books-l2-tbt", "books50-l2-tbt")
+
+
+class SubscriptionError(BookError):
+    """OKX refused a subscription (e.g. 60018 unknown channel, 64003 fee tier, 64004 l2-tbt
+    conflict). Other subscriptions carry on."""
+
+    def __init__(self, channel: str, inst_id: str, code: str, msg: str) -> None:
+        super().__init__(f"subscription refused: {code} {msg}", channel, inst_id)
+        self.code = code
+        self.msg = msg
+
+
+@dataclass(frozen=True, slots=True)
+class BookStatus:
+    state: str                 # "syncing" | "live" | "resyncing" | "invalid"
+    reason: str | None
+    since: float               # time.time() of the change
+
+
+class Subscription:
+    """One (channel, instId) the feed keeps: its public status and resync pacing."""
+
+    __slots__ = ("key", "status", "was_live", "error", "live_event", "resyncs", "_last_resync",
+                 "_resync_delay")
+
+    def __init__(self, key: tuple[str, str]) -> None:
+        self.key = key
+        self.status = BookStatus("syncing", "subscribing", time.time())
+        self.was_live = False
+        self.error: SubscriptionError | None = None
+        self.live_event = asyncio.Event()
+        self.resyncs = 0
+        self._last_resync = 0.0
+        self._resync_delay = 0.0
+
+    def next_resync_delay(self, bounds: tuple[float, float]) -> float:
+        """0 for a first resync; doubling (bounds[0] .. bounds[1]) while resyncs keep coming
+        within a minute of each other: a resync storm is paced, not amplified."""
+        now = time.monotonic()
+        if now - self._last_resync > 60.0:
+            self._resync_delay = 0.0
+        elif self._resync_delay == 0.0:
+            self._resync_delay = bounds[0]
+        else:
+            self._resync_delay = min(bounds[1], self._resync_delay * 2)
+        self._last_resync = now
+        self.resyncs += 1
+        return self._resync_delay
+
+
+def _normalise(subscriptions: Iterable[str | tuple[str, str]], channel: str) -> list[tuple[str, str]]:
+    keys: list[tuple[str, str]] = []
+    for item in subscriptions:
+        key = (channel, item) if isinstance(item, str) else (str(item[0]), str(item[1]))
+        if key[0] not in CHANNELS:
+            raise ValueError(f"okxbook keeps no book for channel {key[0]!r}")
+        if key not in keys:
+            keys.append(key)
+    if not keys:
+        raise ValueError("no subscriptions")
+    return keys
+
+
+class Feed:
+    """Live OKX books for many instruments.
+
+    ``subscriptions``: instIds (with ``channel``) and/or ``(channel, instId)`` pairs.
+    ``url``/``rest_url``: production by default; ``demo=True`` for demo trading; any
+    OKX-compatible endpoint (e.g. ``okxbook.testing.LocalExchange``). ``transport``:
+    ``"websockets"`` or ``"picows"``. ``resync``: ``"resubscribe"`` (default) or ``"rest"``.
+
+        async with Feed(["BTC-USDT", "ETH-USDT-SWAP"]) as feed:
+            await feed.wait_live()
+            async for top in feed.tops():
+                print(top.inst_id, top.bid, top.ask)
+    """
+
+    def __init__(self, subscriptions: Iterable[str | tuple[str, str]], *, channel: str = "books",
+                 url: str | None = None, rest_url: str | None = None, demo: bool = False,
+                 transport: str = "websockets", credentials: Credentials | None = None,
+                 max_per_connection: int = 25, resync: str = "resubscribe",
+                 verify_checksum: bool = True, recorder: Any = None, ping_after: float = 25.0,
+                 pong_timeout: float = 5.0, reconnect_delay: tuple[float, float] = (1.0, 60.0),
+                 resync_delay: tuple[float, float] = (1.0, 60.0)) -> None:
+        if transport not in TRANSPORTS:
+            raise ValueError(f"transport must be one of {TRANSPORTS}")
+        if resync not in ("resubscribe", "rest"):
+            raise ValueError("resync must be 'resubscribe' or 'rest'")
+        self.keys = _normalise(subscriptions, channel)
+        self.url = url or (DEMO_URL if demo else PROD_URL)
+        self.rest_url = rest_url or PROD_REST_URL
+        self.demo = demo
+        self.transport_kind = transport
+        self.credentials = credentials if credentials is not None else Credentials.from_env()
+        if any(k[0] in VIP_CHANNELS for k in self.keys) and self.credentials is None:
+            raise ValueError("books-l2-tbt/books50-l2-tbt need login: pass credentials or set "
+                             "OKX_API_KEY, OKX_SECRET_KEY and OKX_PASSPHRASE")
+        self.max_per_connection = max_per_connection
+        self.resync_mode = resync
+        self.recorder = recorder
+        self.ping_after = ping_after
+        self.pong_timeout = pong_timeout
+        self.reconnect_delay = reconnect_delay
+        self.resync_delay = resync_delay
+        self.books = Books(verify_checksum=verify_checksum)
+        self.subs = {key: Subscription(key) for key in self.keys}
+        self.connections: list[Connection] = []
+        self.closing = False
+        self.errors: list[SubscriptionError] = []
+        self.events: list[Event] = []
+        self.stats: Counter[str] = Counter()
+        self.http: httpx.AsyncClient | None = None
+        self._streams: list[TopStream] = []
+        self._top_callbacks: list[Callable[[Book, int], None]] = []
+        self._status_callbacks: list[Callable[[str, str, BookStatus], None]] = []
+        self._successors: dict[Connection, Connection] = {}
+        for key in self.keys:
+            self.books.book(*key)     # consumers can hold the book from the start
+        self._verify = verify_checksum
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        self.http = httpx.AsyncClient(timeout=10.0)
+        for i, group in enumerate(self._groups()):
+            conn = Connection(self, f"okx-conn-{i}", [self.subs[k] for k in group], self.books)
+            self.connections.append(conn)
+            conn.start()
+
+    def _groups(self) -> list[list[tuple[str, str]]]:
+        """Spread subscriptions over connections: at most ``max_per_connection`` each, and
+        ``books-l2-tbt`` never beside ``books``/``books50-l2-tbt`` of the same instId (64004)."""
+        groups: list[list[tuple[str, str]]] = []
+        for key in self.keys:
+            for group in groups:
+                if len(group) < self.max_per_connection and not any(
+                        k[1] == key[1] and "books-l2-tbt" in (k[0], key[0])
+                        and k[0] in ("books", "books-l2-tbt", "books50-l2-tbt")
+                        and key[0] in ("books", "books-l2-tbt", "books50-l2-tbt")
+                        for k in group):
+                    group.append(key)
+                    break
+            else:
+                groups.append([key])
+        return groups
+
+    async def close(self) -> None:
+        self.closing = True
+        for conn in [*self.connections, *self._successors.values()]:
+            await conn.stop()
+        for stream in self._streams:
+            stream.close()
+        if self.http is not None:
+            await self.http.aclose()
+
+    async def __aenter__(self) -> Feed:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # ------------------------------------------------------------------ reading
+
+    def book(self, channel: str, inst_id: str) -> Book:
+        """The book for one subscription (always the same object). Check ``status`` or
+        ``book.is_valid`` before trusting it: an invalid book is empty."""
+        if (channel, inst_id) not in self.subs:
+            raise KeyError((channel, inst_id))
+        return self.books.book(channel, inst_id)
+
+    def status(self, channel: str, inst_id: str) -> BookStatus:
+        return self.subs[(channel, inst_id)].status
+
+    def statuses(self) -> dict[tuple[str, str], BookStatus]:
+        return {key: sub.status for key, sub in self.subs.items()}
+
+    def top(self, channel: str, inst_id: str) -> Top:
+        sub = self.subs[(channel, inst_id)]
+        return top_of(self.books.book(channel, inst_id), sub.status.state, time.time_ns())
+
+    def tops(self, *keys: tuple[str, str] | str) -> TopStream:
+        """A conflating stream of top-of-book readings for the given subscriptions (instIds or
+        (channel, instId) pairs; all if none given)."""
+        wanted = None
+        if keys:
+            wanted = [k if isinstance(k, tuple) else (self.keys[0][0], k) for k in keys]
+            for k in wanted:
+                if k not in self.subs:
+                    raise KeyError(k)
+        stream = TopStream(wanted, lambda key: self.subs[key].status.state)
+        self._streams.append(stream)
+        return stream
+
+    def on_top(self, callback: Callable[[Book, int], None]) -> None:
+        """``callback(book, recv_ns)`` on every top-of-book change, called from the receive path:
+        it must be quick (use ``tops()`` for slow consumers)."""
+        self._top_callbacks.append(callback)
+
+    def on_status(self, callback: Callable[[str, str, BookStatus], None]) -> None:
+        """``callback(channel, inst_id, status)`` on every status change."""
+        self._status_callbacks.append(callback)
+
+    async def wait_live(self, *keys: tuple[str, str], timeout: float | None = None) -> None:
+        """Wait until the given (default: all) subscriptions are live. Raises the
+        ``SubscriptionError`` of one that OKX refused."""
+        subs = [self.subs[k] for k in keys] if keys else list(self.subs.values())
+
+        async def one(sub: Subscription) -> None:
+            while sub.status.state != "live":
+                if sub.error is not None:
+                    raise sub.error
+                sub.live_event.clear()
+                await sub.live_event.wait()
+
+        await asyncio.wait_for(asyncio.gather(*(one(s) for s in subs)), timeout)
+
+    # ------------------------------------------------------------------ reports from connections
+
+    def _publish(self, sub: Subscription, book: Book, recv_ns: int) -> None:
+        key = sub.key
+        for stream in self._streams:
+            if stream.wants(key):
+                stream.push(key, book, recv_ns)
+        for callback in self._top_callbacks:
+            try:
+                callback(book, recv_ns)
+            except Exception:
+                log.exception("on_top callback failed")
+
+    def _set_status(self, sub: Subscription, state: str, reason: str | None) -> None:
+        if sub.status.state == state and sub.status.reason == reason:
+            return
+        sub.status = BookStatus(state, reason, time.time())
+        if state == "live":
+            sub.was_live = True
+        sub.live_event.set()
+        book = self.books.book(*sub.key)
+        recv_ns = time.time_ns()
+        for stream in self._streams:
+            if stream.wants(sub.key):
+                stream.push(sub.key, book, recv_ns)
+        for callback in self._status_callbacks:
+            try:
+                callback(sub.key[0], sub.key[1], sub.status)
+            except Exception:
+                log.exception("on_status callback failed")
+        if state != "live":
+            for callback in self._top_callbacks:
+                try:
+                    callback(book, recv_ns)
+                except Exception:
+                    log.exception("on_top callback failed")
+
+    def _subscription_failed(self, sub: Subscription, code: str, msg: str) -> None:
+        error = SubscriptionError(sub.key[0], sub.key[1], code, msg)
+        sub.error = error
+        self.errors.append(error)
+        log.error("%s", error)
+        self.books.book(*sub.key).invalidate(str(error))
+        self._set_status(sub, "invalid", f"{code} {msg}")
+
+    def _error_event(self, event: ErrorEvent) -> None:
+        self.events.append(event)
+
+    def _other_event(self, event: Event) -> None:
+        self.events.append(event)
+
+    # ------------------------------------------------------------------ 64008: service upgrade
+
+    def _upgrade_notice(self, old: Connection) -> None:
+        """§6: OKX closes this connection in about 60 s. Open a successor with the same
+        subscriptions syncing into books of its own; once every one of them is live and has caught
+        up with the book consumers read, hand the state over and retire the old connection."""
+        if old in self._successors or self.closing:
+            return
+        self.stats["upgrade_notices"] += 1
+        log.warning("%s: 64008 service upgrade notice; opening a successor", old.name)
+        successor = Connection(self, f"{old.name}-next", [cs.sub for cs in old.states.values()
+                                                         if cs.state != "failed"],
+                               Books(verify_checksum=self._verify), staging=True)
+        self._successors[old] = successor
+        successor.start()
+
+    def _successor_progress(self, successor: Connection) -> None:
+        old = next((o for o, s in self._successors.items() if s is successor), None)
+        if old is None:
+            return
+        pairs = []
+        for key, cs in successor.states.items():
+            staged = successor.books.book(*key)
+            main = self.books.book(*key)
+            if cs.state != "live" or not staged.is_valid:
+                return
+            if main.is_valid and staged.seq_id < main.seq_id:
+                return                         # successor still behind: keep reading the old one
+            pairs.append((key, main, staged))
+        # Every staged book is live and caught up: switch in this very tick.
+        for key, main, staged in pairs:
+            main.copy_from(staged)
+        del self._successors[old]
+        old.retired = True
+        successor.books = self.books
+        successor.staging = False
+        successor._bind_books()
+        recv_ns = time.time_ns()
+        for key, main, _ in pairs:
+            sub = self.subs[key]
+            self._set_status(sub, "live", None)
+            self._publish(sub, main, recv_ns)
+        self.connections[self.connections.index(old)] = successor
+        self.stats["upgrade_switches"] += 1
+        log.warning("%s: switched to %s", old.name, successor.name)
+        asyncio.get_running_loop().create_task(old.stop())

@@ -1,0 +1,154 @@
+"""WebSocket transports behind one small interface, so the feeder's book path is the same for both.
+
+A transport delivers every text frame, as ``bytes``, to an ``on_frame`` callback called directly
+from its receive path (no queue in between: the book is updated in the same tick the frame is
+read), sends text, and reports when the connection has ended and with which close code.
+
+- ``websockets`` (default): a task reads ``recv(decode=False)`` so frames reach the parser as bytes
+  with no UTF-8 decode. Control-frame pings are off: OKX's keep-alive is the text ``ping``.
+- ``picows`` (optional extra ``okxbook[picows]``): a Cython client whose listener callback is the
+  receive path; about ten times cheaper per frame.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Protocol
+
+__all__ = ["Transport", "TransportError", "connect_transport", "TRANSPORTS"]
+
+OnFrame = Callable[[bytes], None]
+TRANSPORTS = ("websockets", "picows")
+
+
+class TransportError(ConnectionError):
+    """Connecting failed (refused, handshake, TLS ...)."""
+
+
+class Transport(Protocol):
+    close_code: int | None
+
+    async def send(self, text: str) -> None: ...
+    async def close(self, code: int = 1000) -> None: ...
+    async def wait_closed(self) -> int | None: ...
+    def abort(self) -> None: ...
+
+
+class WebsocketsTransport:
+    def __init__(self, ws, on_frame: OnFrame) -> None:
+        self._ws = ws
+        self._on_frame = on_frame
+        self.close_code: int | None = None
+        self._reader = asyncio.get_running_loop().create_task(self._read())
+
+    async def _read(self) -> None:
+        from websockets.exceptions import ConnectionClosed
+        recv = self._ws.recv
+        on_frame = self._on_frame
+        try:
+            while True:
+                on_frame(await recv(decode=False))
+        except ConnectionClosed:
+            pass
+        finally:
+            self.close_code = self._ws.close_code if self._ws.close_code is not None else 1006
+
+    async def send(self, text: str) -> None:
+        await self._ws.send(text)
+
+    async def close(self, code: int = 1000) -> None:
+        await self._ws.close(code)
+        await asyncio.shield(self._reader)
+
+    async def wait_closed(self) -> int | None:
+        await asyncio.shield(self._reader)
+        return self.close_code
+
+    def abort(self) -> None:
+        self._ws.transport.abort()
+
+
+class PicowsTransport:
+    def __init__(self, on_frame: OnFrame) -> None:
+        self._on_frame = on_frame
+        self._ws = None
+        self.close_code: int | None = None
+        self._fragments: list[bytes] = []
+
+    def make_listener(self):
+        from picows import WSListener, WSMsgType
+
+        owner = self
+
+        class Listener(WSListener):
+            def on_ws_frame(self, transport, frame):
+                kind = frame.msg_type
+                if kind == WSMsgType.TEXT or kind == WSMsgType.BINARY:
+                    if frame.fin:
+                        owner._on_frame(frame.get_payload_as_bytes())
+                    else:
+                        owner._fragments = [frame.get_payload_as_bytes()]
+                elif kind == WSMsgType.CONTINUATION:
+                    owner._fragments.append(frame.get_payload_as_bytes())
+                    if frame.fin:
+                        data, owner._fragments = b"".join(owner._fragments), []
+                        owner._on_frame(data)
+                elif kind == WSMsgType.CLOSE:
+                    owner.close_code = frame.get_close_code()
+                    transport.send_close(frame.get_close_code())
+                    transport.disconnect()
+
+        return Listener()
+
+    async def send(self, text: str) -> None:
+        from picows import WSMsgType
+        self._ws.send(WSMsgType.TEXT, text.encode())
+
+    async def close(self, code: int = 1000) -> None:
+        if not self._ws.is_disconnected():
+            self._ws.send_close(code)
+            self._ws.disconnect()
+        await self._ws.wait_disconnected()
+
+    async def wait_closed(self) -> int | None:
+        try:
+            await self._ws.wait_disconnected()
+        except Exception:  # a local failure already ended the connection; report it as abnormal
+            pass
+        if self.close_code is None:
+            self.close_code = 1006
+        return self.close_code
+
+    def abort(self) -> None:
+        self._ws.underlying_transport.abort()
+
+
+async def connect_transport(kind: str, url: str, on_frame: OnFrame, *,
+                            open_timeout: float = 10.0) -> Transport:
+    """Open a connection with the named transport; raises ``TransportError`` if it fails."""
+    if kind == "websockets":
+        from websockets.asyncio.client import connect
+        try:
+            ws = await connect(url, open_timeout=open_timeout, ping_interval=None,
+                               compression=None, max_size=2 ** 24, max_queue=4096,
+                               close_timeout=2.0)
+        except (OSError, asyncio.TimeoutError, Exception) as exc:
+            raise TransportError(f"{url}: {exc}") from exc
+        return WebsocketsTransport(ws, on_frame)
+    if kind == "picows":
+        try:
+            from picows import ws_connect
+        except ImportError as exc:
+            raise ImportError("transport='picows' needs the picows package: "
+                              "pip install 'okxbook[picows]'") from exc
+        transport = PicowsTransport(on_frame)
+        try:
+            ws, _ = await ws_connect(transport.make_listener, url,
+                                     websocket_handshake_timeout=open_timeout,
+                                     max_frame_size=2 ** 24)
+        except (OSError, asyncio.TimeoutError, Exception) as exc:
+            raise TransportError(f"{url}: {exc}") from exc
+        transport._ws = ws
+        return transport
+    raise ValueError(f"transport must be one of {TRANSPORTS}, not {kind!r}")
