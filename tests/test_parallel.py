@@ -1,0 +1,130 @@
+"""okxbook.parallel: each file's Parquet output, from a process pool and from a Dask LocalCluster,
+equals the same file replayed serially in this process; failures and name clashes are reported."""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+from pathlib import Path
+
+import pytest
+
+pd = pytest.importorskip("pandas")
+pytest.importorskip("pyarrow")
+
+from okxbook.export import replay_series, to_pandas  # noqa: E402
+from okxbook.parallel import FileResult, out_name, replay_file, replay_many  # noqa: E402
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+FRAMES = SHARED / "okx-frames"
+INPUTS = {   # name in tmp -> source; a plain and a gzip copy of the bench stream, two real captures
+    "bench-10x5k.jsonl": SHARED / "bench-frames/frames_10x5k.jsonl",
+    "bench-10x5k.jsonl.gz": SHARED / "bench-frames/frames_10x5k.jsonl",
+    "okx-l2tbt-2022-02-27.cryptofeed": FRAMES / "bmoscon_cryptofeed/2022-02-28_books-l2-tbt_ed5b535/OKX.ws.1.0",
+    "okx-books-2022-05-13.cryptofeed.gz": FRAMES / "bmoscon_cryptofeed/2022-05-13_books_3079107/OKX.ws.1.0",
+    "rpi-update-alone.json": FRAMES / "nautechsystems_nautilus_trader/ws_books_rpi_update.json",
+}
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory) -> list[Path]:
+    for src in INPUTS.values():
+        if not src.exists():
+            pytest.skip(f"{src} not present")
+    d = tmp_path_factory.mktemp("captures")
+    paths = []
+    for name, src in INPUTS.items():
+        dst = d / name
+        if name.endswith(".gz"):
+            with open(src, "rb") as f, gzip.open(dst, "wb") as g:
+                shutil.copyfileobj(f, g)
+        else:
+            shutil.copy(src, dst)
+        paths.append(dst)
+    return paths
+
+
+@pytest.fixture(scope="module")
+def serial(inputs) -> dict[str, tuple]:
+    """Each file replayed on its own in this process: the reference."""
+    out = {}
+    for p in inputs:
+        series, report = replay_series(p)
+        out[str(p)] = (to_pandas(series), report)
+    return out
+
+
+def check_against_serial(results: list[FileResult], inputs: list[Path], serial, out_dir: Path):
+    assert [r.path for r in results] == [str(p) for p in inputs]      # input order kept
+    for r in results:
+        df, report = serial[r.path]
+        assert r.out_path == str(out_dir / out_name(r.path))
+        pd.testing.assert_frame_equal(pd.read_parquet(r.out_path), df)
+        assert (r.frames, r.rows, r.books) == (report.frames, len(df), len(report.books))
+        assert (r.checksum_mismatches, r.seq_gaps, r.ok) == (0, 0, True)
+        assert r.error is None and r.bytes == Path(r.path).stat().st_size
+
+
+def check_known_counts(results: list[FileResult]) -> None:
+    by_name = {Path(r.path).name: r for r in results}
+    assert by_name["bench-10x5k.jsonl.gz"].rows == by_name["bench-10x5k.jsonl"].rows == 5010
+    assert by_name["okx-l2tbt-2022-02-27.cryptofeed"].rows == 3679
+    # each file has its own Books: an update with no snapshot before it in *its* file makes no row
+    assert by_name["rpi-update-alone.json"].rows == 0
+
+
+def test_process_pool_outputs_equal_serial_replay_file_by_file(inputs, serial, tmp_path):
+    results = replay_many(inputs, tmp_path / "out", workers=2)
+    check_against_serial(results, inputs, serial, tmp_path / "out")
+    check_known_counts(results)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(
+        out_name(p) for p in inputs)                                    # no temp files left
+
+
+def test_dask_local_cluster_outputs_equal_serial_replay(inputs, serial, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        results = replay_many(inputs, tmp_path / "a", dask_address=client)
+        check_against_serial(results, inputs, serial, tmp_path / "a")
+        check_known_counts(results)
+        # by scheduler address, as `okxbook replay --dask tcp://...` gives it
+        by_address = replay_many(inputs[:2], tmp_path / "b", dask_address=cluster.scheduler_address)
+        check_against_serial(by_address, inputs[:2], serial, tmp_path / "b")
+
+
+def test_unreadable_file_is_reported_and_the_others_finish(inputs, tmp_path):
+    bad = tmp_path / "not-a-capture.txt"
+    bad.write_bytes(b"hello\n")
+    missing = tmp_path / "missing.jsonl"
+    results = replay_many([inputs[0], bad, missing], tmp_path / "out", workers=2)
+    assert [r.ok for r in results] == [True, False, False]
+    assert "CaptureFormatError" in results[1].error and results[1].out_path is None
+    assert "FileNotFoundError" in results[2].error
+    assert [p.name for p in (tmp_path / "out").iterdir()] == [out_name(inputs[0])]
+
+
+def test_same_stem_in_two_directories_is_refused_before_any_work(inputs, tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    for d in ("a", "b"):
+        shutil.copy(inputs[0], tmp_path / d / "day.jsonl")
+    with pytest.raises(ValueError, match="would both be written"):
+        replay_many([tmp_path / "a/day.jsonl", tmp_path / "b/day.jsonl"], tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_out_name_drops_only_the_last_suffix():
+    assert out_name("/x/BTC-USDT-2026-11-25.jsonl.gz") == "BTC-USDT-2026-11-25.jsonl.parquet"
+    assert out_name("x.jsonl") == "x.parquet"
+
+
+def test_replay_file_in_process_equals_serial(inputs, serial, tmp_path):
+    r = replay_file(inputs[2], tmp_path / "one.parquet")
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "one.parquet"), serial[str(inputs[2])][0])
+    assert r.ok and r.rows == 3679 and r.books == 10
+
+
+def test_no_paths_no_work(tmp_path):
+    assert replay_many([], tmp_path / "out") == []
