@@ -195,3 +195,38 @@ def test_empty_series_exports_an_empty_table_with_the_full_schema(tmp_path):
     assert len(df) == 0 and "bid_depth_25bps" in df.columns
     write_parquet(series, tmp_path / "e.parquet")
     assert len(pd.read_parquet(tmp_path / "e.parquet")) == 0
+
+
+# ---------------------------------------------------------------------------------------------------
+# okxbook.plot (its tests live here: it draws what export produces)
+
+def png_size(path: Path) -> tuple[int, int]:
+    head = path.read_bytes()[:24]
+    assert head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR"
+    return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+
+
+def test_plot_writes_a_png_of_the_busiest_book(tmp_path, l2_tbt):
+    pytest.importorskip("matplotlib")
+    from okxbook.plot import plot_books
+    out = tmp_path / "l2.png"
+    drawn = plot_books([L2_TBT], out)
+    busiest = max(replay([L2_TBT]).books.items(), key=lambda kv: kv[1]["frames"])[0]
+    assert drawn == busiest == "books-l2-tbt/ELON-USDT"
+    assert png_size(out) == (1320, 990)                 # 12 x 9 in at 110 dpi
+    assert 50_000 < out.stat().st_size < 2_000_000      # three panels of real data, not blank
+
+
+def test_plot_from_exported_parquet_and_a_chosen_book_and_band(tmp_path):
+    pytest.importorskip("matplotlib")
+    need(BOOKS_0513)
+    from okxbook.plot import plot_books
+    export_replay(BOOKS_0513, tmp_path / "b.parquet")
+    out = tmp_path / "b.png"
+    assert plot_books(tmp_path / "b.parquet", out, book="books/BTC-USDT",
+                      depth_bps=[10]) == "books/BTC-USDT"
+    assert out.stat().st_size > 20_000
+    with pytest.raises(ValueError, match="books/UNI-USD-SWAP"):     # the message lists the books
+        plot_books(tmp_path / "b.parquet", out, book="books/NOPE")
+    with pytest.raises(ValueError, match="not in the data"):
+        plot_books(tmp_path / "b.parquet", out, depth_bps=[7])
