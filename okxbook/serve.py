@@ -1,0 +1,606 @@
+"""Re-serve a capture as a live OKX public endpoint, paced by its recorded receive times.
+
+This module owns the playback clock, the per-book state kept while playing (with ``okxbook.Books``,
+so a late subscriber can be started with a synthesized snapshot) and a small OKX-shaped WebSocket +
+REST server on top of ``websockets.asyncio.server.serve``. Reading files is ``okxbook.capture``'s
+job; the book rules are the core's. ``okxbook.testing.exchange.LocalExchange`` is not reused: its
+capture mode replays each connection from the start of the capture, unpaced, and its books are
+synthetic, so a subscriber joining mid-capture could not get a correct start; only its endpoint
+paths are imported.
+
+What a client sees (``shared/docs/okx-books-protocol.md`` §2, §6): text ``ping`` -> ``pong``;
+``subscribe``/``unsubscribe`` -> acks (``id`` echoed); ``login`` -> success for any credentials (a
+replay has nothing to protect, and ``*-l2-tbt`` clients log in first); malformed requests -> the
+OKX error events 60012/60013/60019. After subscribing to ``(channel, instId)`` a connection gets
+that book's captured frames, untouched and in capture order, from that moment on. For a delta
+channel whose book is already live, the first is a snapshot of the current state synthesized from
+``Book.bid_levels``/``ask_levels`` (the strings as received): ``prevSeqId`` -1, the book's
+``seqId`` and ``ts``, and a CRC32 checksum (``okx_checksum``) when the capture carries non-zero
+checksums, else 0. Image channels (books5, bbo-tbt) and other channels simply get their next
+frames. The synthesized snapshot carries the published depth (400 for ``books``), as OKX's own
+does, and ``"0"`` as the deprecated third level field (for ``books-rpi`` that field, nonRpiQty, is
+not kept by ``Book``). REST ``GET /api/v5/market/books?instId=&sz=`` answers from the same state.
+
+Pacing: frame *i* goes out ``(recv_ns[i] - recv_ns[0]) / speed`` after the first (``speed=None``:
+as fast as the clients read); frames without a receive time are spaced ``untimed_interval``
+(scaled by speed). Capture events (the recorder's own acks, pongs) and disconnect markers are not
+replayed. Every connection has its own send queue; the player waits while any subscriber's queue
+is over ``max_queue`` frames, so a slow client slows playback rather than growing memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import itertools
+import logging
+import os
+import signal
+import sys
+from collections import deque
+from collections.abc import Iterable, Iterator
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import orjson
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from ._book import Book
+from ._books import Books
+from ._checksum import okx_checksum
+from .capture import CapturedFrame, CaptureFormatError, iter_frames
+from .errors import BookError, UnknownChannelError
+from .testing.exchange import REST_BOOKS_PATH, WS_PATH
+
+__all__ = ["CaptureServer", "register_cli", "serve_capture", "snapshot_frame"]
+
+log = logging.getLogger("okxbook.serve")
+
+BookKey = tuple[str, str]
+# REST answers from the deepest delta book the capture has for the instId (§8: books, 400 levels).
+_REST_SOURCES = ("books-l2-tbt", "books", "books-rpi", "books-elp", "books50-l2-tbt")
+# Below this the player does not sleep (the event loop's timer granularity is about 1 ms); it
+# still yields every _YIELD_EVERY frames so connections and their writers run.
+_MIN_SLEEP = 0.0005
+_YIELD_EVERY = 64
+
+
+def snapshot_frame(book: Book) -> bytes:
+    """An OKX ``books``-style snapshot frame of ``book``'s current state (module docstring)."""
+    bids = book.bid_levels()
+    asks = book.ask_levels()
+    item: dict[str, Any] = {
+        "asks": [[px, sz, "0", str(n)] for px, sz, n in asks],
+        "bids": [[px, sz, "0", str(n)] for px, sz, n in bids],
+        "ts": str(book.ts_ms),
+        # §0/§3: captures from before 2026-06-23 carry real CRC32s; later ones 0. Keep the style.
+        "checksum": okx_checksum(bids, asks) if book.checksum != 0 else 0,
+    }
+    if book.seq_id >= 0:        # 2022-era captures have no seqId at all: invent none
+        item["prevSeqId"] = -1
+        item["seqId"] = book.seq_id
+    return orjson.dumps({"arg": {"channel": book.channel, "instId": book.inst_id},
+                         "action": "snapshot", "data": [item]})
+
+
+def _frame_key(frame: bytes) -> BookKey | None:
+    """(channel, instId) of a push the core does not classify (cold path: rare frames only)."""
+    try:
+        msg = orjson.loads(frame)
+    except ValueError:
+        return None
+    arg = msg.get("arg") if isinstance(msg, dict) and "data" in msg else None
+    if isinstance(arg, dict):
+        channel, inst_id = arg.get("channel"), arg.get("instId")
+        if isinstance(channel, str) and isinstance(inst_id, str):
+            return channel, inst_id
+    return None
+
+
+class _Conn:
+    """One client connection: its subscriptions and its ordered send queue.
+
+    Everything a connection is sent goes through ``queue``, appended synchronously, so an ack, a
+    synthesized snapshot and the next played frame can never overtake one another.
+    """
+
+    __slots__ = ("conn_id", "ws", "subs", "queue", "wake", "room", "closed", "sent", "max_queue")
+
+    def __init__(self, conn_id: str, ws: ServerConnection, max_queue: int) -> None:
+        self.conn_id = conn_id
+        self.ws = ws
+        self.subs: set[BookKey] = set()
+        self.queue: deque[bytes] = deque()
+        self.wake = asyncio.Event()
+        self.room = asyncio.Event()
+        self.room.set()
+        self.closed = False
+        self.sent = 0
+        self.max_queue = max_queue
+
+    def push(self, data: bytes) -> None:
+        if self.closed:
+            return
+        self.queue.append(data)
+        self.wake.set()
+        if len(self.queue) > self.max_queue:
+            self.room.clear()
+
+    def event(self, event: dict[str, Any], req_id: Any = None) -> None:
+        # OKX echoes the request id first, and only when one was given (§2).
+        body = {"id": req_id, **event} if req_id is not None else dict(event)
+        body["connId"] = self.conn_id
+        self.push(orjson.dumps(body))
+
+    async def run_writer(self) -> None:
+        queue = self.queue
+        low = self.max_queue // 2
+        try:
+            while True:
+                while not queue:
+                    self.room.set()
+                    self.wake.clear()
+                    await self.wake.wait()
+                data = queue.popleft()
+                if len(queue) <= low:
+                    self.room.set()
+                # OKX pushes text frames; bytes with text=True go out without a decode.
+                await self.ws.send(data, text=True)
+                self.sent += 1
+        except ConnectionClosed:
+            pass
+        finally:
+            self.closed = True
+            queue.clear()
+            self.room.set()
+
+
+class CaptureServer:
+    """Plays capture files to OKX clients on ``127.0.0.1`` (module docstring).
+
+    ``async with CaptureServer(paths) as srv:`` (or ``await srv.start()`` / ``await srv.stop()``),
+    then connect to ``srv.ws_url``. ``await srv.wait_done()`` returns once the capture has been
+    played and handed to every subscriber's socket. ``pause()``/``resume()`` hold the clock;
+    ``wait_for_subscriber`` starts playback at the first subscription instead of at ``start()``.
+    """
+
+    def __init__(self, paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], *,
+                 speed: float | None = 1.0, host: str = "127.0.0.1", port: int = 0,
+                 loop_forever: bool = False, wait_for_subscriber: bool = False,
+                 untimed_interval: float = 0.01, max_queue: int = 4096) -> None:
+        if isinstance(paths, (str, os.PathLike)):
+            paths = [paths]
+        self.paths: list[str] = [os.fspath(p) for p in paths]
+        if not self.paths:
+            raise ValueError("no capture files given")
+        if speed is not None and not speed > 0:
+            raise ValueError("speed must be > 0, or None for as fast as possible")
+        self.speed = speed
+        self.host = host
+        self.port = port
+        self.loop_forever = loop_forever
+        self.wait_for_subscriber = wait_for_subscriber
+        self.untimed_interval = untimed_interval
+        self.max_queue = max_queue
+        self.frames_played = 0
+        """Capture frames played so far (all passes), whether or not anyone was subscribed."""
+        self.passes = 0
+        """Complete passes over the capture."""
+        self.book_errors = 0
+        """Frames the server-side books rejected (capture gaps, checksum mismatches, ...)."""
+        self.error: BaseException | None = None
+        """Why playback stopped early (an unreadable capture), else None."""
+        self.books = Books()
+        """The captured books as played so far (replaced at each pass)."""
+        self._subscribers: dict[BookKey, list[_Conn]] = {}
+        self._conns: dict[str, _Conn] = {}
+        self._conn_ids = itertools.count(1)
+        self._server: Server | None = None
+        self._player: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._running = asyncio.Event()
+        self._running.set()
+        self._subscribed = asyncio.Event()
+        self._done = asyncio.Event()
+        self._played_waiters: list[tuple[int, asyncio.Future[None]]] = []
+
+    # ------------------------------------------------------------------ lifecycle
+    async def start(self) -> CaptureServer:
+        """Bind, start serving and start the playback clock."""
+        if self._server is not None:
+            return self
+        self._server = await serve(
+            self._handler, self.host, self.port, process_request=self._process_request,
+            # OKX keeps connections alive with its own text ping/pong (§6), not control pings.
+            ping_interval=None, compression=None, max_size=64 * 1024)
+        self.port = next(iter(self._server.sockets)).getsockname()[1]
+        self._player = asyncio.create_task(self._play(), name="okxbook-serve-player")
+        return self
+
+    async def stop(self) -> None:
+        """Stop playing, close every connection (1001) and unbind."""
+        if self._player is not None:
+            self._player.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._player
+            self._player = None
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+        for task in list(self._tasks):
+            task.cancel()
+        self._done.set()
+
+    async def __aenter__(self) -> CaptureServer:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://{self.host}:{self.port}{WS_PATH}"
+
+    @property
+    def rest_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def connections(self) -> int:
+        return sum(1 for c in self._conns.values() if not c.closed)
+
+    # ------------------------------------------------------------------ playback control
+    def pause(self) -> None:
+        """Hold playback after the current frame; the schedule resumes where it stopped."""
+        self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
+
+    async def wait_done(self) -> None:
+        """Wait until the capture was played (never, with ``loop_forever``, unless stopped) and
+        every subscriber's queue was handed to its socket. Re-raises a playback failure."""
+        await self._done.wait()
+        for conn in list(self._conns.values()):
+            while conn.queue and not conn.closed:
+                await asyncio.sleep(0.001)
+        if self.error is not None:
+            raise self.error
+
+    async def wait_played(self, n: int) -> None:
+        """Wait until at least ``n`` frames were played (or playback ended)."""
+        if self.frames_played >= n or self._done.is_set():
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._played_waiters.append((n, fut))
+        await fut
+
+    def _wake_played_waiters(self, final: bool = False) -> None:
+        keep = []
+        for n, fut in self._played_waiters:
+            if final or self.frames_played >= n:
+                if not fut.done():
+                    fut.set_result(None)
+            else:
+                keep.append((n, fut))
+        self._played_waiters = keep
+
+    # ------------------------------------------------------------------ the player
+    def _frames(self) -> Iterator[CapturedFrame]:
+        for path in self.paths:     # one stream, as replay does (a day split into hourly files)
+            yield from iter_frames(path)
+
+    async def _play(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            if self.wait_for_subscriber:
+                await self._subscribed.wait()
+            while True:
+                played = await self._play_once(loop)
+                self.passes += 1
+                if not self.loop_forever:
+                    break
+                # Let connections run between passes; an empty capture must not spin.
+                await asyncio.sleep(0 if played else 1.0)
+        except (OSError, CaptureFormatError) as exc:
+            self.error = exc
+            log.error("playback stopped: %s", exc)
+        finally:
+            self._done.set()
+            self._wake_played_waiters(final=True)
+
+    async def _play_once(self, loop: asyncio.AbstractEventLoop) -> int:
+        # A new pass starts from empty books: the capture's first snapshots rebuild them, and
+        # subscribers get those snapshots (prevSeqId -1 resets their books too).
+        self.books = Books()
+        speed = self.speed
+        target = loop.time()        # when the current frame is due, on the loop clock
+        prev_ns: int | None = None
+        since_yield = played = 0
+        for captured in self._frames():
+            frame = captured.frame
+            if not frame:
+                continue            # a disconnect marker of the recorder
+            if not self._running.is_set():
+                paused_at = loop.time()
+                await self._running.wait()
+                target += loop.time() - paused_at
+            if speed is not None:
+                recv_ns = captured.recv_ns
+                if recv_ns is None:
+                    target += self.untimed_interval / speed
+                else:
+                    if prev_ns is not None and recv_ns > prev_ns:
+                        target += (recv_ns - prev_ns) / 1e9 / speed
+                    prev_ns = recv_ns
+                delay = target - loop.time()
+                if delay > _MIN_SLEEP:
+                    await asyncio.sleep(delay)
+                    since_yield = 0
+            for conn in self._dispatch(frame):
+                if not conn.room.is_set():
+                    await conn.room.wait()      # backpressure: this client is far behind
+            self.frames_played += 1
+            if self._played_waiters:
+                self._wake_played_waiters()
+            played += 1
+            since_yield += 1
+            if since_yield >= _YIELD_EVERY:
+                since_yield = 0
+                await asyncio.sleep(0)
+        return played
+
+    def _dispatch(self, frame: bytes) -> list[_Conn]:
+        """Apply the frame to the server's books and queue it to its subscribers; returns them."""
+        key: BookKey | None
+        try:
+            result = self.books.apply(frame)
+        except BookError as exc:
+            # Unknown channel (trades ...), update before snapshot, gap or checksum error in the
+            # capture: the frame still goes out as captured; the client judges it as OKX's.
+            if not isinstance(exc, UnknownChannelError):   # trades, tickers: no book, no error
+                self.book_errors += 1
+            if exc.channel is not None and exc.inst_id is not None:
+                key = (exc.channel, exc.inst_id)
+            else:
+                key = _frame_key(frame)
+        else:
+            if not isinstance(result, Book):
+                return []           # the recorder's own acks, pongs, errors: not replayed
+            key = (result.channel, result.inst_id)
+        if key is None:
+            return []
+        subs = self._subscribers.get(key)
+        if not subs:
+            return []
+        for conn in subs:
+            conn.push(frame)
+        return subs
+
+    # ------------------------------------------------------------------ connections
+    def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        url = urlsplit(request.path)
+        if url.path == REST_BOOKS_PATH:
+            return self._rest_books(connection, parse_qs(url.query))
+        if url.path != WS_PATH:
+            return connection.respond(404, "Not Found\n")
+        return None
+
+    async def _handler(self, ws: ServerConnection) -> None:
+        conn = _Conn(f"{next(self._conn_ids):08x}", ws, self.max_queue)
+        self._conns[conn.conn_id] = conn
+        writer = asyncio.create_task(conn.run_writer())
+        self._tasks.add(writer)
+        writer.add_done_callback(self._tasks.discard)
+        try:
+            async for message in ws:
+                self._on_message(conn, message)
+        except ConnectionClosed:
+            pass
+        finally:
+            for key in conn.subs:
+                subs = self._subscribers.get(key)
+                if subs and conn in subs:
+                    subs.remove(conn)
+            conn.subs.clear()
+            writer.cancel()
+            conn.closed = True
+            conn.room.set()
+            del self._conns[conn.conn_id]
+
+    def _on_message(self, conn: _Conn, message: str | bytes) -> None:
+        """Answer one client request. Synchronous on purpose: a subscription's snapshot and its
+        registration happen between two played frames, so nothing is missed or sent twice."""
+        if message == "ping" or message == b"ping":
+            conn.push(b"pong")
+            return
+        try:
+            req = orjson.loads(message)
+            if not isinstance(req, dict):
+                raise ValueError("not an object")
+        except ValueError:
+            text = message if isinstance(message, str) else message.decode("utf-8", "replace")
+            conn.event({"event": "error", "code": "60012", "msg": f"Invalid request: {text}"})
+            return
+        req_id = req.get("id")
+        op = req.get("op")
+        args = req.get("args")
+        if op == "login":
+            conn.event({"event": "login", "code": "0", "msg": ""}, req_id)
+            return
+        if op not in ("subscribe", "unsubscribe"):
+            conn.event({"event": "error", "code": "60019", "msg": f"Invalid OP: {op}"}, req_id)
+            return
+        if not isinstance(args, list) or not args:
+            conn.event({"event": "error", "code": "60012",
+                        "msg": f"Invalid request: {orjson.dumps(req).decode()}"}, req_id)
+            return
+        for arg in args:
+            channel = arg.get("channel") if isinstance(arg, dict) else None
+            inst_id = arg.get("instId") if isinstance(arg, dict) else None
+            if not isinstance(channel, str) or not isinstance(inst_id, str) or not inst_id:
+                conn.event({"event": "error", "code": "60013", "msg": f"Invalid args : {arg}"},
+                           req_id)
+                continue
+            key = (channel, inst_id)
+            if op == "subscribe":
+                self._subscribe(conn, key, req_id)
+            else:
+                if key in conn.subs:
+                    conn.subs.discard(key)
+                    self._subscribers[key].remove(conn)
+                conn.event({"event": "unsubscribe", "arg": {"channel": channel, "instId": inst_id}},
+                           req_id)
+
+    def _subscribe(self, conn: _Conn, key: BookKey, req_id: Any) -> None:
+        channel, inst_id = key
+        conn.event({"event": "subscribe", "arg": {"channel": channel, "instId": inst_id}}, req_id)
+        if key in conn.subs:
+            return                  # OKX acks a repeated subscribe and sends nothing new
+        conn.subs.add(key)
+        self._subscribers.setdefault(key, []).append(conn)
+        book = self.books.get(channel, inst_id)
+        # A live delta book: start the client from its current state. An invalid book (the
+        # capture had a gap) or no book yet: the capture's next snapshot will start the client.
+        if book is not None and not book.is_image and book.is_valid and book.snapshots:
+            conn.push(snapshot_frame(book))
+        self._subscribed.set()
+
+    # ------------------------------------------------------------------ REST
+    def _rest_books(self, connection: ServerConnection, query: dict[str, list[str]]) -> Response:
+        inst_id = (query.get("instId") or [""])[0]
+        try:
+            sz = int((query.get("sz") or ["1"])[0])
+        except ValueError:
+            sz = -1
+        if not inst_id:
+            return _json(connection, 400, {"code": "50014", "msg": "Parameter instId can not be empty",
+                                           "data": []})
+        if not 1 <= sz <= 400:      # §8: default 1, max 400
+            return _json(connection, 400, {"code": "51000", "msg": "Parameter sz error", "data": []})
+        for channel in _REST_SOURCES:
+            book = self.books.get(channel, inst_id)
+            if book is not None and book.is_valid and book.snapshots:
+                break
+        else:
+            return _json(connection, 400, {"code": "51001", "msg": "Instrument ID does not exist",
+                                           "data": []})
+        data: dict[str, Any] = {
+            "asks": [[px, s, "0", str(n)] for px, s, n in book.ask_levels(sz)],
+            "bids": [[px, s, "0", str(n)] for px, s, n in book.bid_levels(sz)],
+            "ts": str(book.ts_ms),
+        }
+        if book.seq_id >= 0:
+            data["seqId"] = book.seq_id
+        return _json(connection, 200, {"code": "0", "msg": "", "data": [data]})
+
+
+def _json(connection: ServerConnection, status: int, body: dict[str, Any]) -> Response:
+    response = connection.respond(status, orjson.dumps(body).decode())
+    del response.headers["Content-Type"]
+    response.headers["Content-Type"] = "application/json"
+    return response
+
+
+async def serve_capture(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], *,
+                        speed: float | None = 1.0, host: str = "127.0.0.1", port: int = 0,
+                        loop_forever: bool = False, **options: Any) -> CaptureServer:
+    """Start serving ``paths`` (one stream, in order) and return the running server.
+
+    ``speed`` divides the recorded gaps (10 = ten times faster; None = as fast as clients read).
+    ``options`` go to :class:`CaptureServer` (``wait_for_subscriber``, ``untimed_interval``,
+    ``max_queue``)."""
+    return await CaptureServer(paths, speed=speed, host=host, port=port,
+                               loop_forever=loop_forever, **options).start()
+
+
+# ---------------------------------------------------------------------- command line
+
+def _speed(text: str) -> float | None:
+    if text.lower() in ("max", "inf", "0"):
+        return None
+    try:
+        value = float(text.rstrip("xX"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"speed must be a number or 'max', not {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError("speed must be > 0")
+    return value
+
+
+def register_cli(subparsers: Any) -> argparse.ArgumentParser:
+    """Add the ``serve`` subcommand to an ``argparse`` subparsers object; returns its parser.
+
+    The subcommand's ``func(args) -> int`` runs the server until Ctrl-C/SIGTERM (exit 0), or
+    exits 2 if a file cannot be read.
+    """
+    p: argparse.ArgumentParser = subparsers.add_parser(
+        "serve", help="re-serve capture files as a live OKX WebSocket endpoint",
+        description="Play capture files (one stream, in order) to OKX clients on a local "
+        "WebSocket (and REST books) endpoint, paced by their recorded receive times. Clients "
+        "that subscribe late get a snapshot of the book's current state first.")
+    p.add_argument("files", nargs="+", help="capture files (cryptofeed, JSON lines, tardis; "
+                   "plain, .gz or .zst)")
+    p.add_argument("--speed", type=_speed, default=1.0, metavar="X",
+                   help="playback speed: 1 = as recorded, 10 = ten times faster, max = no pacing "
+                   "(default: 1)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
+    p.add_argument("--port", type=int, default=0, help="port (default: any free port)")
+    p.add_argument("--loop", action="store_true", help="start over at the end of the capture")
+    p.add_argument("--wait", action="store_true",
+                   help="start playing at the first subscription rather than at once")
+    p.set_defaults(func=_cmd_serve)
+    return p
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    for path in args.files:
+        try:
+            next(iter_frames(path), None)       # fail now on a missing or unreadable file
+        except (OSError, CaptureFormatError, ImportError) as exc:
+            print(f"okxbook serve: {exc}", file=sys.stderr)
+            return 2
+    try:
+        return asyncio.run(_serve_until_signal(args))
+    except KeyboardInterrupt:
+        return 0
+
+
+async def _serve_until_signal(args: argparse.Namespace) -> int:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    server = CaptureServer(args.files, speed=args.speed, host=args.host, port=args.port,
+                           loop_forever=args.loop, wait_for_subscriber=args.wait)
+    try:
+        await server.start()
+    except OSError as exc:
+        print(f"okxbook serve: {exc}", file=sys.stderr)
+        return 2
+    speed = "max" if args.speed is None else f"{args.speed:g}x"
+    print(server.ws_url, flush=True)
+    print(f"serving {len(args.files)} file(s) at {speed}; REST {server.rest_url}"
+          f"{REST_BOOKS_PATH}; Ctrl-C to stop", file=sys.stderr, flush=True)
+
+    async def report_end() -> None:
+        with contextlib.suppress(Exception):
+            await server.wait_done()
+        if server.error is not None:
+            print(f"okxbook serve: playback stopped: {server.error}", file=sys.stderr, flush=True)
+        else:
+            print(f"end of capture ({server.frames_played} frames); still serving the final "
+                  "state, Ctrl-C to stop", file=sys.stderr, flush=True)
+
+    ender = asyncio.create_task(report_end())
+    try:
+        await stop.wait()
+    finally:
+        ender.cancel()
+        await server.stop()
+    return 2 if server.error is not None else 0

@@ -1,0 +1,444 @@
+"""Tests of okxbook.serve: a capture re-served to plain websockets clients whose books must come out
+checksum-clean and equal to an offline replay, late subscribers included; pacing; the OKX request
+protocol; REST; looping; the ``serve`` subcommand."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+
+import okxbook
+from okxbook.errors import (ChecksumError, MissingSnapshotError, SequenceError,
+                            UnknownChannelError)
+from okxbook.events import SubscribeAck, UnsubscribeAck
+from okxbook.recorder import write_capture
+from okxbook.replay import replay
+from okxbook.serve import CaptureServer, register_cli, serve_capture, snapshot_frame
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+CAPTURE = SHARED / "okx-frames" / "bmoscon_cryptofeed" / "2022-05-13_books_3079107" / "OKX.ws.1.0"
+INSTS = ["BTC-USD-220527", "UNI-USD-SWAP", "BTC-USDT"]
+T0 = 1_795_597_201_000_000_000   # 2026-11-25T09:00:01Z
+
+
+def run(coro, timeout: float = 15.0):
+    async def bounded():
+        return await asyncio.wait_for(coro, timeout)
+    return asyncio.run(bounded())
+
+
+class Client:
+    """A plain websockets client feeding everything it receives into okxbook.Books."""
+
+    def __init__(self, ws: ClientConnection) -> None:
+        self.ws = ws
+        self.books = okxbook.Books()
+        self.checksum_errors = 0
+        self.seq_errors = 0
+        self.missing_snapshot = 0
+        self.other = 0
+        self.events: list[object] = []
+        self.first_frame: dict[tuple[str, str], bytes] = {}
+        self.frames: list[tuple[float, bytes]] = []
+        self._pongs = 0
+        self._changed = asyncio.Event()
+        self._reader = asyncio.create_task(self._read())
+
+    @classmethod
+    async def open(cls, url: str) -> Client:
+        return cls(await connect(url, compression=None))
+
+    async def _read(self) -> None:
+        async for msg in self.ws:
+            data = msg.encode() if isinstance(msg, str) else msg
+            self.frames.append((time.monotonic(), data))
+            self._changed.set()
+            if data == b"pong":
+                self._pongs += 1
+                continue
+            try:
+                result = self.books.apply(data)
+            except ChecksumError:
+                self.checksum_errors += 1
+                continue
+            except SequenceError:
+                self.seq_errors += 1
+                continue
+            except MissingSnapshotError:
+                self.missing_snapshot += 1
+                continue
+            except UnknownChannelError:
+                self.other += 1
+                continue
+            if isinstance(result, okxbook.Book):
+                self.first_frame.setdefault((result.channel, result.inst_id), data)
+            else:
+                self.events.append(result)
+
+    async def until(self, pred, timeout: float = 5.0) -> None:
+        async with asyncio.timeout(timeout):
+            while not pred():
+                self._changed.clear()
+                await self._changed.wait()
+
+    async def request(self, op: str, keys, req_id: str | None = None) -> None:
+        msg: dict[str, object] = {"op": op, "args": [{"channel": c, "instId": i} for c, i in keys]}
+        if req_id is not None:
+            msg["id"] = req_id
+        n = len(self.events)
+        await self.ws.send(json.dumps(msg))
+        await self.until(lambda: len(self.events) >= n + len(keys))
+
+    async def sync(self) -> None:
+        """Ping and wait for the pong: the server answers in order, so everything sent before
+        has arrived."""
+        n = self._pongs
+        await self.ws.send("ping")
+        await self.until(lambda: self._pongs > n)
+
+    async def close(self) -> None:
+        await self.ws.close()
+        self._reader.cancel()
+
+
+def levels(book):
+    return book.bid_levels(), book.ask_levels()
+
+
+# ---------------------------------------------------------------------------- the real capture
+
+
+@pytest.mark.skipif(not CAPTURE.is_file(), reason=f"{CAPTURE} not present")
+def test_real_capture_served_at_max_speed_gives_clean_books_for_on_time_and_late_subscribers():
+    report = replay([CAPTURE])
+    assert report.ok
+
+    async def main():
+        async with CaptureServer(CAPTURE, speed=None, wait_for_subscriber=True) as srv:
+            a = await Client.open(srv.ws_url)
+            b = await Client.open(srv.ws_url)
+            await a.request("subscribe", [("books", i) for i in INSTS[:2]], "on1")
+            await srv.wait_played(200)
+            srv.pause()
+            paused_at = srv.frames_played
+            for inst in INSTS:          # every book already had its captured snapshot played
+                assert srv.books.book("books", inst).snapshots == 1
+            await a.request("subscribe", [("books", INSTS[2])], "late1")   # same connection
+            await b.request("subscribe", [("books", i) for i in INSTS], "late2")
+            srv.resume()
+            await srv.wait_done()
+            await a.sync()
+            await b.sync()
+            async with httpx.AsyncClient() as http:
+                rest = (await http.get(f"{srv.rest_url}/api/v5/market/books",
+                                       params={"instId": "BTC-USDT", "sz": "5"})).json()
+            server_books = {i: levels(srv.books.book("books", i)) for i in INSTS}
+            total = srv.frames_played
+            await a.close()
+            await b.close()
+            return a, b, paused_at, total, rest, server_books
+
+    a, b, paused_at, total, rest, server_books = run(main())
+    assert 0 < paused_at < total == 410
+    for client in (a, b):
+        assert client.checksum_errors == 0
+        assert client.seq_errors == 0
+        assert client.missing_snapshot == 0
+        assert client.other == 0        # trades/tickers were not subscribed, so not sent
+        assert [type(e) for e in client.events].count(SubscribeAck) == 3
+    for inst in INSTS:
+        expected = report.books[f"books/{inst}"]
+        for client in (a, b):
+            book = client.books.book("books", inst)
+            assert book.is_valid
+            assert list(book.best_bid) == expected["best_bid"]
+            assert list(book.best_ask) == expected["best_ask"]
+            assert book.checksum_mismatch == 0 and book.checksum_ok == book.frames
+            assert book.updates > 0     # captured updates followed the (synthesized) snapshot
+        # The late subscriber's book ends equal to the on-time one, level for level.
+        assert levels(b.books.book("books", inst)) == levels(a.books.book("books", inst))
+        assert levels(a.books.book("books", inst)) == server_books[inst]
+    # Late starts were synthesized snapshots carrying a real (verified) checksum.
+    for client, inst in [(a, INSTS[2])] + [(b, i) for i in INSTS]:
+        first = json.loads(client.first_frame[("books", inst)])
+        assert first["action"] == "snapshot"
+        assert first["data"][0]["checksum"] != 0
+        assert "seqId" not in first["data"][0]     # the 2022 capture has none: none invented
+    on_time = json.loads(a.first_frame[("books", INSTS[0])])
+    assert on_time["action"] == "snapshot" and len(on_time["data"][0]["bids"]) > 0
+    # REST serves the same final state.
+    top = a.books.book("books", "BTC-USDT")
+    assert rest["code"] == "0"
+    assert [lv[:2] for lv in rest["data"][0]["bids"]] == [[p, s] for p, s, _ in top.bid_levels(5)]
+    assert [lv[:2] for lv in rest["data"][0]["asks"]] == [[p, s] for p, s, _ in top.ask_levels(5)]
+
+
+# ---------------------------------------------------------------------------- synthetic captures
+
+
+def book_frame(action: str, seq: int, prev: int, bids, asks, checksum: int = 0,
+               inst: str = "BTC-USDT", channel: str = "books") -> bytes:
+    item = {"asks": [[p, s, "0", "1"] for p, s in asks], "bids": [[p, s, "0", "1"] for p, s in bids],
+            "ts": str(1_700_000_000_000 + seq), "checksum": checksum, "prevSeqId": prev,
+            "seqId": seq}
+    return json.dumps({"arg": {"channel": channel, "instId": inst}, "action": action,
+                       "data": [item]}, separators=(",", ":")).encode()
+
+
+def small_capture(tmp_path: Path, gap_s: float = 0.2) -> Path:
+    frames = [
+        book_frame("snapshot", 10, -1, [("100.1", "2"), ("100", "1")], [("100.5", "3")]),
+        book_frame("update", 15, 10, [("100.1", "0")], [("100.4", "1")]),
+        book_frame("update", 22, 15, [("100.2", "5")], []),
+    ]
+    (path,) = write_capture(tmp_path, [(T0 + int(i * gap_s * 1e9), f)
+                                       for i, f in enumerate(frames)], compression="gzip")
+    return path
+
+
+@pytest.mark.parametrize("speed, expected", [(1.0, 0.4), (4.0, 0.1)])
+def test_speed_paces_frames_by_recorded_receive_times(tmp_path, speed, expected):
+    path = small_capture(tmp_path)
+
+    async def main():
+        async with CaptureServer(path, speed=speed, wait_for_subscriber=True) as srv:
+            c = await Client.open(srv.ws_url)
+            t_sub = time.monotonic()
+            await c.request("subscribe", [("books", "BTC-USDT")])
+            await srv.wait_done()
+            await c.sync()
+            await c.close()
+            return c, t_sub
+
+    c, t_sub = run(main())
+    times = [t for t, f in c.frames if f.startswith(b'{"arg"')]
+    assert len(times) == 3
+    assert times[0] - t_sub < 0.2
+    elapsed = times[-1] - times[0]
+    assert expected * 0.85 <= elapsed <= expected + 0.3, elapsed
+    assert c.books.book("books", "BTC-USDT").best_bid == ("100.2", "5")
+    assert c.seq_errors == 0
+
+
+def test_frames_without_timestamps_are_spaced_by_the_untimed_interval(tmp_path):
+    path = tmp_path / "cap.jsonl"
+    path.write_bytes(b"\n".join([
+        book_frame("snapshot", 10, -1, [("1", "1")], [("2", "1")]),
+        book_frame("update", 11, 10, [("1", "2")], []),
+        book_frame("update", 12, 11, [("1", "3")], []),
+    ]) + b"\n")
+
+    async def main():
+        async with CaptureServer(path, speed=1.0, untimed_interval=0.1,
+                                 wait_for_subscriber=True) as srv:
+            c = await Client.open(srv.ws_url)
+            await c.request("subscribe", [("books", "BTC-USDT")])
+            await srv.wait_done()
+            await c.sync()
+            await c.close()
+            return c
+
+    c = run(main())
+    times = [t for t, f in c.frames if f.startswith(b'{"arg"')]
+    assert 0.17 <= times[-1] - times[0] <= 0.6
+
+
+def test_late_subscriber_to_a_seq_id_book_gets_a_snapshot_at_the_current_seq_id(tmp_path):
+    path = small_capture(tmp_path, gap_s=0.0)
+
+    async def main():
+        async with CaptureServer(path, speed=None) as srv:
+            await srv.wait_done()
+            c = await Client.open(srv.ws_url)
+            await c.request("subscribe", [("books", "BTC-USDT")])
+            await c.until(lambda: ("books", "BTC-USDT") in c.first_frame)
+            await c.close()
+            return c, srv.books.book("books", "BTC-USDT")
+
+    c, server_book = run(main())
+    snap = json.loads(c.first_frame[("books", "BTC-USDT")])
+    item = snap["data"][0]
+    assert snap["action"] == "snapshot"
+    assert (item["prevSeqId"], item["seqId"], item["ts"]) == (-1, 22, str(1_700_000_000_022))
+    assert item["checksum"] == 0          # the capture's checksums were 0: so is ours
+    assert item["bids"] == [["100.2", "5", "0", "1"], ["100", "1", "0", "1"]]
+    assert item["asks"] == [["100.4", "1", "0", "1"], ["100.5", "3", "0", "1"]]
+    assert levels(c.books.book("books", "BTC-USDT")) == levels(server_book)
+
+
+def test_snapshot_frame_carries_a_checksum_when_the_capture_did():
+    books = okxbook.Books()
+    bids, asks = [("3366.1", "7")], [("3366.8", "9"), ("3368", "8"), ("3372", "8")]
+    books.apply(book_frame("snapshot", 1, -1, bids, asks, checksum=831078360))  # §3 doc example
+    snap = json.loads(snapshot_frame(books.book("books", "BTC-USDT")))
+    assert snap["data"][0]["checksum"] == 831078360
+    assert okxbook.Books().apply(snapshot_frame(books.book("books", "BTC-USDT"))).checksum_ok == 1
+
+
+def test_image_channel_subscribers_get_the_next_images(tmp_path):
+    frames = [json.dumps({"arg": {"channel": "books5", "instId": "X"}, "data": [
+        {"asks": [[str(101 + i), "1", "0", "1"]], "bids": [[str(100 + i), "1", "0", "1"]],
+         "instId": "X", "ts": str(1_700_000_000_000 + i), "seqId": i}]}).encode()
+        for i in range(4)]
+    (path,) = write_capture(tmp_path, [(T0 + i * 10**6, f) for i, f in enumerate(frames)])
+
+    async def main():
+        async with CaptureServer(path, speed=None, wait_for_subscriber=True) as srv:
+            c = await Client.open(srv.ws_url)
+            await c.request("subscribe", [("books5", "X")])
+            await srv.wait_done()
+            await c.sync()
+            await c.close()
+            return c
+
+    c = run(main())
+    got = [f for _, f in c.frames if f.startswith(b'{"arg"')]
+    assert got == frames                   # the captured images themselves, nothing synthesized
+
+
+# ---------------------------------------------------------------------------- protocol
+
+
+def test_answers_ping_subscribe_unsubscribe_login_and_bad_requests(tmp_path):
+    path = small_capture(tmp_path, gap_s=0.0)
+
+    async def main():
+        async with CaptureServer(path, speed=None, wait_for_subscriber=True) as srv:
+            c = await Client.open(srv.ws_url)
+            await c.sync()                                          # ping -> pong
+            await c.request("subscribe", [("books", "BTC-USDT")], "abc1")
+            await c.ws.send("not json")
+            await c.ws.send(json.dumps({"op": "frobnicate", "args": []}))
+            await c.ws.send(json.dumps({"op": "subscribe", "args": [{"channel": "books"}]}))
+            await c.ws.send(json.dumps({"op": "login", "id": "l1", "args": [{"apiKey": "k"}]}))
+            await c.sync()
+            await srv.wait_done()
+            await c.request("unsubscribe", [("books", "BTC-USDT")], "u1")
+            await c.close()
+            return c
+
+    c = run(main())
+    raw = [json.loads(f) for _, f in c.frames if f.startswith(b'{"') and b'"event"' in f]
+    assert raw[0] == {"id": "abc1", "event": "subscribe",
+                      "arg": {"channel": "books", "instId": "BTC-USDT"}, "connId": raw[0]["connId"]}
+    codes = [(e.get("event"), e.get("code")) for e in raw[1:]]
+    assert codes == [("error", "60012"), ("error", "60019"), ("error", "60013"), ("login", "0"),
+                     ("unsubscribe", None)]
+    assert raw[4]["id"] == "l1" and raw[5]["id"] == "u1"
+    assert isinstance(c.events[-1], UnsubscribeAck)
+
+
+def test_unsubscribed_books_are_not_sent_and_rest_errors(tmp_path):
+    path = small_capture(tmp_path, gap_s=0.0)
+
+    async def main():
+        async with CaptureServer(path, speed=None, wait_for_subscriber=True) as srv:
+            c = await Client.open(srv.ws_url)
+            await c.request("subscribe", [("books", "ETH-USDT")])
+            await srv.wait_done()
+            await c.sync()
+            async with httpx.AsyncClient() as http:
+                missing = (await http.get(f"{srv.rest_url}/api/v5/market/books",
+                                          params={"instId": "ETH-USDT"})).json()
+                ok = (await http.get(f"{srv.rest_url}/api/v5/market/books",
+                                     params={"instId": "BTC-USDT"})).json()
+            await c.close()
+            return c, missing, ok
+
+    c, missing, ok = run(main())
+    assert not [f for _, f in c.frames if f.startswith(b'{"arg"')]
+    assert missing["code"] == "51001"
+    assert ok["data"][0]["bids"] == [["100.2", "5", "0", "1"]] and ok["data"][0]["seqId"] == 22
+
+
+def test_loop_forever_starts_over_and_clients_stay_consistent(tmp_path):
+    path = small_capture(tmp_path, gap_s=0.0)
+
+    async def main():
+        srv = await serve_capture(path, speed=None, loop_forever=True, wait_for_subscriber=True)
+        try:
+            c = await Client.open(srv.ws_url)
+            await c.request("subscribe", [("books", "BTC-USDT")])
+            await srv.wait_played(3 * 5)
+            passes = srv.passes
+            await c.sync()
+            await c.close()
+            return c, passes
+        finally:
+            await srv.stop()
+
+    c, passes = run(main())
+    assert passes >= 4
+    assert c.seq_errors == 0 and c.checksum_errors == 0
+    assert c.books.book("books", "BTC-USDT").snapshots >= 4
+
+
+# ---------------------------------------------------------------------------- command line
+
+
+def test_register_cli_parses_the_serve_subcommand():
+    parser = argparse.ArgumentParser(prog="okxbook")
+    register_cli(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["serve", "a.gz", "b.gz", "--speed", "max", "--port", "9000"])
+    assert (args.files, args.speed, args.port, args.loop) == (["a.gz", "b.gz"], None, 9000, False)
+    assert parser.parse_args(["serve", "a", "--speed", "10"]).speed == 10.0
+    assert parser.parse_args(["serve", "a"]).speed == 1.0
+    with pytest.raises(SystemExit):
+        parser.parse_args(["serve", "a", "--speed", "fast"])
+
+
+def test_serve_command_exits_2_on_a_missing_file(tmp_path, capsys):
+    parser = argparse.ArgumentParser(prog="okxbook")
+    register_cli(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["serve", str(tmp_path / "nope.gz")])
+    assert args.func(args) == 2
+    assert "nope.gz" in capsys.readouterr().err
+
+
+CLI_CHILD = textwrap.dedent("""
+    import argparse, sys
+    from okxbook.serve import register_cli
+    parser = argparse.ArgumentParser(prog="okxbook")
+    register_cli(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(sys.argv[1:])
+    sys.exit(args.func(args))
+""")
+
+
+def test_serve_command_prints_the_url_serves_and_stops_on_sigint(tmp_path):
+    path = small_capture(tmp_path, gap_s=0.0)
+    proc = subprocess.Popen([sys.executable, "-c", CLI_CHILD, "serve", str(path), "--speed", "max",
+                             "--wait"], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env={**os.environ, "PYTHONPATH": str(REPO)})
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().decode().strip()
+        assert url.startswith("ws://127.0.0.1:") and url.endswith("/ws/v5/public")
+
+        async def client():
+            c = await Client.open(url)
+            await c.request("subscribe", [("books", "BTC-USDT")])
+            await c.until(lambda: c.books.get("books", "BTC-USDT") is not None
+                          and c.books.book("books", "BTC-USDT").seq_id == 22)
+            await c.close()
+
+        run(client())
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
