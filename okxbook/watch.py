@@ -1,0 +1,168 @@
+"""``okxbook watch`` and ``okxbook demo``: live top of book in the terminal, or as JSON lines.
+
+Owns presenting a ``Feed`` to a person or a pipe; the feed does the work. ``--json`` prints one
+object per top-of-book change, written from the feed's receive-path callback so no change is lost
+to conflation: ``{"channel", "instId", "seqId", "ts", "bid": [px, sz] | null, "ask": …,
+"status"}`` with px and sz the strings OKX sent, so a run can be checked against what the server
+sent. ``demo`` runs the same against ``okxbook.testing.LocalExchange`` serving the bundled capture.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import signal
+import sys
+import time
+from typing import Any, TextIO
+
+import orjson
+
+from ._book import Book
+from .capture import iter_frames
+from .feed import Feed
+from .replay import sample_capture
+
+__all__ = ["watch", "demo"]
+
+
+class JsonLines:
+    """Writes one JSON line per top-of-book change; flushed promptly for a consuming program."""
+
+    def __init__(self, feed: Feed, out: Any, on_closed: Any) -> None:
+        self.feed = feed
+        self.out = out
+        self.lines = 0
+        self.closed = False
+        self._on_closed = on_closed
+        self._flush_pending = False
+
+    def __call__(self, book: Book, recv_ns: int) -> None:
+        if self.closed:
+            return
+        status = self.feed.status(book.channel, book.inst_id).state
+        live = status == "live"
+        bid = book.best_bid if live else None
+        ask = book.best_ask if live else None
+        try:
+            self.out.write(orjson.dumps({
+                "channel": book.channel, "instId": book.inst_id,
+                "seqId": book.seq_id if book.seq_id >= 0 else None, "ts": book.ts_ms,
+                "bid": list(bid) if bid else None, "ask": list(ask) if ask else None,
+                "status": status}) + b"\n")
+        except BrokenPipeError:          # the reader went away (e.g. `| head`): stop quietly
+            self._closed()
+            return
+        self.lines += 1
+        if not self._flush_pending:      # one flush per loop tick, not per line
+            self._flush_pending = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_pending = False
+        try:
+            self.out.flush()
+        except BrokenPipeError:
+            self._closed()
+
+    def _closed(self) -> None:
+        self.closed = True
+        self._on_closed()
+
+
+def _fmt(value: float) -> str:
+    return "-" if math.isnan(value) else f"{value:.10g}"
+
+
+def render_table(feed: Feed) -> str:
+    rows = [("channel/instId", "status", "bid", "bid sz", "ask", "ask sz", "spread", "seqId",
+             "age ms")]
+    now_ms = time.time() * 1000
+    for (channel, inst_id), status in feed.statuses().items():
+        book = feed.book(channel, inst_id)
+        live = status.state == "live"
+        rows.append((f"{channel}/{inst_id}", status.state if live else
+                     f"{status.state} ({status.reason})" if status.reason else status.state,
+                     book.best_bid[0] if live and book.best_bid else "-",
+                     book.best_bid[1] if live and book.best_bid else "-",
+                     book.best_ask[0] if live and book.best_ask else "-",
+                     book.best_ask[1] if live and book.best_ask else "-",
+                     _fmt(book.spread) if live else "-",
+                     str(book.seq_id) if book.seq_id >= 0 else "-",
+                     f"{now_ms - book.ts_ms:.0f}" if live and book.ts_ms else "-"))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
+
+
+async def _run(feed: Feed, *, as_json: bool, duration: float | None, out: TextIO,
+               until: Any = None) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    if as_json:
+        feed.on_top(JsonLines(feed, out.buffer if hasattr(out, "buffer") else out, stop.set))
+    tty = out.isatty() and not as_json
+    started = time.monotonic()
+    async with feed:
+        while not stop.is_set():
+            if duration is not None and time.monotonic() - started >= duration:
+                break
+            if until is not None and until():
+                break
+            if not as_json:
+                table = render_table(feed)
+                out.write(("\x1b[H\x1b[2J" + table + "\n") if tty else table + "\n\n")
+                out.flush()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), 0.2 if tty or as_json else 1.0)
+        if not as_json:
+            out.write(render_table(feed) + "\n")
+        with contextlib.suppress(BrokenPipeError):
+            out.flush()
+    for error in feed.errors:
+        print(f"okxbook: {error}", file=sys.stderr)
+    return 1 if feed.errors else 0
+
+
+def watch(inst_ids: list[str], *, channel: str = "books", url: str | None = None,
+          rest_url: str | None = None, demo: bool = False, transport: str = "websockets",
+          as_json: bool = False, duration: float | None = None, recorder: Any = None,
+          out: TextIO = sys.stdout) -> int:
+    feed = Feed(inst_ids, channel=channel, url=url, rest_url=rest_url, demo=demo,
+                transport=transport, recorder=recorder)
+    return asyncio.run(_run(feed, as_json=as_json, duration=duration, out=out))
+
+
+def demo(*, as_json: bool = False, transport: str = "websockets", interval: float = 0.02,
+         out: TextIO = sys.stdout) -> int:
+    """The whole live path with no network and no keys: a local OKX-like exchange serves the
+    bundled real capture and the feeder keeps its books until the capture has been played."""
+    from .testing import LocalExchange
+
+    frames = [c.frame for c in iter_frames(sample_capture())]
+    keys = []
+    for frame in frames:
+        if frame.startswith(b'{"arg":{"channel":"books"'):
+            inst = orjson.loads(frame)["arg"]["instId"]
+            if ("books", inst) not in keys:
+                keys.append(("books", inst))
+
+    async def main() -> int:
+        async with LocalExchange(capture=frames, auto=True, interval=interval) as ex:
+            feed = Feed(keys, url=ex.ws_url, rest_url=ex.rest_url, transport=transport)
+
+            def finished() -> bool:
+                conns = ex.connections
+                return bool(conns) and all(
+                    ex.conn(c).capture_cursor >= len(frames) for c in conns)
+
+            code = await _run(feed, as_json=as_json, duration=120.0, out=out, until=finished)
+            if not as_json:
+                print(f"demo: served {len(frames)} captured frames from {ex.ws_url}; "
+                      f"feed stats {dict(feed.stats)}", file=out)
+            return code
+
+    return asyncio.run(main())
