@@ -49,8 +49,8 @@ if TYPE_CHECKING:  # pandas and pyarrow are the optional ``research`` extra: imp
     import pandas
     import pyarrow
 
-__all__ = ["METADATA_KEY", "export_replay", "read_metadata", "replay_series", "to_arrow",
-           "to_pandas", "write_parquet"]
+__all__ = ["METADATA_KEY", "depth_columns", "export_replay", "read_metadata", "replay_series",
+           "to_arrow", "to_pandas", "write_parquet"]
 
 #: Schema metadata key holding the export's JSON description (bands, version, replay report).
 METADATA_KEY = b"okxbook"

@@ -26,7 +26,7 @@ from .export import replay_series, write_parquet
 if TYPE_CHECKING:
     from distributed import Client
 
-__all__ = ["FileResult", "out_name", "replay_file", "replay_many"]
+__all__ = ["FileResult", "format_results", "out_name", "replay_file", "replay_many"]
 
 PathLike = str | os.PathLike[str]
 
@@ -184,3 +184,21 @@ def _run_dask(address: str | Client, plan: list[tuple[str, str]], order: list[in
     finally:
         if client is not address:
             client.close()
+
+
+def format_results(results: Sequence[FileResult]) -> str:
+    """The table ``okxbook replay --workers`` prints: one line per file, then the totals."""
+    head = ("file", "frames", "rows", "books", "cs_bad", "gaps", "bad", "s", "result")
+    rows = [(os.path.basename(r.path), r.frames, r.rows, r.books, r.checksum_mismatches,
+             r.seq_gaps, r.bad_frames, f"{r.seconds:.2f}",
+             "OK" if r.ok else (r.error or "PROBLEMS")) for r in results]
+    widths = [max(len(str(row[i])) for row in [head, *rows]) for i in range(len(head) - 1)]
+    lines = ["  ".join([str(v).ljust(w) if i == 0 else str(v).rjust(w)
+                        for i, (v, w) in enumerate(zip(row[:-1], widths))] + [str(row[-1])])
+             for row in [head, *rows]]
+    bad = sum(not r.ok for r in results)
+    frames = sum(r.frames for r in results)
+    lines.append("")
+    lines.append(f"{len(results)} files, {frames} frames, {sum(r.rows for r in results)} rows: "
+                 + ("OK" if not bad else f"{bad} with problems"))
+    return "\n".join(lines)

@@ -50,10 +50,11 @@ def load_frame(source: Source, *, bps: Iterable[float] | None = None) -> pandas.
         raise ValueError("no input files")
     if all(_is_parquet(p) for p in paths):
         frames = [pd.read_parquet(p) for p in paths]
-        # Categories differ between files (each has its own books): union them, keep categorical.
-        return pd.concat(frames, ignore_index=True) if len(frames) == 1 else \
-            pd.concat([f.astype({"book": str}) for f in frames], ignore_index=True).astype(
-                {"book": "category"})
+        if len(frames) == 1:
+            return frames[0]
+        # Each file has its own categories (its own books): concat as text, categorical again.
+        both = pd.concat([f.astype({"book": str}) for f in frames], ignore_index=True)
+        return both.astype({"book": "category"})
     kwargs: dict[str, Any] = {} if bps is None else {"bps": tuple(bps)}
     series, _ = replay_series(paths, **kwargs)
     return to_pandas(series)

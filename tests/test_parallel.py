@@ -13,7 +13,8 @@ pd = pytest.importorskip("pandas")
 pytest.importorskip("pyarrow")
 
 from okxbook.export import replay_series, to_pandas  # noqa: E402
-from okxbook.parallel import FileResult, out_name, replay_file, replay_many  # noqa: E402
+from okxbook.parallel import (FileResult, format_results, out_name, replay_file,  # noqa: E402
+                              replay_many)
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 FRAMES = SHARED / "okx-frames"
@@ -103,6 +104,9 @@ def test_unreadable_file_is_reported_and_the_others_finish(inputs, tmp_path):
     assert "CaptureFormatError" in results[1].error and results[1].out_path is None
     assert "FileNotFoundError" in results[2].error
     assert [p.name for p in (tmp_path / "out").iterdir()] == [out_name(inputs[0])]
+    table = format_results(results)
+    assert "missing.jsonl" in table and "FileNotFoundError" in table
+    assert table.endswith("3 files, 5010 frames, 5010 rows: 2 with problems")
 
 
 def test_same_stem_in_two_directories_is_refused_before_any_work(inputs, tmp_path):
