@@ -403,10 +403,10 @@ class Recorder:
 
         Raises RecorderError (also stored in ``error``) if the directory cannot be written.
         """
+        if self._closed is not None or (self._thread is None and self.error is not None):
+            raise RecorderError("recorder already closed or failed; make a new one")
         if self._thread is not None:
             return
-        if self._closed is not None or self.error is not None:
-            raise RecorderError("recorder already closed or failed; make a new one")
         self._loop = asyncio.get_running_loop()
         try:
             await asyncio.to_thread(_prepare_directory, self.directory)
@@ -469,6 +469,13 @@ class Recorder:
             except Exception:           # a broken callback must not break the feeder's loop
                 log.exception("Recorder.on_error callback raised")
 
+    def _writer_failed(self, exc: BaseException) -> None:
+        # On the loop thread, where record() runs: whatever is still queued (a record() may have
+        # slipped in while the writer was dying) is counted as dropped exactly once.
+        self._dropped_loop += sum(1 for _, f in self._queue if f)
+        self._queue.clear()
+        self._fail(exc)
+
     def _writer_exited(self) -> None:
         self._writer_done = True
         if self._closed is not None and not self._closed.done():
@@ -508,10 +515,7 @@ class Recorder:
                 failure = exc
         if failure is not None:
             self._accepting = False     # at once, not when the loop gets to it
-            lost = sum(1 for _, f in self._queue if f)
-            self._queue.clear()
-            self._dropped_writer += lost
-            self._to_loop(self._fail, failure)
+            self._to_loop(self._writer_failed, failure)
         self._to_loop(self._writer_exited)
 
     def _drain(self) -> None:

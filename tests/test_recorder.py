@@ -418,6 +418,22 @@ def test_close_from_a_signal_triggered_task_flushes(tmp_path):
     assert rec.frames_written == 10 and not rec.running
 
 
+def test_frames_recorded_before_start_are_written(tmp_path):
+    async def main():
+        rec = Recorder(tmp_path, compression="none")
+        rec.record(T0, frame(0))
+        await rec.start()
+        await rec.start()               # idempotent
+        rec.record(T0 + 1, frame(1))
+        await rec.close()
+        with pytest.raises(RecorderError):
+            await rec.start()           # a closed recorder is not restarted
+        return rec
+
+    rec = asyncio.run(main())
+    assert [f for _, f in read_all(rec.files)] == [frame(0), frame(1)]
+
+
 def test_recorder_as_async_context_manager(tmp_path):
     async def main():
         async with Recorder(tmp_path, compression="gzip") as rec:

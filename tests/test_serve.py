@@ -442,3 +442,41 @@ def test_serve_command_prints_the_url_serves_and_stops_on_sigint(tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+# ---------------------------------------------------------------------------- round trip
+
+
+@pytest.mark.skipif(not CAPTURE.is_file(), reason=f"{CAPTURE} not present")
+def test_feed_recording_a_served_capture_replays_to_the_same_books(tmp_path):
+    """capture -> serve -> live Feed with a Recorder -> files -> replay: same books as the source."""
+    feed_mod = pytest.importorskip("okxbook.feed")
+    from okxbook.recorder import Recorder
+
+    report = replay([CAPTURE])
+
+    def final(feed) -> bool:
+        return all(feed.book("books", i).best_bid is not None
+                   and list(feed.book("books", i).best_bid) == report.books[f"books/{i}"]["best_bid"]
+                   for i in INSTS)
+
+    async def main():
+        async with CaptureServer(CAPTURE, speed=None, wait_for_subscriber=True) as srv:
+            rec = Recorder(tmp_path, compression="zstd", flush_interval=0.05)
+            await rec.start()
+            async with feed_mod.Feed([("books", i) for i in INSTS], url=srv.ws_url,
+                                     rest_url=srv.rest_url, recorder=rec) as feed:
+                await srv.wait_done()
+                async with asyncio.timeout(5):
+                    while not final(feed):
+                        await asyncio.sleep(0.01)
+            await rec.close()
+            return rec
+
+    rec = run(main())
+    assert rec.error is None and rec.frames_dropped == 0
+    again = replay(rec.files)
+    assert again.ok
+    for inst in INSTS:
+        mine, source = again.books[f"books/{inst}"], report.books[f"books/{inst}"]
+        assert (mine["best_bid"], mine["best_ask"]) == (source["best_bid"], source["best_ask"])
