@@ -122,7 +122,7 @@ cdef class TopSeries:
         published ``depth`` levels (walked once, bands sorted ascending)."""
         cdef Py_ssize_t j, top = side.n if side.n < depth else depth
         cdef int k = 0
-        cdef int64_t cum = 0
+        cdef int64_t cum = 0, px
         cdef double limit = mid * (1.0 + direction * self._bps[0] / 1e4)
         for j in range(top):
             px = side.lv[side.n - 1 - j].px
