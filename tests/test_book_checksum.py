@@ -210,3 +210,45 @@ def test_verify_checksum_false_never_raises(mkframe):
                                seqId=2, prevSeqId=1))
     assert book.is_valid and book.best_bid == ("3366.5", "1")
     assert book.stats()["checksum_mismatch"] == 0 and book.checksum == 43
+
+
+def test_checksum_of_a_deep_book_with_long_strings(mkframe, ref_cs):
+    """A 900-level-a-side snapshot (more than the scratch's first allocation, more than the 800 a
+    `books` book stores) with long zero-padded strings: the top 25 verify, strings survive intact."""
+    bids = [(f"{100000 - i:010d}.{i:09d}", f"{i + 1:011d}.0000") for i in range(900)]
+    asks = [(f"{200000 + i:010d}.{i:09d}", f"0.{i + 1:08d}") for i in range(900)]
+    books = Books()
+    book = books.apply(mkframe(CH, INST, bids, asks, action="snapshot",
+                               checksum=ref_cs(bids, asks), seqId=1, prevSeqId=-1))
+    assert book.is_valid and book.stats()["checksum_ok"] == 1
+    assert book.n_bids == book.n_asks == 400 and book.stats()["trimmed_levels"] == 200
+    assert [l[:2] for l in book.bid_levels()] == bids[:400]
+    assert [l[:2] for l in book.ask_levels()] == asks[:400]
+    # Delete the best 30 of each side: the checksum now covers levels 31..55.
+    book = books.apply(mkframe(CH, INST, [(p, "0") for p, _ in bids[:30]], [(p, "0") for p, _ in asks[:30]],
+                               action="update", checksum=ref_cs(bids[30:], asks[30:]), seqId=2, prevSeqId=1))
+    assert book.is_valid and book.best_bid == bids[30]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 40), st.integers(1, 10**6), st.integers(0, 40),
+                          st.integers(1, 10**6)), min_size=1, max_size=30))
+def test_whatever_is_accepted_is_checksummed_from_its_exact_text(mkframe, ref_cs, rows):
+    """Zero-padded strings of many lengths: the engine either refuses the frame (too long) or keeps
+    the exact text, and then the checksum over that text verifies."""
+    bids, seen = [], set()
+    for px_pad, px, sz_pad, sz in rows:
+        if px in seen:
+            continue
+        seen.add(px)
+        bids.append(("0" * px_pad + str(px), "0" * sz_pad + str(sz)))
+    bids.sort(key=lambda l: -int(l[0]))
+    books = Books()
+    try:
+        book = books.apply(mkframe(CH, INST, bids, [], action="snapshot",
+                                   checksum=ref_cs(bids, []), seqId=1, prevSeqId=-1))
+    except FrameError as e:
+        assert "too long" in e.reason and len(books) <= 1
+        assert max(len(p) + len(s) for p, s in bids) > 20
+        return
+    assert book.is_valid and [l[:2] for l in book.bid_levels()] == bids

@@ -266,3 +266,37 @@ def test_public_invalidate_waits_for_snapshot(mkframe):
 def test_unknown_channel_book_cannot_be_registered():
     with pytest.raises(UnknownChannelError):
         Books().book("trades", INST)
+
+
+def _multi(items, action="update"):
+    import json
+    return json.dumps({"arg": {"channel": CH, "instId": INST}, "action": action,
+                       "data": items}).encode()
+
+
+def test_frame_with_several_items_applies_them_in_order(mkframe):
+    books = Books()
+    books.apply(mkframe(CH, INST, [("100", "1")], [("101", "1")], action="snapshot", prevSeqId=-1, seqId=10))
+    book = books.apply(_multi([
+        {"asks": [], "bids": [["99", "2", "0", "1"]], "prevSeqId": 10, "seqId": 11, "ts": "5"},
+        {"asks": [["101", "0", "0", "0"]], "bids": [["99", "3", "0", "1"]], "prevSeqId": 11, "seqId": 12, "ts": "6"},
+    ]))
+    assert levels(book) == ([("100", "1"), ("99", "3")], []) and book.seq_id == 12 and book.ts_ms == 6
+    assert book.stats()["updates"] == 2
+    # The second item breaks the chain: the first was applied, then the book goes invalid.
+    with pytest.raises(SequenceError) as ei:
+        books.apply(_multi([
+            {"asks": [], "bids": [["98", "1", "0", "1"]], "prevSeqId": 12, "seqId": 13},
+            {"asks": [], "bids": [["97", "1", "0", "1"]], "prevSeqId": 14, "seqId": 15},
+        ]))
+    assert (ei.value.prev_seq_id, ei.value.last_seq_id, ei.value.seq_id) == (14, 13, 15)
+    assert book.status == "invalid" and levels(book) == ([], [])
+
+
+def test_zero_size_levels_in_a_snapshot_are_not_kept(mkframe):
+    books = Books()
+    book = books.apply(mkframe(CH, INST, [("100", "1"), ("99.5", "0"), ("99", "2")],
+                               [("101", "0.000"), ("102", "1")], action="snapshot",
+                               prevSeqId=-1, seqId=1))
+    assert levels(book) == ([("100", "1"), ("99", "2")], [("102", "1")])
+    assert book.stats()["missing_deletes"] == 0
