@@ -35,7 +35,7 @@ import warnings
 from collections.abc import Iterator
 from contextlib import ExitStack
 from datetime import datetime, timedelta, timezone
-from typing import BinaryIO, NamedTuple
+from typing import Any, BinaryIO, NamedTuple
 
 __all__ = [
     "CaptureFormatError",
@@ -277,6 +277,21 @@ def _check_bookkeeping_line(body: bytes) -> None:
     raise _BadLine(f"unrecognised line: {body[:60]!r}")
 
 
+class _Read1(io.RawIOBase):
+    """A raw stream over ``GzipFile.read1``: each fill returns what one decode step produced."""
+
+    def __init__(self, gz: gzip.GzipFile) -> None:
+        self._gz = gz
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self._gz.read1(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
 def _open_binary(path: str, stack: ExitStack) -> BinaryIO:
     """Open ``path`` for buffered binary line reading, decompressing by magic bytes."""
     raw = stack.enter_context(io.BufferedReader(io.FileIO(path, "rb"), buffer_size=_READ_BUFFER))
@@ -284,8 +299,10 @@ def _open_binary(path: str, stack: ExitStack) -> BinaryIO:
     if magic[:2] == _GZIP_MAGIC:
         gz = stack.enter_context(gzip.GzipFile(fileobj=raw, mode="rb"))
         # Our own BufferedReader on top: its readline() runs in C, whereas iterating a GzipFile
-        # goes through GzipFile.readline (Python) once per line.
-        return io.BufferedReader(gz, buffer_size=_READ_BUFFER)
+        # goes through GzipFile.readline (Python) once per line. It pulls through read1() so that
+        # a member cut short by a crash costs only that member: a plain read() that fails
+        # half-way would discard what it had already decoded from the complete members before.
+        return io.BufferedReader(_Read1(gz), buffer_size=_READ_BUFFER)
     if magic == _ZSTD_MAGIC:
         try:
             import zstandard
