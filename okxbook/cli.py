@@ -13,9 +13,16 @@ from .replay import format_report, replay, sample_capture
 
 def _cmd_replay(args: argparse.Namespace) -> int:
     paths = args.files or [sample_capture()]
+    verify = not args.no_checksum
     try:
-        report = replay(paths, verify_checksum=not args.no_checksum)
-    except (OSError, CaptureFormatError) as exc:
+        if args.workers is not None or args.dask is not None or args.out_dir is not None:
+            return _replay_parallel(args, paths, verify)
+        if args.export:
+            from .export import export_replay
+            report = export_replay(paths, args.export, verify_checksum=verify, progress=None)
+        else:
+            report = replay(paths, verify_checksum=verify, progress=None)
+    except (OSError, CaptureFormatError, ValueError) as exc:
         print(f"okxbook replay: {exc}", file=sys.stderr)
         return 2
     if args.json:
@@ -23,6 +30,39 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     else:
         print(format_report(report))
     return 0 if report.ok else 1
+
+
+def _replay_parallel(args: argparse.Namespace, paths: list[str], verify: bool) -> int:
+    from .parallel import format_results, replay_many
+    if args.out_dir is None:
+        print("okxbook replay: --workers/--dask need --out-dir for the per-file Parquet",
+              file=sys.stderr)
+        return 2
+    results = replay_many(paths, args.out_dir, workers=args.workers, dask_address=args.dask,
+                          verify_checksum=verify, progress=None)
+    if args.json:
+        print(json.dumps([r.as_dict() for r in results]))
+    else:
+        print(format_results(results))
+    return 0 if all(r.ok for r in results) else 1
+
+
+def _cmd_plot(args: argparse.Namespace) -> int:
+    from .plot import plot_books
+    try:
+        drawn = plot_books(args.files, args.out, book=args.book, depth_bps=args.bps)
+    except (OSError, CaptureFormatError, ValueError) as exc:
+        print(f"okxbook plot: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {args.out} ({drawn})")
+    return 0
+
+
+def _cmd_record(args: argparse.Namespace) -> int:
+    from .watch import record
+    return record(args.inst_ids, args.out, channel=args.channel, url=args.url,
+                  rest_url=args.rest_url, demo=args.demo, transport=args.transport,
+                  compression=args.compression, duration=args.duration)
 
 
 def _cmd_watch(args: argparse.Namespace) -> int:
@@ -49,8 +89,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     p.add_argument("--no-checksum", action="store_true", help="do not verify checksums")
     p.add_argument("--one-stream", action="store_true",
-                   help="files form one stream (always the case; accepted for clarity)")
+                   help="files form one stream (the default; accepted for clarity)")
+    p.add_argument("--export", metavar="OUT.parquet", default=None,
+                   help="also write the per-frame top-of-book/depth series as Parquet")
+    p.add_argument("--workers", type=int, default=None,
+                   help="replay files in parallel, each on its own (local process pool)")
+    p.add_argument("--dask", metavar="tcp://HOST:PORT", default=None,
+                   help="replay files in parallel on an existing Dask distributed cluster")
+    p.add_argument("--out-dir", default=None,
+                   help="with --workers/--dask: where each file's Parquet goes")
     p.set_defaults(func=_cmd_replay)
+
+    p = sub.add_parser("plot", help="draw mid, spread and near-touch depth of a book over time",
+                       description="Replay captures (or read an exported Parquet) and draw one "
+                       "book's mid, spread and depth bands over time as a PNG.")
+    p.add_argument("files", nargs="+", help="capture files or an exported .parquet")
+    p.add_argument("--out", required=True, help="PNG to write")
+    p.add_argument("--book", default=None, help="channel/instId (default: the busiest book)")
+    p.add_argument("--bps", type=lambda v: [float(x) for x in v.split(",")], default=None,
+                   help="depth bands in basis points, e.g. 5,10,25")
+    p.set_defaults(func=_cmd_plot)
+
+    from .serve import register_cli
+    register_cli(sub)
 
     p = sub.add_parser("watch", help="live top of book of OKX instruments",
                        description="Keep live OKX books and show their top of book (a table on a "
@@ -60,6 +121,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="one JSON line per top-of-book change")
     p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
     p.set_defaults(func=_cmd_watch)
+
+    p = sub.add_parser("record", help="watch and record every raw frame (tardis lines)",
+                       description="Keep live books like watch and write every raw frame the "
+                       "feeder receives, with its receive time, to hourly compressed files.")
+    p.add_argument("inst_ids", nargs="+", metavar="INST")
+    p.add_argument("--out", required=True, help="directory for the capture files")
+    _connection_options(p)
+    p.add_argument("--compression", choices=("auto", "zstd", "gzip", "none"), default="auto")
+    p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    p.set_defaults(func=_cmd_record)
 
     p = sub.add_parser("demo", help="watch against a built-in local exchange (no network, no keys)",
                        description="Start a local OKX-like exchange serving the bundled capture "

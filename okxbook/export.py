@@ -2,7 +2,7 @@
 
 Owns the conversion of a ``TopSeries`` (one row per book frame, recorded in C during replay) into
 tables, and the one-call ``export_replay`` that writes a Parquet file. It adds no replay loop of its
-own: frames go through ``replay.replay_frames`` (the same ``Books.apply`` path as live data), reading
+own: frames go through ``replay.replay`` (the same ``Books.apply`` path as live data), reading
 files is ``capture``'s job, and the per-frame row is written by ``TopSeries.observe``. Every column
 is converted whole (numpy / pyarrow), never row by row, so a day of frames costs a few copies.
 
@@ -37,13 +37,11 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from ._books import Books
 from ._series import TopSeries
-from .capture import CapturedFrame, iter_frames
-from .replay import ReplayReport, replay_frames
+from .replay import ReplayReport, replay
 
 if TYPE_CHECKING:  # pandas and pyarrow are the optional ``research`` extra: imported on use
     import pandas
@@ -56,11 +54,6 @@ __all__ = ["METADATA_KEY", "depth_columns", "export_replay", "read_metadata", "r
 METADATA_KEY = b"okxbook"
 
 PathLike = str | os.PathLike[str]
-
-
-def _chain(paths: Iterable[PathLike]) -> Iterator[CapturedFrame]:
-    for path in paths:
-        yield from iter_frames(path)
 
 
 def _as_path_list(paths: PathLike | Iterable[PathLike]) -> list[PathLike]:
@@ -79,24 +72,9 @@ def replay_series(paths: PathLike | Iterable[PathLike], *, bps: Iterable[float] 
     ``progress``: a progress line on stderr (``None``: only when stderr is a terminal; see
     ``okxbook.progress``). Off by default so library calls stay quiet.
     """
-    path_list = _as_path_list(paths)
     series = TopSeries(bps=bps, only_top_changes=only_top_changes)
-    books = Books(verify_checksum=verify_checksum)
-    if progress is False:
-        _, report = replay_frames(_chain(path_list), books, series=series)
-        return series, report
-    from .progress import Progress, track_frames
-    with Progress(total_bytes=_total_size(path_list), enabled=progress) as bar:
-        frames = track_frames(path_list, bar) if bar.enabled else _chain(path_list)
-        _, report = replay_frames(frames, books, series=series)
+    report = replay(_as_path_list(paths), verify_checksum, series=series, progress=progress)
     return series, report
-
-
-def _total_size(paths: list[PathLike]) -> int | None:
-    try:
-        return sum(os.path.getsize(p) for p in paths)
-    except OSError:
-        return None   # replay will name the missing file; progress just has no ETA
 
 
 def _band_label(b: float) -> str:

@@ -126,10 +126,22 @@ def _chain(paths: Iterable[str | os.PathLike[str]]) -> Iterator[CapturedFrame]:
         yield from iter_frames(path)
 
 
-def replay(paths: Iterable[str | os.PathLike[str]], verify_checksum: bool = True) -> ReplayReport:
-    """Replay capture files as one stream and return the report."""
-    _, report = replay_frames(_chain(paths), Books(verify_checksum=verify_checksum))
-    return report
+def replay(paths: Iterable[str | os.PathLike[str]], verify_checksum: bool = True, *,
+           series: TopSeries | None = None, progress: bool | None = False) -> ReplayReport:
+    """Replay capture files as one stream and return the report; with ``series``, fill it.
+    ``progress``: a progress line on stderr (``None``: only when stderr is a terminal)."""
+    paths = [os.fspath(p) for p in ([paths] if isinstance(paths, (str, os.PathLike)) else paths)]
+    books = Books(verify_checksum=verify_checksum)
+    if progress is False:
+        return replay_frames(_chain(paths), books, series=series)[1]
+    from .progress import Progress, track_frames
+    try:
+        total: int | None = sum(os.path.getsize(p) for p in paths)
+    except OSError:
+        total = None            # replay names the missing file; the bar just has no ETA
+    with Progress(total_bytes=total, enabled=progress) as bar:
+        frames = track_frames(paths, bar) if bar.enabled else _chain(paths)
+        return replay_frames(frames, books, series=series)[1]
 
 
 def format_report(report: ReplayReport) -> str:

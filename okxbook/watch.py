@@ -1,4 +1,5 @@
-"""``okxbook watch`` and ``okxbook demo``: live top of book in the terminal, or as JSON lines.
+"""``okxbook watch``, ``okxbook record`` and ``okxbook demo``: live top of book in the terminal, or
+as JSON lines, optionally recording every raw frame.
 
 Owns presenting a ``Feed`` to a person or a pipe; the feed does the work. ``--json`` prints one
 object per top-of-book change, written from the feed's receive-path callback so no change is lost
@@ -24,7 +25,7 @@ from .capture import iter_frames
 from .feed import Feed
 from .replay import sample_capture
 
-__all__ = ["watch", "demo"]
+__all__ = ["watch", "record", "demo"]
 
 
 class JsonLines:
@@ -134,6 +135,41 @@ def watch(inst_ids: list[str], *, channel: str = "books", url: str | None = None
     feed = Feed(inst_ids, channel=channel, url=url, rest_url=rest_url, demo=demo,
                 transport=transport, recorder=recorder)
     return asyncio.run(_run(feed, as_json=as_json, duration=duration, out=out))
+
+
+def record(inst_ids: list[str], out_dir: str, *, channel: str = "books", url: str | None = None,
+           rest_url: str | None = None, demo: bool = False, transport: str = "websockets",
+           compression: str = "auto", duration: float | None = None,
+           out: TextIO = sys.stdout) -> int:
+    """Watch and record every raw frame the feeder receives (tardis lines, hourly files). Exit 2
+    if recording cannot start, 3 if it stopped because writing failed; SIGINT/SIGTERM stop it
+    cleanly with everything received so far on disk."""
+    from .recorder import Recorder, RecorderError
+
+    async def main() -> int:
+        recorder = Recorder(out_dir, compression=compression)
+        try:
+            await recorder.start()
+        except RecorderError as exc:
+            print(f"okxbook record: {exc}", file=sys.stderr)
+            return 2
+        failed: list[BaseException] = []
+        recorder.on_error = failed.append      # loud stop: the feed does not go on unrecorded
+        feed = Feed(inst_ids, channel=channel, url=url, rest_url=rest_url, demo=demo,
+                    transport=transport, recorder=recorder)
+        try:
+            code = await _run(feed, as_json=False, duration=duration, out=out,
+                              until=lambda: bool(failed))
+        finally:
+            await recorder.close()
+        print(f"record: {recorder.frames_written} frames in {len(recorder.files)} file(s) under "
+              f"{out_dir}", file=sys.stderr)
+        if failed:
+            print(f"okxbook record: recording stopped: {failed[0]}", file=sys.stderr)
+            return 3
+        return code
+
+    return asyncio.run(main())
 
 
 def demo(*, as_json: bool = False, transport: str = "websockets", interval: float = 0.02,

@@ -19,7 +19,6 @@ import itertools
 import logging
 import random
 import time
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import orjson
