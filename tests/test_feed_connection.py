@@ -1,0 +1,256 @@
+"""The real feeder's connection handling against the local exchange (protocol doc §6): reconnect
+with backoff after an abrupt drop, the text ping keep-alive (reconnect without pong, stay up with
+pong, no 4004 idle close while pinging), the 64008 service-upgrade switch-over, spreading
+subscriptions over connections, and login for the VIP channels without leaking the secret."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+
+from feed_helpers import (assert_matches_exchange, current_conn, harness, requests, run, settle,
+                          sub_counts, wait_for)
+from okxbook.feed import Credentials, Feed, SubscriptionError
+from okxbook.testing import LocalExchange
+
+BTC = ("books", "BTC-USDT")
+ETH = ("books", "ETH-USDT")
+SOL = ("books", "SOL-USDT")
+KEYS = [BTC, ETH, SOL]
+
+
+def test_reconnects_with_backoff_after_abrupt_drop_and_resubscribes_everything():
+    async def main():
+        async with harness(KEYS, reconnect_delay=(0.01, 0.05)) as h:
+            ex, feed = h.ex, h.feed
+            await ex.step(5)
+            await settle(feed, ex)
+            old = ex.connections[0]
+            mark = h.obs.mark()
+            await ex.drop(old)                       # TCP abort, no close frame
+            await ex.step(3)                         # pushes lost while disconnected
+            await wait_for(lambda: ex.connections and ex.connections[0] != old, 3,
+                           "a new connection")
+            await settle(feed, ex)
+            await ex.step(10)
+            await settle(feed, ex)
+            assert ex.connections_opened == 2
+            new = ex.connections[0]
+            for key in KEYS:
+                assert len(requests(ex, new, "subscribe", key)) == 1
+                assert h.obs.states(key, mark) == ["resyncing", "live"]
+            assert feed.stats["disconnects"] == 1 and feed.stats["connects"] == 2
+            assert_matches_exchange(feed, ex)
+            h.obs.check_no_stale(ex)
+
+    run(main)
+
+
+def test_sends_text_ping_after_silence_and_reconnects_without_pong():
+    async def main():
+        async with harness(KEYS, exchange=dict(idle_timeout=None), ping_after=0.2,
+                           pong_timeout=0.2) as h:
+            ex, feed = h.ex, h.feed
+            await ex.step(3)
+            await settle(feed, ex)
+            old = ex.connections[0]
+            mark = h.obs.mark()
+            ex.silence(old, pong=False)
+            await wait_for(lambda: ex.connections and ex.connections[0] != old, 3,
+                           "a reconnect after the unanswered ping")
+            assert "ping" in ex.conn(old).received
+            assert ex.conn(old).closed
+            assert not [s for s in ex.sent(old) if s.kind == "pong"]
+            assert feed.stats["pong_timeouts"] == 1
+            await settle(feed, ex)
+            await ex.step(5)
+            await settle(feed, ex)
+            for key in KEYS:
+                assert h.obs.states(key, mark) == ["resyncing", "live"]
+            assert_matches_exchange(feed, ex)
+            h.obs.check_no_stale(ex)
+
+    run(main)
+
+
+def test_stays_connected_while_silent_if_pongs_come_back_and_pings_prevent_4004_idle_close():
+    async def main():
+        # The exchange closes a connection idle for 0.5 s with 4004 (§6); the feeder pings after
+        # 0.2 s of silence, so the pings and pongs are the data that keeps it open.
+        async with harness(KEYS, exchange=dict(idle_timeout=0.5), ping_after=0.2,
+                           pong_timeout=0.2) as h:
+            ex, feed = h.ex, h.feed
+            await settle(feed, ex)
+            conn = ex.connections[0]
+            mark = h.obs.mark()
+            ex.silence(conn, pong=True)
+            await asyncio.sleep(1.3)
+            info = ex.conn(conn)
+            assert not info.closed and info.close_code is None
+            assert ex.connections_opened == 1
+            pings = info.received.count("ping")
+            assert 3 <= pings <= 8, pings
+            assert len([s for s in ex.sent(conn) if s.kind == "pong"]) == pings
+            assert feed.stats["pong_timeouts"] == 0
+            ex.unsilence(conn)
+            await ex.step(5)
+            await settle(feed, ex)
+            h.obs.assert_untouched(KEYS, mark)
+            assert_matches_exchange(feed, ex)
+
+    run(main)
+
+
+def test_reconnects_after_the_exchange_closes_an_idle_connection_with_4004():
+    async def main():
+        # Counterpart of the test above: with pings far off, OKX's idle rule does fire.
+        async with harness([BTC], exchange=dict(idle_timeout=0.3), ping_after=30.0) as h:
+            ex, feed = h.ex, h.feed
+            old = ex.connections[0]
+            mark = h.obs.mark()
+            assert await ex.wait_closed(old, 2.0) == 4004
+            await wait_for(lambda: ex.connections and ex.connections[0] != old, 3, "reconnect")
+            await settle(feed, ex)
+            await ex.step(3)
+            await settle(feed, ex)
+            assert h.obs.states(BTC, mark) == ["resyncing", "live"]
+            assert_matches_exchange(feed, ex)
+
+    run(main)
+
+
+def test_64008_notice_switches_to_a_new_connection_with_no_gap_seen_by_consumers():
+    async def main():
+        async with harness(KEYS) as h:
+            ex, feed = h.ex, h.feed
+            await ex.step(3)
+            await settle(feed, ex)
+            old = ex.connections[0]
+            mark = h.obs.mark()
+            stop = asyncio.Event()
+
+            async def pusher():                      # pushes keep coming through the switch
+                while not stop.is_set():
+                    await ex.step(1)
+                    await asyncio.sleep(0.004)
+
+            task = asyncio.create_task(pusher())
+            await asyncio.sleep(0.05)
+            await ex.notice_64008(old, close_after=3.0)
+            # the feeder closes the old connection itself, long before the exchange would
+            code = await ex.wait_closed(old, 2.0)
+            await asyncio.sleep(0.1)
+            stop.set()
+            await task
+            await settle(feed, ex)
+            assert code == 1000, code
+            assert ex.connections_opened == 2
+            new = [c for c in ex.all_connections if c != old][0]
+            assert ex.connections == [new]
+            for key in KEYS:
+                assert len(requests(ex, new, "subscribe", key)) == 1
+                assert h.obs.states(key, mark) == [], h.obs.states(key, mark)
+                seqs = [e.seq for e in h.obs.tops(key)]
+                assert all(e.state == "live" for e in h.obs.tops(key, mark))
+                assert seqs == sorted(seqs), f"{key}: seqIds went backwards: {seqs}"
+                assert len(h.obs.tops(key, mark)) > 5
+            assert feed.stats["upgrade_switches"] == 1
+            assert_matches_exchange(feed, ex)
+            h.obs.check_no_stale(ex)
+
+    run(main)
+
+
+def test_spreads_five_instruments_over_three_connections_with_max_per_connection_2():
+    keys = [("books", f"{c}-USDT") for c in ("BTC", "ETH", "SOL", "XRP", "ADA")]
+
+    async def main():
+        async with harness(keys, max_per_connection=2) as h:
+            ex, feed = h.ex, h.feed
+            assert ex.connections_opened == 3 and len(feed.connections) == 3
+            assert sorted(len(ex.conn(c).subscriptions) for c in ex.connections) == [1, 2, 2]
+            for key in keys:
+                assert len(ex.subscribers(*key)) == 1
+            await ex.step(10)
+            await settle(feed, ex)
+            assert_matches_exchange(feed, ex)
+            h.obs.check_no_stale(ex)
+
+    run(main)
+
+
+SECRET = "S3cr3tKeyValue0123456789abcdef"
+PASSPHRASE = "Pa55phraseValue!"
+EX_CREDS = {"key": "apikey-123", "secret": SECRET, "passphrase": PASSPHRASE}
+
+
+def test_l2_tbt_and_books_of_one_instid_never_share_a_connection_and_login_precedes_subscribe(
+        caplog):
+    caplog.set_level(logging.DEBUG)
+    creds = Credentials("apikey-123", SECRET, PASSPHRASE)
+    keys = [("books", "BTC-USDT"), ("books-l2-tbt", "BTC-USDT"), ("books50-l2-tbt", "ETH-USDT"),
+            ("books", "ETH-USDT"), ("books", "SOL-USDT")]
+
+    async def main():
+        async with harness(keys, exchange=dict(credentials=EX_CREDS), credentials=creds,
+                           max_per_connection=2) as h:
+            ex, feed = h.ex, h.feed
+            await ex.step(5)
+            await settle(feed, ex)
+            assert_matches_exchange(feed, ex)
+            conn_of = {k: current_conn(ex, k) for k in keys}
+            assert conn_of[("books", "BTC-USDT")] != conn_of[("books-l2-tbt", "BTC-USDT")]
+            for c in ex.connections:
+                subs = ex.conn(c).subscriptions
+                assert len(subs) <= 2
+                vip = [k for k in subs if k[0] in ("books-l2-tbt", "books50-l2-tbt")]
+                reqs = requests(ex, c)
+                if vip:
+                    assert ex.conn(c).logged_in
+                    assert reqs[0]["op"] == "login", reqs
+                    assert [r["op"] for r in reqs[1:]] == ["subscribe"] * len(subs)
+                else:
+                    assert ex.conn(c).login_requests == 0
+                for raw in ex.conn(c).received:       # the secret is never sent
+                    assert SECRET not in str(raw)
+            assert not any(s.kind == "event" and b"64004" in s.data
+                           for c in ex.all_connections for s in ex.sent(c))
+            return feed
+
+    feed = run(main)
+    assert SECRET not in repr(feed.credentials) and PASSPHRASE not in repr(feed.credentials)
+    assert SECRET not in str(feed.credentials)
+    assert caplog.records, "expected some feeder logging at DEBUG"
+    assert SECRET not in caplog.text and PASSPHRASE not in caplog.text
+
+
+def test_failed_login_fails_only_the_vip_subscription_and_leaks_no_secret(caplog):
+    caplog.set_level(logging.DEBUG)
+    wrong = Credentials("apikey-123", SECRET + "x", PASSPHRASE + "x")
+    keys = [("books-l2-tbt", "BTC-USDT"), ("books", "ETH-USDT")]
+
+    async def main():
+        async with harness(keys, exchange=dict(credentials=EX_CREDS), credentials=wrong,
+                           wait_live=False) as h:
+            feed = h.feed
+            with pytest.raises(SubscriptionError) as info:
+                await feed.wait_live(timeout=5)
+            await feed.wait_live(("books", "ETH-USDT"), timeout=5)
+            assert feed.status("books-l2-tbt", "BTC-USDT").state == "invalid"
+            return info.value, feed
+
+    err, feed = run(main)
+    assert (err.channel, err.inst_id, err.code) == ("books-l2-tbt", "BTC-USDT", "60009")
+    texts = [str(err), repr(err), *map(str, feed.errors), caplog.text]
+    for text in texts:
+        assert SECRET not in text and PASSPHRASE not in text
+        assert (SECRET + "x") not in text and (PASSPHRASE + "x") not in text
+
+
+def test_vip_channels_without_credentials_are_refused_up_front(monkeypatch):
+    for name in ("OKX_API_KEY", "OKX_SECRET_KEY", "OKX_PASSPHRASE"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(ValueError, match="login"):
+        Feed([("books-l2-tbt", "BTC-USDT")], url="ws://127.0.0.1:1/ws/v5/public")
