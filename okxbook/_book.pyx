@@ -49,7 +49,7 @@ NO_ASK = 2 ** 63 - 1
 
 #: One row of ``Book.bids()`` / ``Book.asks()``.
 DEPTH_DTYPE = np.dtype([("px", "f8"), ("sz", "f8"), ("cum_sz", "f8"), ("px_ticks", "i8"),
-                        ("sz_lots", "i8"), ("orders", "i8")])
+                        ("sz_lots", "i8"), ("orders", "i8"), ("extra_lots", "i8")])
 
 cdef packed struct DepthRow:
     double px
@@ -58,6 +58,7 @@ cdef packed struct DepthRow:
     int64_t px_ticks
     int64_t sz_lots
     int64_t orders
+    int64_t extra_lots
 
 cdef int64_t[19] POW10
 cdef int _k
@@ -107,10 +108,27 @@ cdef int reserve(Side* side, Py_ssize_t want) except -1:
     return 0
 
 
-cdef inline bint same_top(const Side* s, int64_t px, int64_t sz) noexcept nogil:
+cdef inline bint same_value(int64_t a, int a_dec, int64_t b, int b_dec) noexcept nogil:
+    """a * 10**-a_dec == b * 10**-b_dec, exactly."""
+    cdef int64_t f
+    if a_dec == b_dec:
+        return a == b
+    if a_dec < b_dec:
+        f = POW10[b_dec - a_dec]
+        return scale_fits(a, f) and a * f == b
+    f = POW10[a_dec - b_dec]
+    return scale_fits(b, f) and b * f == a
+
+
+cdef inline bint same_top(const Side* s, int64_t px, int px_dec, int now_px_dec, int64_t sz,
+                          int sz_dec, int now_sz_dec) noexcept nogil:
+    """Whether the side's best level is (px, sz) given at (px_dec, sz_dec); sz -1 = was empty."""
     if s.n == 0:
-        return px == 0 and sz == -1
-    return s.lv[s.n - 1].px == px and s.lv[s.n - 1].sz == sz
+        return sz == -1
+    if sz == -1:
+        return False
+    return (same_value(px, px_dec, s.lv[s.n - 1].px, now_px_dec)
+            and same_value(sz, sz_dec, s.lv[s.n - 1].sz, now_sz_dec))
 
 
 cdef class Book:
@@ -265,7 +283,9 @@ cdef class Book:
             self.dropped_while_invalid += 1
             self.top_changed = False
             return 0
-        self._prepare(s, resets)
+        # The top before the frame, with the decimals it is expressed in: a snapshot may change
+        # the book's scale, and the comparison below must be by value.
+        cdef int old_px_dec = self.px_decimals, old_sz_dec = self.sz_decimals
         cdef int64_t bid_px = 0, bid_sz = -1, ask_px = 0, ask_sz = -1
         if self._bids.n:
             bid_px = self._bids.lv[self._bids.n - 1].px
@@ -273,13 +293,17 @@ cdef class Book:
         if self._asks.n:
             ask_px = self._asks.lv[self._asks.n - 1].px
             ask_sz = self._asks.lv[self._asks.n - 1].sz
+        self._prepare(s, resets)
         self.frames += 1
         try:
             for i in range(s.n_items):
                 self._apply_item(s, i, verify, buf)
         finally:
-            self.top_changed = not (same_top(&self._bids, bid_px, bid_sz)
-                                    and same_top(&self._asks, ask_px, ask_sz))
+            self.top_changed = not (
+                same_top(&self._bids, bid_px, old_px_dec, self.px_decimals, bid_sz, old_sz_dec,
+                         self.sz_decimals)
+                and same_top(&self._asks, ask_px, old_px_dec, self.px_decimals, ask_sz,
+                             old_sz_dec, self.sz_decimals))
             self.crossed = (self._bids.n > 0 and self._asks.n > 0 and
                             self._bids.lv[self._bids.n - 1].px >= self._asks.lv[self._asks.n - 1].px)
         return 0
@@ -351,9 +375,12 @@ cdef class Book:
             side.n = m
             self.trimmed_levels += n - m
             return
+        cdef int r
         for j in range(n):
-            if src[j].sz != 0 and side_set(side, &src[j]) < 0:
-                self.trimmed_levels += 1
+            if src[j].sz != 0:
+                r = side_set(side, &src[j])
+                if r == 2 or r == -1:       # the deepest level was dropped, or this one
+                    self.trimmed_levels += 1
 
     cdef void _merge_side(self, Side* side, Scratch* s, Py_ssize_t off, Py_ssize_t n) noexcept nogil:
         cdef Level* src = &s.levels[off]
@@ -457,7 +484,9 @@ cdef class Book:
     def bids(self, n=None):
         """Top ``n`` bids (default and at most ``depth``), best first, as a ``DEPTH_DTYPE`` array:
         ``px``/``sz`` floats, ``cum_sz`` the running total from the best level, ``px_ticks`` and
-        ``sz_lots`` exact integers (``px = px_ticks / 10**px_decimals``), ``orders``. A new array,
+        ``sz_lots`` exact integers (``px = px_ticks / 10**px_decimals``), ``orders``, and
+        ``extra_lots`` the level's third field in size units (books-rpi: the non-RPI size; the
+        deprecated "0" elsewhere). A new array,
         owned by the caller: it does not change as the book moves on."""
         return self._depth(&self._bids, n)
 
@@ -488,6 +517,7 @@ cdef class Book:
             rows[j].px_ticks = lv.px
             rows[j].sz_lots = lv.sz
             rows[j].orders = lv.orders
+            rows[j].extra_lots = lv.extra
         return out
 
     def bid_levels(self, n=None):
@@ -500,8 +530,11 @@ cdef class Book:
     cdef list _levels(self, Side* side, object n):
         cdef Py_ssize_t m = side.n if side.n < self.depth else self.depth, j
         cdef Level* lv
-        if n is not None and 0 <= n < m:
-            m = n
+        if n is not None:
+            if n < 0:
+                raise ValueError("n must be >= 0")
+            if n < m:
+                m = n
         out = []
         for j in range(m):
             lv = &side.lv[side.n - 1 - j]

@@ -68,7 +68,11 @@ cdef class Books:
             buf = PyBytes_AS_STRING(frame)
             n = PyBytes_GET_SIZE(frame)
         elif PyUnicode_Check(frame):
-            buf = PyUnicode_AsUTF8AndSize(frame, &n)
+            try:
+                buf = PyUnicode_AsUTF8AndSize(frame, &n)
+            except UnicodeEncodeError as exc:
+                raise FrameError(f"text frame is not encodable as UTF-8 ({exc.reason})",
+                                 exc.start) from None
         else:
             view = frame
             n = view.shape[0]
@@ -91,7 +95,21 @@ cdef class Books:
                              inst_id=self._span(s.inst, s.inst_len))
         if s.kind == KIND_BOOK:
             book = self._find(s)
-            book.apply_scratch(s, self.verify_checksum, self._buf)
+            if book is not self._new:
+                book.apply_scratch(s, self.verify_checksum, self._buf)
+                return book
+            # A book seen for the first time is registered only once its first frame was not
+            # rejected: a FrameError must leave Books exactly as it was.
+            self._new = None
+            try:
+                book.apply_scratch(s, self.verify_checksum, self._buf)
+            except FrameError:
+                self._last_key = None
+                self._last = None
+                raise
+            finally:
+                if self._last is book:
+                    self._books[self._last_key] = book
             return book
         if s.kind == KIND_OTHER:
             channel = self._span(s.channel, s.channel_len)
@@ -123,6 +141,7 @@ cdef class Books:
         book = self._books.get(key)
         if book is None:
             book = self._create(s, key)
+            self._new = book
         self._last_key = key
         self._last = book
         return book
@@ -138,7 +157,6 @@ cdef class Books:
             raise MissingSnapshotError("update before any snapshot", channel=channel,
                                        inst_id=inst_id,
                                        seq_id=s.items[0].seq if s.items[0].has_seq else None)
-        self._books[key] = book
         return book
 
     cdef Book _new_book(self, str channel, str inst_id):

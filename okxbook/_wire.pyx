@@ -364,10 +364,14 @@ cdef int read_item(Cur* c) noexcept nogil:
                 return -1
             it.has_bids = True
         elif key_is(k, kn, "ts", 2):
+            if it.has_ts:
+                return fail(c, "duplicate ts")
             if read_ts(c, &it.ts) < 0:
                 return -1
             it.has_ts = True
         elif key_is(k, kn, "checksum", 8):
+            if it.has_checksum:
+                return fail(c, "duplicate checksum")
             if read_int(c, &it.checksum) < 0:
                 return -1
             # Signed int32 on the wire; some recorders stored the unsigned form.
@@ -377,10 +381,14 @@ cdef int read_item(Cur* c) noexcept nogil:
                 it.checksum -= <int64_t>UINT32_MAX + 1
             it.has_checksum = True
         elif key_is(k, kn, "seqId", 5):
+            if it.has_seq:
+                return fail(c, "duplicate seqId")
             if read_int(c, &it.seq) < 0:
                 return -1
             it.has_seq = True
         elif key_is(k, kn, "prevSeqId", 9):
+            if it.has_prev:
+                return fail(c, "duplicate prevSeqId")
             if read_int(c, &it.prev) < 0:
                 return -1
             it.has_prev = True
@@ -429,9 +437,13 @@ cdef int read_arg(Cur* c) noexcept nogil:
         if read_string(c, &k, &kn) < 0 or expect(c, c':', "expected ':'") < 0:
             return -1
         if key_is(k, kn, "channel", 7):
+            if s.channel != NULL:
+                return fail(c, "duplicate channel")
             if read_plain_string(c, &s.channel, &s.channel_len, "malformed channel") < 0:
                 return -1
         elif key_is(k, kn, "instId", 6):
+            if s.inst != NULL:
+                return fail(c, "duplicate instId")
             if read_plain_string(c, &s.inst, &s.inst_len, "malformed instId") < 0:
                 return -1
         elif skip_value(c) < 0:
@@ -461,7 +473,8 @@ cdef int scan_frame(Scratch* s, const char* buf, Py_ssize_t n) noexcept nogil:
     cdef const char* k
     cdef const char* v
     cdef Py_ssize_t kn, vn
-    cdef bint is_event = False, has_action = False, is_other = False
+    cdef bint is_event = False, has_action = False
+    cdef const char* data_at = NULL
     cdef int more
     c.p = buf
     c.end = buf + n
@@ -501,12 +514,17 @@ cdef int scan_frame(Scratch* s, const char* buf, Py_ssize_t n) noexcept nogil:
         elif key_is(k, kn, "data", 4):
             if s.has_data:
                 return fail(&c, "duplicate data")
-            if s.channel != NULL and not is_book_channel(s.channel, s.channel_len):
+            if s.channel != NULL:             # OKX sends arg first: read data in place
+                if not is_book_channel(s.channel, s.channel_len):
+                    if skip_value(&c) < 0:
+                        return -1
+                elif read_data(&c) < 0:
+                    return -1
+            else:          # its shape depends on the channel: read it once arg is known
+                skip_ws(&c)
+                data_at = c.p
                 if skip_value(&c) < 0:
                     return -1
-                is_other = True
-            elif read_data(&c) < 0:
-                return -1
             s.has_data = True
         elif key_is(k, kn, "action", 6):
             if has_action:
@@ -546,7 +564,14 @@ cdef int scan_frame(Scratch* s, const char* buf, Py_ssize_t n) noexcept nogil:
         return fail(&c, "arg without instId")
     if not s.has_data:
         return fail(&c, "no data")
-    s.kind = KIND_OTHER if is_other else KIND_BOOK
+    if not is_book_channel(s.channel, s.channel_len):
+        s.kind = KIND_OTHER
+        return 0
+    if data_at != NULL:
+        c.p = data_at
+        if read_data(&c) < 0:
+            return -1
+    s.kind = KIND_BOOK
     return 0
 
 

@@ -81,10 +81,6 @@ def test_top_changed_follows_the_best_levels(mkframe):
     # books: a new snapshot whose best bid 100.5 has the integer value the old best 10.05 had
     [("books", [("10.05", "1")], [("20.01", "1")]), ("books", [("100.5", "1")], [("200.1", "1")])],
 ], ids=["bbo-tbt-sizes", "books-snapshot-prices"])
-@pytest.mark.xfail(strict=True, reason="BUG: Book.apply_scratch captures the old top as int64 *after* "
-                   "_prepare reset the decimal scale for a snapshot/image push, so when the new push "
-                   "has fewer decimals the old and new tops are compared at different scales and a "
-                   "real change reads as top_changed=False")
 def test_top_changed_when_a_snapshot_changes_the_decimal_scale(mkframe, frames):
     books = Books()
     for i, (channel, bids, asks) in enumerate(frames):
@@ -101,8 +97,9 @@ def test_bids_and_asks_arrays(mkframe):
     bids = [("100.5", "1.25", "0", "3"), ("100", "2", "0", "1"), ("99.75", "0.5", "0", "7")]
     asks = [("101", "3", "0", "2"), ("101.25", "0.125", "0", "1")]
     book = books.apply(snap(mkframe, bids, asks))
-    assert DEPTH_DTYPE.names == ("px", "sz", "cum_sz", "px_ticks", "sz_lots", "orders")
-    assert [DEPTH_DTYPE[n] for n in DEPTH_DTYPE.names] == [np.dtype("f8")] * 3 + [np.dtype("i8")] * 3
+    assert DEPTH_DTYPE.names == ("px", "sz", "cum_sz", "px_ticks", "sz_lots", "orders",
+                                 "extra_lots")
+    assert [DEPTH_DTYPE[n] for n in DEPTH_DTYPE.names] == [np.dtype("f8")] * 3 + [np.dtype("i8")] * 4
     assert (book.px_decimals, book.sz_decimals) == (2, 3)
     b = book.bids()
     assert b.dtype == DEPTH_DTYPE and b.shape == (3,)
@@ -160,9 +157,9 @@ def test_rescale_keeps_exact_values(mkframe):
 
 # ------------------------------------------------------------------ books-rpi
 
-def test_books_rpi_third_field_is_parsed_as_a_size(mkframe):
-    """books-rpi levels are [px, totalQty, nonRpiQty, count]. No public API returns nonRpiQty (see the
-    report); what is observable is that it is parsed with the sizes' decimal scale."""
+def test_books_rpi_third_field_is_kept_as_a_size(mkframe):
+    """books-rpi levels are [px, totalQty, nonRpiQty, count]: nonRpiQty is kept, at the sizes'
+    decimal scale, as ``extra_lots`` of the depth arrays."""
     books = Books()
     book = books.apply(mkframe("books-rpi", "OMI-USD", [("0.0001469", "13417297", "1000.1234", "2")],
                                [("0.0001617", "12325166", "1000", "2")], action="snapshot",
@@ -172,10 +169,13 @@ def test_books_rpi_third_field_is_parsed_as_a_size(mkframe):
     assert book.bids()["sz_lots"].tolist() == [134172970000]
     assert book.bid_levels() == [("0.0001469", "13417297", 2)]
     assert book.bids()["orders"].tolist() == [2]
+    assert book.bids()["extra_lots"].tolist() == [10001234]            # "1000.1234" at 4 decimals
+    assert book.asks()["extra_lots"].tolist() == [10000000]            # "1000"
     book = books.apply(mkframe("books-rpi", "OMI-USD", [], [("0.0001617", "0", "0", "0"),
                                                           ("0.0001625", "12324367.786", "1000", "2")],
                                action="update", prevSeqId=1082831226, seqId=1082831230))
     assert book.ask_levels() == [("0.0001625", "12324367.786", 2)] and book.seq_id == 1082831230
+    assert book.asks()["extra_lots"].tolist() == [10000000]
 
 
 # ------------------------------------------------------------------ events

@@ -275,9 +275,6 @@ def test_every_truncation_of_snapshots_and_events_is_rejected(mkframe, state):
     (b'"channel":"books-l2-tbt"', b'"channel":"trades","channel":"books-l2-tbt"'),
     (b'"instId":"ETH-USDT-SWAP"', b'"instId":"BTC-USDT","instId":"ETH-USDT-SWAP"'),
 ], ids=["seqId", "prevSeqId", "checksum", "ts", "channel", "instId"])
-@pytest.mark.xfail(strict=True, reason="BUG: duplicate scalar keys (seqId, prevSeqId, checksum, ts, "
-                   "arg.channel, arg.instId) are accepted, last one wins; only asks/bids/arg/data/"
-                   "action duplicates are rejected")
 def test_duplicate_scalar_keys_are_rejected(dup, base, state):
     before = state(base)
     with pytest.raises(FrameError):
@@ -293,8 +290,6 @@ def test_duplicate_scalar_keys_are_rejected(dup, base, state):
     # snapshot whose levels cannot share one int64 scale
     b'{"arg":{"channel":"books","instId":"NEW-USDT"},"action":"snapshot","data":[{"asks":[["100000000","1","0","1"]],"bids":[["0.000000000001","1","0","1"]],"prevSeqId":-1,"seqId":1}]}',
 ], ids=["no-action", "image-update", "scale-overflow"])
-@pytest.mark.xfail(strict=True, reason="BUG: Books._create stores the new Book before Book.apply_scratch "
-                   "rejects the frame, so a FrameError leaves an empty book behind in Books")
 def test_rejected_first_frame_leaves_no_book_behind(frame, base, state):
     before = state(base)
     with pytest.raises(FrameError):
@@ -303,17 +298,12 @@ def test_rejected_first_frame_leaves_no_book_behind(frame, base, state):
     assert state(base) == before
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a non-book push whose 'data' precedes 'arg' is parsed as "
-                   "book data and rejected with 'data item without asks and bids' instead of "
-                   "UnknownChannelError")
 def test_unknown_channel_detected_whatever_the_key_order(base):
     with pytest.raises(UnknownChannelError):
         base.apply(b'{"data":[{"instId":"BTC-USDT","tradeId":"1","px":"1","sz":"1"}],'
                    b'"arg":{"channel":"trades","instId":"BTC-USDT"}}')
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a str frame with a lone surrogate raises UnicodeEncodeError "
-                   "from PyUnicode_AsUTF8AndSize, not FrameError")
 def test_unencodable_str_frame_is_a_frame_error(base, state):
     before = state(base)
     with pytest.raises(FrameError):

@@ -445,9 +445,6 @@ def test_unsorted_snapshot_keeps_the_best_levels(channel, n, depth_kept):
 
 
 @pytest.mark.parametrize("channel,n,trimmed", [("books5", 7, 2), ("books50-l2-tbt", 130, 30)])
-@pytest.mark.xfail(strict=True, reason="BUG: Book._load_side's unsorted path counts a level in "
-                   "trimmed_levels only when side_set returns -1, not when it returns 2 (a level "
-                   "inserted by dropping the deepest), so unsorted snapshots undercount")
 def test_trimmed_levels_is_the_same_for_sorted_and_unsorted_snapshots(channel, n, trimmed):
     levels = _bids(range(1000, 1000 + n))                      # worst first
     action = "snapshot" if channel != "books5" else None
