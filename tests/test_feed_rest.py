@@ -1,0 +1,140 @@
+"""The real feeder's REST paths against the local exchange (protocol doc §4 REST-seed procedure):
+a start with no WS snapshot seeded from ``GET /api/v5/market/books``, a REST snapshot older than the
+buffered updates (fetched again), and ``resync="rest"`` (a gap repaired with no WS requests).
+
+With no WS snapshot, what a connection saw cannot rebuild the book, so the reference is the
+exchange's whole history replayed from its initial state (feed_helpers.truth)."""
+
+from __future__ import annotations
+
+import orjson
+from websockets.asyncio.client import connect
+
+from feed_helpers import (FAST, Observer, ValidityWatch, assert_matches_exchange, harness,
+                          initial_snapshot, run, settle, step_until, sub_counts)
+from okxbook.feed import Feed
+from okxbook.testing import LocalExchange
+
+BTC = ("books", "BTC-USDT")
+ETH = ("books", "ETH-USDT")
+SOL = ("books", "SOL-USDT")
+KEYS = [BTC, ETH, SOL]
+
+
+def _initial(ex, keys):
+    return {k: initial_snapshot(ex, *k) for k in keys}
+
+
+def test_no_ws_snapshot_seeds_every_book_from_rest_and_splices_buffered_updates():
+    async def main():
+        async with harness(KEYS, exchange=dict(no_snapshot=True), wait_live=False) as h:
+            ex, feed = h.ex, h.feed
+            await step_until(ex, lambda: all(feed.status(*k).state == "live" for k in KEYS),
+                             what="REST-seeded books live")
+            await ex.step(5)
+            await settle(feed, ex)
+            assert not any(s.kind == "snapshot" for c in ex.all_connections for s in ex.sent(c))
+            init = _initial(ex, KEYS)
+            assert_matches_exchange(feed, ex, initial=init, per_connection=False)
+            assert h.obs.check_no_stale(ex, initial=init) > 0
+            assert sorted(r.inst_id for r in ex.rest_requests) == sorted(k[1] for k in KEYS)
+            assert all(r.sz == 400 and not r.lagged for r in ex.rest_requests)
+            assert feed.stats["rest_seeds"] == 3
+            for key in KEYS:
+                assert sub_counts(ex, key) == (1, 0)
+                assert h.obs.states(key) == ["live"]
+
+    run(main)
+
+
+async def _warm_up(ex, key, rounds):
+    """Give the exchange book some history (another client subscribed), so REST can lag."""
+    async with connect(ex.ws_url) as ws:
+        await ws.send(orjson.dumps({"op": "subscribe",
+                                    "args": [{"channel": key[0], "instId": key[1]}]}).decode())
+        await ex.wait_subscribed(*key)
+        await ex.step(rounds)
+
+
+def test_rest_snapshot_older_than_the_first_buffered_update_is_fetched_again():
+    async def main():
+        async with LocalExchange(auto=False, no_snapshot=True) as ex:
+            await _warm_up(ex, BTC, 8)
+            ex.rest_lag("BTC-USDT", frames=4, requests=1)
+            feed = Feed([BTC, ETH], url=ex.ws_url, rest_url=ex.rest_url, **FAST)
+            obs = Observer(feed)
+            async with feed:
+                await step_until(ex, lambda: all(feed.status(*k).state == "live"
+                                                 for k in feed.keys), what="books live")
+                await ex.step(5)
+                await settle(feed, ex)
+                btc = [r for r in ex.rest_requests if r.inst_id == "BTC-USDT"]
+                assert len(btc) > 1 and btc[0].lagged and not btc[-1].lagged, btc
+                assert btc[0].seq_id < btc[-1].seq_id
+                assert feed.stats["rest_refetches"] >= 1
+                assert len([r for r in ex.rest_requests if r.inst_id == "ETH-USDT"]) == 1
+                init = _initial(ex, [BTC, ETH])
+                assert_matches_exchange(feed, ex, initial=init, per_connection=False)
+                obs.check_no_stale(ex, initial=init)
+                assert obs.states(BTC) == ["live"]
+
+    run(main)
+
+
+def test_rest_resync_mode_repairs_a_gap_without_unsubscribe_or_subscribe():
+    async def main():
+        async with harness(KEYS, resync="rest") as h:
+            ex, feed = h.ex, h.feed
+            await ex.step(5)
+            await settle(feed, ex)
+            before = {k: sub_counts(ex, k) for k in KEYS}
+            conn = ex.connections[0]
+            requests_before = ex.conn(conn).requests
+            mark = h.obs.mark()
+            with ValidityWatch(feed, [ETH, SOL]) as watch:
+                ex.inject_gap(*BTC)
+                await ex.step(1)
+                await step_until(ex, lambda: feed.status(*BTC).state == "live"
+                                 and "resyncing" in h.obs.states(BTC, mark),
+                                 what="BTC re-seeded from REST")
+                await ex.step(5)
+                await settle(feed, ex)
+            assert ex.conn(conn).requests == requests_before        # no WS request at all
+            for key in KEYS:
+                assert sub_counts(ex, key) == before[key]
+            assert [r.inst_id for r in ex.rest_requests] == ["BTC-USDT"]
+            h.obs.assert_resynced(BTC, mark)
+            h.obs.assert_untouched([ETH, SOL], mark)
+            assert watch.invalid_seen == []
+            assert ex.connections == [conn]
+            # the connection's frames have a hole here, so judge against the exchange's history
+            assert_matches_exchange(feed, ex, per_connection=False)
+            h.obs.check_no_stale(ex)
+
+    run(main)
+
+
+def test_gap_on_a_rest_seeded_connection_resubscribes_and_seeds_from_rest_again():
+    async def main():
+        async with harness(KEYS, exchange=dict(no_snapshot=True), wait_live=False) as h:
+            ex, feed = h.ex, h.feed
+            await step_until(ex, lambda: all(feed.status(*k).state == "live" for k in KEYS))
+            await ex.step(3)
+            await settle(feed, ex)
+            mark = h.obs.mark()
+            n_rest = len(ex.rest_requests)
+            ex.inject_gap(*ETH)
+            await ex.step(1)
+            await step_until(ex, lambda: feed.status(*ETH).state == "live"
+                             and "resyncing" in h.obs.states(ETH, mark))
+            await ex.step(3)
+            await settle(feed, ex)
+            assert sub_counts(ex, ETH) == (2, 1)
+            assert [r.inst_id for r in ex.rest_requests[n_rest:]] == ["ETH-USDT"]
+            h.obs.assert_resynced(ETH, mark)
+            h.obs.assert_untouched([BTC, SOL], mark)
+            init = _initial(ex, KEYS)
+            assert_matches_exchange(feed, ex, initial=init, per_connection=False)
+            h.obs.check_no_stale(ex, initial=init)
+
+    run(main)
