@@ -129,10 +129,10 @@ class Connection:
             self.last_rx = time.monotonic()
             keepalive = asyncio.get_running_loop().create_task(self._keepalive())
             try:
-                if await self._login_if_needed():
-                    for cs in self.states.values():
-                        if cs.state != "failed":
-                            await self._subscribe(cs)
+                await self._login_if_needed()
+                for cs in self.states.values():
+                    if cs.state != "failed":
+                        await self._subscribe(cs)
                 code = await self.transport.wait_closed()
             except (ConnectionError, OSError) as exc:   # the socket died while we were sending
                 code = 1006
@@ -185,11 +185,13 @@ class Connection:
         self.feed.stats["requests"] += 1
         await self._send_text(orjson.dumps(payload).decode())
 
-    async def _login_if_needed(self) -> bool:
+    async def _login_if_needed(self) -> None:
+        """Log in before subscribing the VIP channels (§7); if it fails, those subscriptions fail
+        with the login error and the others go ahead."""
         needs = any(key[0] in ("books-l2-tbt", "books50-l2-tbt") for key in self.states)
         creds = self.feed.credentials
         if not needs or creds is None:
-            return True
+            return
         self._login_ack = asyncio.get_running_loop().create_future()
         await self._request(login_request(creds))
         try:
@@ -197,12 +199,11 @@ class Connection:
         except asyncio.TimeoutError:
             ack = None
         if isinstance(ack, LoginAck) and ack.code == "0":
-            return True
+            return
         reason = f"login failed: {ack.code} {ack.msg}" if ack is not None else "login timed out"
         for cs in self.states.values():
             if cs.sub.key[0] in ("books-l2-tbt", "books50-l2-tbt"):
                 self._fail(cs, "60009" if ack is None else ack.code, reason)
-        return True
 
     async def _subscribe(self, cs: ConnSub) -> None:
         req_id = f"s{next(_ids)}"

@@ -154,7 +154,6 @@ class Feed:
         self._successors: dict[Connection, Connection] = {}
         for key in self.keys:
             self.books.book(*key)     # consumers can hold the book from the start
-        self._verify = verify_checksum
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -316,7 +315,8 @@ class Feed:
         log.warning("%s: 64008 service upgrade notice; opening a successor", old.name)
         successor = Connection(self, f"{old.name}-next", [cs.sub for cs in old.states.values()
                                                          if cs.state != "failed"],
-                               Books(verify_checksum=self._verify), staging=True)
+                               Books(verify_checksum=self.books.verify_checksum),
+                               staging=True)
         self._successors[old] = successor
         successor.start()
 

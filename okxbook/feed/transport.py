@@ -133,7 +133,7 @@ async def connect_transport(kind: str, url: str, on_frame: OnFrame, *,
             ws = await connect(url, open_timeout=open_timeout, ping_interval=None,
                                compression=None, max_size=2 ** 24, max_queue=4096,
                                close_timeout=2.0)
-        except (OSError, asyncio.TimeoutError, Exception) as exc:
+        except Exception as exc:      # refused, DNS, TLS, handshake, timeout: all retryable
             raise TransportError(f"{url}: {exc}") from exc
         return WebsocketsTransport(ws, on_frame)
     if kind == "picows":
@@ -147,7 +147,7 @@ async def connect_transport(kind: str, url: str, on_frame: OnFrame, *,
             ws, _ = await ws_connect(transport.make_listener, url,
                                      websocket_handshake_timeout=open_timeout,
                                      max_frame_size=2 ** 24)
-        except (OSError, asyncio.TimeoutError, Exception) as exc:
+        except Exception as exc:
             raise TransportError(f"{url}: {exc}") from exc
         transport._ws = ws
         return transport
