@@ -128,6 +128,7 @@ def test_64008_notice_switches_to_a_new_connection_with_no_gap_seen_by_consumers
             await ex.step(3)
             await settle(feed, ex)
             old = ex.connections[0]
+            held = {k: feed.book(*k) for k in KEYS}     # consumers hold these objects
             mark = h.obs.mark()
             stop = asyncio.Event()
 
@@ -157,6 +158,7 @@ def test_64008_notice_switches_to_a_new_connection_with_no_gap_seen_by_consumers
                 assert seqs == sorted(seqs), f"{key}: seqIds went backwards: {seqs}"
                 assert len(h.obs.tops(key, mark)) > 5
             assert feed.stats["upgrade_switches"] == 1
+            assert all(feed.book(*k) is held[k] for k in KEYS)
             assert_matches_exchange(feed, ex)
             h.obs.check_no_stale(ex)
 
@@ -254,3 +256,87 @@ def test_vip_channels_without_credentials_are_refused_up_front(monkeypatch):
         monkeypatch.delenv(name, raising=False)
     with pytest.raises(ValueError, match="login"):
         Feed([("books-l2-tbt", "BTC-USDT")], url="ws://127.0.0.1:1/ws/v5/public")
+
+
+def test_drop_of_one_connection_resyncs_only_the_books_it_carried():
+    keys = [("books", f"{c}-USDT") for c in ("BTC", "ETH", "SOL", "XRP")]
+
+    async def main():
+        async with harness(keys, max_per_connection=2) as h:
+            ex, feed = h.ex, h.feed
+            await ex.step(2)
+            await settle(feed, ex)
+            victim = current_conn(ex, keys[0])
+            hit = [k for k in keys if current_conn(ex, k) == victim]
+            spared = [k for k in keys if k not in hit]
+            spared_conn = current_conn(ex, spared[0])
+            assert len(hit) == 2
+            mark = h.obs.mark()
+            await ex.drop(victim)
+            await ex.step(2)
+            await wait_for(lambda: len(ex.connections) == 2 and victim not in ex.connections, 3,
+                           "the dropped connection replaced")
+            await settle(feed, ex)
+            await ex.step(3)
+            await settle(feed, ex)
+            assert ex.connections_opened == 3 and spared_conn in ex.connections
+            for k in hit:
+                assert h.obs.states(k, mark) == ["resyncing", "live"]
+            h.obs.assert_untouched(spared, mark)
+            for k in spared:
+                assert sub_counts(ex, k) == (1, 0)
+            assert_matches_exchange(feed, ex)
+            h.obs.check_no_stale(ex)
+
+    run(main)
+
+
+def test_logs_in_again_before_resubscribing_after_reconnect_and_on_the_64008_successor():
+    creds = Credentials("apikey-123", SECRET, PASSPHRASE)
+    keys = [("books-l2-tbt", "BTC-USDT"), ("books", "ETH-USDT")]
+
+    async def main():
+        async with harness(keys, exchange=dict(credentials=EX_CREDS), credentials=creds) as h:
+            ex, feed = h.ex, h.feed
+            await ex.step(2)
+            await settle(feed, ex)
+            first = ex.connections[0]
+            await ex.drop(first)
+            await wait_for(lambda: ex.connections and ex.connections[0] != first, 3, "reconnect")
+            await settle(feed, ex)
+            second = ex.connections[0]
+            mark = h.obs.mark()
+            await ex.notice_64008(second, close_after=3.0)
+            await ex.wait_closed(second, 2.0)
+            await ex.step(2)
+            await settle(feed, ex)
+            third = ex.connections[0]
+            for conn in (first, second, third):
+                ops = [r["op"] for r in requests(ex, conn)]
+                assert ops == ["login", "subscribe", "subscribe"], (conn, ops)
+                assert ex.conn(conn).logged_in
+            h.obs.assert_untouched(keys, mark)
+            assert_matches_exchange(feed, ex)
+            h.obs.check_no_stale(ex)
+
+    run(main)
+
+
+@pytest.mark.parametrize("transport", [
+    "websockets",
+    pytest.param("picows", marks=pytest.mark.xfail(strict=True, reason=(
+        "BUG: PicowsTransport.close() calls self._ws.is_disconnected(), a bool property in picows "
+        "2.x -> TypeError; Connection.stop() swallows it and aborts the TCP connection, so every "
+        "picows close (Feed.close, retiring the old connection after 64008) sends no close frame "
+        "and the server sees 1006"))),
+])
+def test_closing_the_feed_completes_the_websocket_closing_handshake(transport):
+    async def main():
+        async with harness([BTC, ETH], transport=transport) as h:
+            ex, feed = h.ex, h.feed
+            conn = ex.connections[0]
+            await feed.close()
+            code = await ex.wait_closed(conn, 3.0)
+            assert code == 1000, code
+
+    run(main)

@@ -7,11 +7,14 @@ exchange's whole history replayed from its initial state (feed_helpers.truth).""
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import orjson
+import pytest
 from websockets.asyncio.client import connect
 
 from feed_helpers import (FAST, Observer, ValidityWatch, assert_matches_exchange, harness,
-                          initial_snapshot, run, settle, step_until, sub_counts)
+                          initial_snapshot, run, settle, step_until, sub_counts, truth, wait_for)
 from okxbook.feed import Feed
 from okxbook.testing import LocalExchange
 
@@ -136,5 +139,53 @@ def test_gap_on_a_rest_seeded_connection_resubscribes_and_seeds_from_rest_again(
             init = _initial(ex, KEYS)
             assert_matches_exchange(feed, ex, initial=init, per_connection=False)
             h.obs.check_no_stale(ex, initial=init)
+
+    run(main)
+
+
+def test_rest_strings_with_trailing_zeros_are_matched_by_value_not_by_string():
+    """§0b: REST may print "43250.0" where the WS prints "43250". Levels seeded from REST must be
+    replaced and deleted by WS updates for the same price: no duplicate, no crossed book."""
+    async def main():
+        async with harness([BTC], exchange=dict(no_snapshot=True, rest_pad=True, checksum="zero"),
+                           wait_live=False) as h:
+            ex, feed = h.ex, h.feed
+            await step_until(ex, lambda: feed.status(*BTC).state == "live")
+            book = feed.book(*BTC)
+            padded = [lv for lv in book.bid_levels() + book.ask_levels() if lv[0].endswith(".0")]
+            assert padded, "the REST seed should have brought padded prices"
+            await ex.step(150)
+            await settle(feed, ex)
+            t = truth(ex, BTC, initial=initial_snapshot(ex, *BTC))
+
+            def by_value(levels):
+                return [(Decimal(p), s, c) for p, s, c in levels]
+
+            assert by_value(book.bid_levels()) == by_value(t.book.bid_levels())
+            assert by_value(book.ask_levels()) == by_value(t.book.ask_levels())
+            assert not book.crossed and book.seq_id == t.book.seq
+
+    run(main)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "BUG: a maintenance seqId reset (seqId < prevSeqId == last, §4) arriving while a book is being "
+    "REST-seeded leaves it in 'seeding' forever: Connection._seed keeps only buffered updates with "
+    "seqId > snap.seqId, which no update after the reset ever has, and never refetches"))
+def test_seq_reset_while_rest_seeding_still_brings_the_book_live():
+    async def main():
+        async with harness([BTC], exchange=dict(no_snapshot=True), wait_live=False) as h:
+            ex, feed = h.ex, h.feed
+            await ex.wait_subscribed(*BTC)
+            await wait_for(lambda: feed.connections[0].states[BTC].state == "syncing", 2)
+            await ex.step(1)                          # first update: seeding starts, REST fetched
+            await wait_for(lambda: len(ex.rest_requests) == 1, 2, "the REST snapshot")
+            ex.reset_seq(*BTC)                        # next update: seqId restarts lower
+            await step_until(ex, lambda: feed.status(*BTC).state == "live", timeout=1.5,
+                             what="BTC live after a reset during the REST seed")
+            await ex.step(3)
+            await settle(feed, ex)
+            init = {BTC: initial_snapshot(ex, *BTC)}
+            assert_matches_exchange(feed, ex, initial=init, per_connection=False)
 
     run(main)

@@ -53,6 +53,29 @@ def test_image_channels_books5_and_bbo_tbt_replace_the_book_on_every_push():
     run(main)
 
 
+def test_gap_on_an_image_channel_needs_no_resync():
+    """books5/bbo-tbt push the whole window each time (no prevSeqId): a lost push is healed by the
+    next one; nothing is resubscribed."""
+    keys = [("books5", "BTC-USDT"), ("bbo-tbt", "ETH-USDT")]
+
+    async def main():
+        async with harness(keys) as h:
+            await h.ex.step(3)
+            await settle(h.feed, h.ex)
+            mark = h.obs.mark()
+            for key in keys:
+                h.ex.inject_gap(*key)
+            await h.ex.step(3)
+            await settle(h.feed, h.ex)
+            h.obs.assert_untouched(keys, mark)
+            for key in keys:
+                assert sub_counts(h.ex, key) == (1, 0)
+            assert_matches_exchange(h.feed, h.ex)
+            h.obs.check_no_stale(h.ex)
+
+    run(main)
+
+
 def test_tops_stream_yields_readings_and_conflates_for_a_slow_consumer():
     async def main():
         async with harness(KEYS) as h:
