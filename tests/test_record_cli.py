@@ -1,0 +1,90 @@
+"""``okxbook record`` end to end: a subprocess records from the local exchange, is stopped with
+SIGINT or SIGTERM, and what it wrote is exactly what the exchange sent on that connection, and
+replays to the same books as an independent replay of those frames."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+import orjson
+import pytest
+
+from okxbook.capture import iter_frames
+from okxbook.replay import replay
+from okxbook.testing import LocalExchange
+
+INSTS = ["BTC-USDT", "ETH-USDT"]
+
+
+def reference_tops(frames: list[bytes]) -> dict[str, tuple[list[str], list[str]]]:
+    """Best bid/ask strings per book from a plain dict model of the frames."""
+    books: dict[str, dict[str, dict[Decimal, tuple[str, str]]]] = {}
+    for raw in frames:
+        msg = orjson.loads(raw)
+        if "data" not in msg:
+            continue
+        key = f"{msg['arg']['channel']}/{msg['arg']['instId']}"
+        if msg.get("action") == "snapshot":
+            books[key] = {"bids": {}, "asks": {}}
+        for item in msg["data"]:
+            for side in ("bids", "asks"):
+                for px, sz, *_ in item[side]:
+                    if Decimal(sz) == 0:
+                        books[key][side].pop(Decimal(px), None)
+                    else:
+                        books[key][side][Decimal(px)] = (px, sz)
+    return {key: (list(b["bids"][max(b["bids"])]), list(b["asks"][min(b["asks"])]))
+            for key, b in books.items()}
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_record_stops_cleanly_on_signal_with_every_received_frame_on_disk(tmp_path, sig):
+    async def main() -> tuple[int, list[bytes], bytes]:
+        async with LocalExchange(auto=False) as ex:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "okxbook", "record", *INSTS, "--url", ex.ws_url,
+                "--rest-url", ex.rest_url, "--out", str(tmp_path), "--compression", "gzip",
+                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+            for inst in INSTS:
+                await ex.wait_subscribed("books", inst, timeout=20)
+            await ex.step(60)
+            (conn,) = ex.connections
+            await asyncio.sleep(0.5)          # let the client read what was pushed
+            proc.send_signal(sig)
+            _, err = await asyncio.wait_for(proc.communicate(), 20)
+            sent = [s.data for s in ex.sent(conn) if s.kind in ("snapshot", "update")]
+            return proc.returncode, sent, err
+
+    code, sent, err = asyncio.run(main())
+    assert code == 0, err.decode()
+    files = sorted(tmp_path.iterdir())
+    assert files and all(f.name.endswith(".tardis.gz") for f in files)
+    recorded = [c.frame for f in files for c in iter_frames(f)]
+    book_frames = [f for f in recorded if b'"data"' in f]
+    assert book_frames == sent                      # every frame, byte for byte, in order
+    assert len(sent) == 2 + 60 * len(INSTS)
+    report = replay(files)
+    assert report.ok
+    expected = reference_tops(sent)
+    assert {k: (b["best_bid"], b["best_ask"]) for k, b in report.books.items()} == expected
+
+
+def test_record_fails_at_start_on_an_unwritable_directory(tmp_path):
+    target = tmp_path / "file"
+    target.write_text("not a directory")
+
+    async def main() -> tuple[int, bytes]:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "okxbook", "record", "BTC-USDT", "--url", "ws://127.0.0.1:9",
+            "--out", str(target / "sub"), stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE)
+        _, err = await asyncio.wait_for(proc.communicate(), 20)
+        return proc.returncode, err
+
+    code, err = asyncio.run(main())
+    assert code == 2
+    assert b"okxbook record" in err
