@@ -103,8 +103,9 @@ def replay_frames(frames: Iterable[CapturedFrame], books: Books | None = None,
         except (ChecksumError, SequenceError) as exc:
             if len(report.errors) < max_errors:
                 report.errors.append(f"line {captured.line_no}: {exc}")
-            if observe is not None:
-                observe(books[exc.channel, exc.inst_id], captured.recv_ns or 0)
+            book = books.get(exc.channel or "", exc.inst_id or "")
+            if observe is not None and book is not None:
+                observe(book, captured.recv_ns or 0)
             continue
         except FrameError as exc:
             report.bad_frames += 1

@@ -109,7 +109,7 @@ class Connection:
         first, cap = self.feed.reconnect_delay
         delay = min(cap, first * (2 ** self._attempt))
         self._attempt += 1
-        return delay * random.uniform(0.5, 1.0)      # jitter: reconnects do not synchronise
+        return float(delay * random.uniform(0.5, 1.0))   # jitter: reconnects do not synchronise
 
     async def _run(self) -> None:
         feed = self.feed
@@ -260,7 +260,7 @@ class Connection:
             self._integrity_lost(exc)
             return
         except MissingSnapshotError as exc:
-            self._unsynced_frame(self.states.get((exc.channel, exc.inst_id)), frame)
+            self._unsynced_frame(self._state_of(exc.channel, exc.inst_id), frame)
             return
         except UnknownChannelError:
             return
@@ -291,15 +291,15 @@ class Connection:
             return
         if isinstance(event, SubscribeAck):
             cs = self.pending_ids.pop(event.id, None) if event.id else None
-            if cs is None and event.inst_id is not None:
-                cs = self.states.get((event.channel, event.inst_id))
+            if cs is None:
+                cs = self._state_of(event.channel, event.inst_id)
             if cs is not None and cs.state == "subscribing":
                 cs.state = "syncing"
             return
         if isinstance(event, ErrorEvent):
             cs = self.pending_ids.pop(event.id, None) if event.id else None
-            if cs is None and event.channel and event.inst_id:
-                cs = self.states.get((event.channel, event.inst_id))
+            if cs is None:
+                cs = self._state_of(event.channel, event.inst_id)
             if self._login_ack is not None and not self._login_ack.done() and (
                     cs is None and event.code in ("60009", "60024", "60004", "60005", "60006",
                                                   "60007")):
@@ -340,8 +340,13 @@ class Connection:
         cs.state = "failed"
         self.feed._subscription_failed(cs.sub, code, msg)
 
+    def _state_of(self, channel: str | None, inst_id: str | None) -> ConnSub | None:
+        if channel is None or inst_id is None:
+            return None
+        return self.states.get((channel, inst_id))
+
     def _integrity_lost(self, exc: SequenceError | ChecksumError) -> None:
-        cs = self.states.get((exc.channel, exc.inst_id))
+        cs = self._state_of(exc.channel, exc.inst_id)
         if cs is None:
             return
         self.feed.stats["integrity_errors"] += 1
@@ -352,7 +357,7 @@ class Connection:
         """A malformed frame: if it names one of our books, that book may have lost data."""
         self.feed.stats["bad_frames"] += 1
         log.warning("%s: rejected frame (%s): %.200r", self.name, exc, frame)
-        cs = self.states.get((exc.channel, exc.inst_id)) if exc.channel else None
+        cs = self._state_of(exc.channel, exc.inst_id)
         if cs is not None and cs.state in ("live", "syncing", "seeding"):
             self.books.book(*cs.sub.key).invalidate(f"malformed frame: {exc.reason}")
             self._schedule_resync(cs, f"malformed frame: {exc.reason}")
@@ -420,6 +425,7 @@ class Connection:
         channel, inst_id = cs.sub.key
         depth = 50 if channel == "books50-l2-tbt" else 400
         feed = self.feed
+        assert feed.http is not None, "the feed is started"
         attempt = 0
         try:
             while True:

@@ -277,15 +277,15 @@ class Feed:
         for stream in self._streams:
             if stream.wants(sub.key):
                 stream.push(sub.key, book, recv_ns)
-        for callback in self._status_callbacks:
+        for on_status in self._status_callbacks:
             try:
-                callback(sub.key[0], sub.key[1], sub.status)
+                on_status(sub.key[0], sub.key[1], sub.status)
             except Exception:
                 log.exception("on_status callback failed")
         if state != "live":
-            for callback in self._top_callbacks:
+            for on_top in self._top_callbacks:
                 try:
-                    callback(book, recv_ns)
+                    on_top(book, recv_ns)
                 except Exception:
                     log.exception("on_top callback failed")
 

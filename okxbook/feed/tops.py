@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,7 +66,8 @@ class TopStream:
     """``async for top in feed.tops(...)``: the latest top of book of each instrument that changed
     since it was last read, oldest change first. Status changes come through too."""
 
-    def __init__(self, keys: Iterable[tuple[str, str]] | None, status_of) -> None:
+    def __init__(self, keys: Iterable[tuple[str, str]] | None,
+                 status_of: Callable[[tuple[str, str]], str]) -> None:
         self._keys = set(keys) if keys is not None else None
         self._status_of = status_of
         # key -> [book, recv_ns, skipped]; dict order = order of first change since last read

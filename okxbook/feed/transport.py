@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 __all__ = ["Transport", "TransportError", "connect_transport", "TRANSPORTS"]
 
@@ -36,7 +36,7 @@ class Transport(Protocol):
 
 
 class WebsocketsTransport:
-    def __init__(self, ws, on_frame: OnFrame) -> None:
+    def __init__(self, ws: Any, on_frame: OnFrame) -> None:
         self._ws = ws
         self._on_frame = on_frame
         self.close_code: int | None = None
@@ -72,17 +72,17 @@ class WebsocketsTransport:
 class PicowsTransport:
     def __init__(self, on_frame: OnFrame) -> None:
         self._on_frame = on_frame
-        self._ws = None
+        self._ws: Any = None                 # picows.WSTransport once connected
         self.close_code: int | None = None
         self._fragments: list[bytes] = []
 
-    def make_listener(self):
+    def make_listener(self) -> Any:
         from picows import WSListener, WSMsgType
 
         owner = self
 
         class Listener(WSListener):
-            def on_ws_frame(self, transport, frame):
+            def on_ws_frame(self, transport: Any, frame: Any) -> None:
                 kind = frame.msg_type
                 if kind == WSMsgType.TEXT or kind == WSMsgType.BINARY:
                     if frame.fin:
@@ -130,25 +130,25 @@ async def connect_transport(kind: str, url: str, on_frame: OnFrame, *,
     if kind == "websockets":
         from websockets.asyncio.client import connect
         try:
-            ws = await connect(url, open_timeout=open_timeout, ping_interval=None,
+            client = await connect(url, open_timeout=open_timeout, ping_interval=None,
                                compression=None, max_size=2 ** 24, max_queue=4096,
                                close_timeout=2.0)
         except Exception as exc:      # refused, DNS, TLS, handshake, timeout: all retryable
             raise TransportError(f"{url}: {exc}") from exc
-        return WebsocketsTransport(ws, on_frame)
+        return WebsocketsTransport(client, on_frame)
     if kind == "picows":
         try:
             from picows import ws_connect
         except ImportError as exc:
             raise ImportError("transport='picows' needs the picows package: "
                               "pip install 'okxbook[picows]'") from exc
-        transport = PicowsTransport(on_frame)
+        picows_transport = PicowsTransport(on_frame)
         try:
-            ws, _ = await ws_connect(transport.make_listener, url,
+            ws, _ = await ws_connect(picows_transport.make_listener, url,
                                      websocket_handshake_timeout=open_timeout,
                                      max_frame_size=2 ** 24)
         except Exception as exc:
             raise TransportError(f"{url}: {exc}") from exc
-        transport._ws = ws
-        return transport
+        picows_transport._ws = ws
+        return picows_transport
     raise ValueError(f"transport must be one of {TRANSPORTS}, not {kind!r}")
