@@ -324,11 +324,7 @@ def test_logs_in_again_before_resubscribing_after_reconnect_and_on_the_64008_suc
 
 @pytest.mark.parametrize("transport", [
     "websockets",
-    pytest.param("picows", marks=pytest.mark.xfail(strict=True, reason=(
-        "BUG: PicowsTransport.close() calls self._ws.is_disconnected(), a bool property in picows "
-        "2.x -> TypeError; Connection.stop() swallows it and aborts the TCP connection, so every "
-        "picows close (Feed.close, retiring the old connection after 64008) sends no close frame "
-        "and the server sees 1006"))),
+    "picows",
 ])
 def test_closing_the_feed_completes_the_websocket_closing_handshake(transport):
     async def main():

@@ -168,10 +168,6 @@ def test_rest_strings_with_trailing_zeros_are_matched_by_value_not_by_string():
     run(main)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: a maintenance seqId reset (seqId < prevSeqId == last, §4) arriving while a book is being "
-    "REST-seeded leaves it in 'seeding' forever: Connection._seed keeps only buffered updates with "
-    "seqId > snap.seqId, which no update after the reset ever has, and never refetches"))
 def test_seq_reset_while_rest_seeding_still_brings_the_book_live():
     async def main():
         async with harness([BTC], exchange=dict(no_snapshot=True), wait_live=False) as h:

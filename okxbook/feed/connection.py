@@ -40,6 +40,8 @@ log = logging.getLogger("okxbook.feed")
 
 # Error codes after which a subscription is retried later rather than failed (§6).
 RETRYABLE_CODES = {"60014", "64007"}
+# How long a REST snapshot may wait for a buffered update that follows it before it is refetched.
+SEED_WAIT = 2.0
 _ids = itertools.count(1)
 
 
@@ -421,7 +423,9 @@ class Connection:
     async def _seed(self, cs: ConnSub) -> None:
         """The REST-seeded start (§4): fetch ``/market/books``, drop buffered updates with
         ``seqId <= snap.seqId``, require ``prevSeqId <= snap.seqId < seqId`` for the first one
-        kept (else the snapshot is older than the buffer: fetch again), then splice."""
+        kept (else the snapshot is older than the buffer: fetch again), then splice. A seqId
+        reset (maintenance) in the buffer starts a new numbering: what came before it is dropped
+        and a snapshot that no update follows in time is fetched again."""
         channel, inst_id = cs.sub.key
         depth = 50 if channel == "books50-l2-tbt" else 400
         feed = self.feed
@@ -436,35 +440,45 @@ class Connection:
                     log.warning("%s: REST snapshot for %s failed: %s", self.name, inst_id, exc)
                     await asyncio.sleep(min(10.0, 0.2 * 2 ** attempt))
                     continue
+                deadline = time.monotonic() + SEED_WAIT
                 while True:
-                    kept = self._after(cs.buffer, snap.seq_id)
-                    if kept is not None:
-                        break
-                    await asyncio.sleep(0.01)      # wait for an update newer than the snapshot
-                if kept[0][0] > snap.seq_id:
-                    attempt += 1
-                    feed.stats["rest_refetches"] += 1
-                    await asyncio.sleep(min(1.0, 0.05 * attempt))
-                    continue
-                self._splice(cs, snap.as_frame(channel, kept[0][0]), [raw for _, raw in kept])
-                return
+                    buffered = self._buffered_seqs(cs)
+                    kept = [(prev, raw) for prev, seq, raw in buffered if seq > snap.seq_id]
+                    if kept or (buffered and buffered[-1][1] == snap.seq_id):
+                        break       # an update follows the snapshot, or it is exactly current
+                    if time.monotonic() > deadline:
+                        break       # updates of another numbering only: fetch again
+                    await asyncio.sleep(0.01)
+                if kept and kept[0][0] <= snap.seq_id:
+                    self._splice(cs, snap.as_frame(channel, kept[0][0]), [raw for _, raw in kept])
+                    return
+                if not kept and buffered and buffered[-1][1] == snap.seq_id:
+                    self._splice(cs, snap.as_frame(channel, snap.seq_id), [])
+                    return
+                attempt += 1
+                feed.stats["rest_refetches"] += 1
+                await asyncio.sleep(min(1.0, 0.05 * attempt))
         finally:
             if cs.seeding is asyncio.current_task():
                 cs.seeding = None
 
     @staticmethod
-    def _after(buffer: list[bytes], seq_id: int) -> list[tuple[int, bytes]] | None:
-        """Buffered updates with ``seqId > seq_id`` as (prevSeqId, frame), or None if none yet."""
-        kept = []
-        for raw in buffer:
+    def _buffered_seqs(cs: ConnSub) -> list[tuple[int, int, bytes]]:
+        """(prevSeqId, seqId, frame) of the buffered updates, from the last seqId reset on (the
+        frames before a reset belong to the old numbering and are dropped from the buffer)."""
+        out: list[tuple[int, int, bytes]] = []
+        for raw in cs.buffer:
             try:
                 item = orjson.loads(raw)["data"][0]
-                seq, prev = int(item["seqId"]), int(item["prevSeqId"])
+                prev, seq = int(item["prevSeqId"]), int(item["seqId"])
             except (ValueError, KeyError, IndexError, TypeError):
                 continue
-            if seq > seq_id:
-                kept.append((prev, raw))
-        return kept or None
+            if seq < prev and out:
+                out.clear()
+            out.append((prev, seq, raw))
+        if out and len(out) < len(cs.buffer):
+            cs.buffer[:] = [raw for _, _, raw in out]
+        return out
 
     def _splice(self, cs: ConnSub, snapshot: bytes, updates: list[bytes]) -> None:
         recv_ns = time.time_ns()

@@ -106,7 +106,7 @@ class PicowsTransport:
         self._ws.send(WSMsgType.TEXT, text.encode())
 
     async def close(self, code: int = 1000) -> None:
-        if not self._ws.is_disconnected():
+        if not self._ws.is_disconnected:        # a property in picows 2.x
             self._ws.send_close(code)
             self._ws.disconnect()
         await self._ws.wait_disconnected()
