@@ -53,7 +53,7 @@ from ._books import Books
 from ._checksum import okx_checksum
 from .capture import CapturedFrame, CaptureFormatError, iter_frames
 from .errors import BookError, UnknownChannelError
-from .testing.exchange import REST_BOOKS_PATH, WS_PATH
+from .testing.exchange import REST_BOOKS_PATH, WS_PATH, LoopbackEndpoint
 
 __all__ = ["CaptureServer", "register_cli", "serve_capture", "snapshot_frame"]
 
@@ -158,7 +158,7 @@ class _Conn:
             self.room.set()
 
 
-class CaptureServer:
+class CaptureServer(LoopbackEndpoint):
     """Plays capture files to OKX clients on ``127.0.0.1`` (module docstring).
 
     ``async with CaptureServer(paths) as srv:`` (or ``await srv.start()`` / ``await srv.stop()``),
@@ -234,20 +234,6 @@ class CaptureServer:
         for task in list(self._tasks):
             task.cancel()
         self._done.set()
-
-    async def __aenter__(self) -> CaptureServer:
-        return await self.start()
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
-
-    @property
-    def ws_url(self) -> str:
-        return f"ws://{self.host}:{self.port}{WS_PATH}"
-
-    @property
-    def rest_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
 
     @property
     def connections(self) -> int:

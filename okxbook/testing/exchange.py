@@ -27,7 +27,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, NamedTuple
+from typing import Any, Final, NamedTuple, Self
 from urllib.parse import parse_qs, urlsplit
 
 import orjson
@@ -167,7 +167,35 @@ class _Feed:
         return "update", book.next_update_frame()
 
 
-class LocalExchange:
+class LoopbackEndpoint:
+    """What an OKX-like endpoint on this machine shares: its URLs (WebSocket and REST on one
+    port) and ``async with`` around ``start()``/``stop()``."""
+
+    host: str
+    port: int
+
+    async def start(self) -> Self:
+        raise NotImplementedError
+
+    async def stop(self) -> None:
+        raise NotImplementedError
+
+    async def __aenter__(self) -> Self:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://{self.host}:{self.port}{WS_PATH}"
+
+    @property
+    def rest_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+
+class LocalExchange(LoopbackEndpoint):
     """An OKX-like public WebSocket + REST server on ``127.0.0.1`` (random free port by default).
 
     Use ``async with LocalExchange(...) as ex:`` or ``await ex.start()`` / ``await ex.stop()``.
@@ -288,19 +316,6 @@ class LocalExchange:
         finally:
             await self.stop()
 
-    async def __aenter__(self) -> LocalExchange:
-        return await self.start()
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
-
-    @property
-    def ws_url(self) -> str:
-        return f"ws://{self.host}:{self.port}{WS_PATH}"
-
-    @property
-    def rest_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
 
     # ------------------------------------------------------------------ books
     def book(self, channel: str, inst_id: str) -> SyntheticBook:
