@@ -18,8 +18,9 @@ channel whose book is already live, the first is a snapshot of the current state
 ``seqId`` and ``ts``, and a CRC32 checksum (``okx_checksum``) when the capture carries non-zero
 checksums, else 0. Image channels (books5, bbo-tbt) and other channels simply get their next
 frames. The synthesized snapshot carries the published depth (400 for ``books``), as OKX's own
-does, and ``"0"`` as the deprecated third level field (for ``books-rpi`` that field, nonRpiQty, is
-not kept by ``Book``). REST ``GET /api/v5/market/books?instId=&sz=`` answers from the same state.
+does, and the third level field as the book kept it (``extra_lots``: books-rpi's nonRpiQty, the
+deprecated "0" elsewhere). REST ``GET /api/v5/market/books?instId=&sz=`` answers from the same
+state.
 
 Pacing: frame *i* goes out ``(recv_ns[i] - recv_ns[0]) / speed`` after the first (``speed=None``:
 as fast as the clients read); frames without a receive time are spaced ``untimed_interval``
@@ -72,9 +73,12 @@ def snapshot_frame(book: Book) -> bytes:
     """An OKX ``books``-style snapshot frame of ``book``'s current state (module docstring)."""
     bids = book.bid_levels()
     asks = book.ask_levels()
+    scale = book.sz_decimals
     item: dict[str, Any] = {
-        "asks": [[px, sz, "0", str(n)] for px, sz, n in asks],
-        "bids": [[px, sz, "0", str(n)] for px, sz, n in bids],
+        "asks": [[px, sz, _lots_text(extra, scale), str(n)]
+                 for (px, sz, n), extra in zip(asks, book.asks()["extra_lots"].tolist())],
+        "bids": [[px, sz, _lots_text(extra, scale), str(n)]
+                 for (px, sz, n), extra in zip(bids, book.bids()["extra_lots"].tolist())],
         "ts": str(book.ts_ms),
         # §0/§3: captures from before 2026-06-23 carry real CRC32s; later ones 0. Keep the style.
         "checksum": okx_checksum(bids, asks) if book.checksum != 0 else 0,
@@ -84,6 +88,16 @@ def snapshot_frame(book: Book) -> bytes:
         item["seqId"] = book.seq_id
     return orjson.dumps({"arg": {"channel": book.channel, "instId": book.inst_id},
                          "action": "snapshot", "data": [item]})
+
+
+def _lots_text(lots: int, decimals: int) -> str:
+    """An integer in units of 10**-decimals as OKX prints it ("1000", "0.5"): the third level
+    field (books-rpi non-RPI size; "0" on other channels)."""
+    if decimals == 0 or lots == 0:
+        return str(lots)
+    whole, frac = divmod(lots, 10 ** decimals)
+    frac_text = str(frac).rjust(decimals, "0").rstrip("0")
+    return f"{whole}.{frac_text}" if frac_text else str(whole)
 
 
 def _frame_key(frame: bytes) -> BookKey | None:
