@@ -480,3 +480,18 @@ def test_feed_recording_a_served_capture_replays_to_the_same_books(tmp_path):
     for inst in INSTS:
         mine, source = again.books[f"books/{inst}"], report.books[f"books/{inst}"]
         assert (mine["best_bid"], mine["best_ask"]) == (source["best_bid"], source["best_ask"])
+
+
+def test_synthesized_books_rpi_snapshot_keeps_the_non_rpi_size_of_every_level():
+    """A late subscriber to a re-served books-rpi capture gets each level's third field
+    (nonRpiQty) as captured, not the "0" of other channels."""
+    path = SHARED / "okx-frames" / "nautechsystems_nautilus_trader" / "ws_books_rpi_snapshot.json"
+    if not path.exists():
+        pytest.skip("shared captures not found")
+    original = json.loads(path.read_bytes())["data"][0]
+    books = okxbook.Books()
+    book = books.apply(path.read_bytes())
+    item = json.loads(snapshot_frame(book))["data"][0]
+    for side in ("asks", "bids"):
+        assert [(px, sz, third) for px, sz, third, _ in item[side]] == \
+               [(px, sz, third) for px, sz, third, _ in original[side]]
