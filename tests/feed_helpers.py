@@ -398,12 +398,14 @@ class ValidityWatch:
 # ----------------------------------------------------------------------------- waiting
 
 
-async def wait_for(pred: Callable[[], bool], timeout: float = 5.0, what: str = "",
-                   interval: float = 0.003) -> None:
+async def wait_for(pred: Callable[[], bool], timeout: float = 5.0,
+                   what: str | Callable[[], str] = "", interval: float = 0.003) -> None:
+    """Poll ``pred`` until true; ``what`` (or a callable giving it) describes it on timeout."""
     deadline = time.monotonic() + timeout
     while not pred():
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what or pred}")
+            text = what() if callable(what) else what
+            raise AssertionError(f"timed out after {timeout}s waiting for {text or pred}")
         await asyncio.sleep(interval)
 
 

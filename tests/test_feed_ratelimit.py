@@ -195,7 +195,9 @@ def test_reconnect_storm_never_exceeds_three_connects_per_second():
                 old = ex.connections[0]
                 await ex.drop(old)
                 await wait_for(lambda: ex.connections and ex.connections[0] != old, 4,
-                               "reconnect")
+                               lambda: f"reconnect (feed stats {dict(feed.stats)}, exchange "
+                               f"{ex.connections_opened} opened, {ex.connects_per_second()}, "
+                               f"{[(c.name, c.transport, c._task) for c in feed.connections]})")
             await settle(feed, ex)
             assert ex.connections_opened == 7
             per_second = ex.connects_per_second()
