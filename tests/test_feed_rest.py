@@ -7,6 +7,7 @@ exchange's whole history replayed from its initial state (feed_helpers.truth).""
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 
 import orjson
@@ -168,20 +169,48 @@ def test_rest_strings_with_trailing_zeros_are_matched_by_value_not_by_string():
     run(main)
 
 
-def test_seq_reset_while_rest_seeding_still_brings_the_book_live():
+def test_seq_reset_while_rest_seeding_still_brings_the_book_live(monkeypatch):
+    """§4: the REST snapshot (seqId S) is answered, but before the feeder reads it the stream has
+    moved on through a maintenance reset (prevSeqId S, seqId r < S) and more updates. The book
+    must still go live and be right (it once stayed in "seeding" forever; now a snapshot no
+    update of the current numbering follows is fetched again)."""
+    from okxbook.feed import connection
+
+    real_fetch = connection.fetch_books
+    fetched = asyncio.Event()
+    release = asyncio.Event()
+
+    async def held_fetch(*args, **kwargs):
+        snap = await real_fetch(*args, **kwargs)
+        if not fetched.is_set():                  # hold the first answer until told
+            fetched.set()
+            await release.wait()
+        return snap
+
+    monkeypatch.setattr(connection, "fetch_books", held_fetch)
+
     async def main():
         async with harness([BTC], exchange=dict(no_snapshot=True), wait_live=False) as h:
             ex, feed = h.ex, h.feed
             await ex.wait_subscribed(*BTC)
             await wait_for(lambda: feed.connections[0].states[BTC].state == "syncing", 2)
-            await ex.step(1)                          # first update: seeding starts, REST fetched
-            await wait_for(lambda: len(ex.rest_requests) == 1, 2, "the REST snapshot")
-            ex.reset_seq(*BTC)                        # next update: seqId restarts lower
-            await step_until(ex, lambda: feed.status(*BTC).state == "live", timeout=1.5,
+            await ex.step(1)                          # first update: seeding starts
+            await asyncio.wait_for(fetched.wait(), 2)
+            snap_seq = ex.rest_requests[0].seq_id
+            ex.reset_seq(*BTC)
+            await ex.step(3)                          # the reset and two updates after it
+            cs = feed.connections[0].states[BTC]
+            await wait_for(lambda: len(cs.buffer) == 4, 2, lambda: f"buffer {len(cs.buffer)}")
+            assert ex.book(*BTC).seq_id < snap_seq
+            release.set()
+            await step_until(ex, lambda: feed.status(*BTC).state == "live",
+                             timeout=getattr(connection, "SEED_WAIT", 2.0) + 2.0, pause=0.05,
                              what="BTC live after a reset during the REST seed")
             await ex.step(3)
             await settle(feed, ex)
             init = {BTC: initial_snapshot(ex, *BTC)}
             assert_matches_exchange(feed, ex, initial=init, per_connection=False)
+            h.obs.check_no_stale(ex, initial=init)
+            assert h.obs.states(BTC) == ["live"]
 
     run(main)
