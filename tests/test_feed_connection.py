@@ -10,8 +10,8 @@ import logging
 
 import pytest
 
-from feed_helpers import (assert_matches_exchange, current_conn, harness, requests, run, settle,
-                          sub_counts, wait_for)
+from feed_helpers import (assert_matches_exchange, caught_up, current_conn, harness,
+                          initial_snapshot, requests, run, settle, step_until, sub_counts, wait_for)
 from okxbook.feed import Credentials, Feed, SubscriptionError
 from okxbook.testing import LocalExchange
 
@@ -334,5 +334,79 @@ def test_closing_the_feed_completes_the_websocket_closing_handshake(transport):
             await feed.close()
             code = await ex.wait_closed(conn, 3.0)
             assert code == 1000, code
+
+    run(main)
+
+
+async def _push_until(ex, stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        await ex.step(1)
+        await asyncio.sleep(0.004)
+
+
+def test_64008_with_the_old_connection_closed_at_once_hands_over_to_the_successor_alone():
+    """The exchange closes right after the notice, before the successor is live: consumers see
+    resyncing then live, and the old connection is not reconnected beside the successor."""
+    async def main():
+        async with harness(KEYS) as h:
+            ex, feed = h.ex, h.feed
+            await ex.step(2)
+            await settle(feed, ex)
+            old = ex.connections[0]
+            mark = h.obs.mark()
+            stop = asyncio.Event()
+            task = asyncio.create_task(_push_until(ex, stop))
+            await ex.notice_64008(old, close_after=0.0)
+            assert await ex.wait_closed(old, 2.0) == 1001
+            await wait_for(lambda: all(feed.status(*k).state == "live" for k in KEYS), 3,
+                           "the successor live")
+            await asyncio.sleep(0.1)
+            stop.set()
+            await task
+            await settle(feed, ex)
+            assert ex.connections_opened == 2 and len(ex.connections) == 1
+            new = ex.connections[0]
+            for key in KEYS:
+                assert sub_counts(ex, key) == (2, 0)
+                assert len(requests(ex, new, "subscribe", key)) == 1
+                states = h.obs.states(key, mark)
+                assert states in ([], ["resyncing", "live"]), states
+            assert_matches_exchange(feed, ex)
+            h.obs.check_no_stale(ex)
+
+    run(main)
+
+
+def test_64008_successor_seeds_from_rest_and_a_later_drop_of_it_reconnects():
+    async def main():
+        async with harness(KEYS, exchange=dict(no_snapshot=True), wait_live=False) as h:
+            ex, feed = h.ex, h.feed
+            await step_until(ex, lambda: all(feed.status(*k).state == "live" for k in KEYS))
+            old = ex.connections[0]
+            mark = h.obs.mark()
+            stop = asyncio.Event()
+            task = asyncio.create_task(_push_until(ex, stop))
+            await ex.notice_64008(old, close_after=3.0)
+            assert await ex.wait_closed(old, 3.0) == 1000
+            for key in KEYS:
+                assert h.obs.states(key, mark) == []
+            successor = ex.connections[0]
+            mark = h.obs.mark()
+            await ex.drop(successor)
+            await wait_for(lambda: ex.connections and ex.connections[0] != successor, 3,
+                           "reconnect of the successor")
+            await asyncio.sleep(0.2)
+            stop.set()
+            await task
+            await step_until(ex, lambda: caught_up(feed, ex))
+            assert ex.connections_opened == 3
+            assert feed.stats["rest_seeds"] == 3 * len(KEYS)
+            for key in KEYS:
+                assert h.obs.states(key, mark) == ["resyncing", "live"]
+                seqs = [e.seq for e in h.obs.live_tops(key)]
+                assert seqs == sorted(seqs)
+            init = {k: initial_snapshot(ex, *k) for k in KEYS}
+            assert_matches_exchange(feed, ex, initial=init, per_connection=False)
+            h.obs.check_no_stale(ex, initial=init)
 
     run(main)

@@ -225,3 +225,38 @@ def test_seq_reset_after_maintenance_and_heartbeat_cause_no_resync():
             h.obs.check_no_stale(ex)
 
     run(main)
+
+
+def test_tops_stream_shows_no_prices_while_resyncing_and_ends_when_the_feed_closes():
+    async def main():
+        async with harness(KEYS) as h:
+            ex, feed = h.ex, h.feed
+            await settle(feed, ex)
+            readings = []
+            stream = feed.tops(BTC)
+
+            async def consumer():
+                async for top in stream:
+                    readings.append(top)
+
+            task = asyncio.create_task(consumer())
+            ex.inject_gap(*BTC)
+            await ex.step(1)
+            await asyncio.sleep(0.01)
+            await settle(feed, ex)
+            await ex.step(3)
+            await settle(feed, ex)
+            await asyncio.sleep(0.01)
+            ref_top = reference_book(ex, BTC).top()
+            await feed.close()
+            await asyncio.wait_for(task, 2)          # the stream ended with the feed
+            assert readings, "no readings"
+            assert any(t.status == "resyncing" for t in readings)
+            for t in readings:
+                assert (t.channel, t.inst_id) == BTC
+                if t.status != "live":
+                    assert t.bid is None and t.ask is None and t.bid_px != t.bid_px   # NaN
+            assert readings[-1].status == "live"
+            assert (readings[-1].bid, readings[-1].ask) == ref_top
+
+    run(main)
