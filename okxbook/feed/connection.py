@@ -139,6 +139,11 @@ class Connection:
             except (ConnectionError, OSError) as exc:   # the socket died while we were sending
                 code = 1006
                 log.debug("%s: send failed: %s", self.name, exc)
+            except Exception:         # a bug must not end this connection's reconnect loop
+                log.exception("%s: unexpected error; reconnecting", self.name)
+                code = 1011
+                if self.transport is not None:
+                    self.transport.abort()
             finally:
                 keepalive.cancel()
             self._on_disconnect(code)

@@ -55,7 +55,11 @@ class WebsocketsTransport:
             self.close_code = self._ws.close_code if self._ws.close_code is not None else 1006
 
     async def send(self, text: str) -> None:
-        await self._ws.send(text)
+        from websockets.exceptions import ConnectionClosed
+        try:
+            await self._ws.send(text)
+        except ConnectionClosed as exc:      # not an OSError: say what it means to the caller
+            raise ConnectionError(f"connection closed: {exc}") from exc
 
     async def close(self, code: int = 1000) -> None:
         await self._ws.close(code)
@@ -103,6 +107,8 @@ class PicowsTransport:
 
     async def send(self, text: str) -> None:
         from picows import WSMsgType
+        if self._ws.is_disconnected:
+            raise ConnectionError("connection closed")
         self._ws.send(WSMsgType.TEXT, text.encode())
 
     async def close(self, code: int = 1000) -> None:
