@@ -336,6 +336,11 @@ class Connection:
         self.feed._other_event(event)
 
     def _went_live(self, cs: ConnSub, recv_ns: int) -> None:
+        seeding = cs.seeding
+        if seeding is not None and seeding is not asyncio.current_task():
+            seeding.cancel()        # a WS snapshot came after all: an older REST splice must not
+            cs.seeding = None
+        cs.buffer.clear()
         cs.state = "live"
         cs.since = time.monotonic()
         self._attempt = 0
