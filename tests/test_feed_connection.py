@@ -10,7 +10,7 @@ import logging
 
 import pytest
 
-from feed_helpers import (assert_matches_exchange, caught_up, current_conn, harness,
+from feed_helpers import (FAST, assert_matches_exchange, caught_up, current_conn, harness,
                           initial_snapshot, requests, run, settle, step_until, sub_counts, wait_for)
 from okxbook.feed import Credentials, Feed, SubscriptionError
 from okxbook.testing import LocalExchange
@@ -410,3 +410,80 @@ def test_64008_successor_seeds_from_rest_and_a_later_drop_of_it_reconnects():
             h.obs.check_no_stale(ex, initial=init)
 
     run(main)
+
+
+def _abort_first(ex: LocalExchange, when) -> list[str]:
+    """Make the exchange abort (TCP, no close frame) the first connection for which
+    ``when(conn, message)`` is true, as it receives that message; returns the aborted ids."""
+    original = ex._on_message
+    aborted: list[str] = []
+
+    async def on_message(conn, message):
+        if not aborted and when(conn, message):
+            aborted.append(conn.conn_id)
+            conn.ws.transport.abort()
+            return
+        await original(conn, message)
+
+    ex._on_message = on_message
+    return aborted
+
+
+def test_a_reconnect_whose_socket_dies_before_it_subscribes_keeps_reconnecting():
+    """Regression: the socket of a fresh reconnect dies at once, so the feeder's subscribe goes to
+    a closed socket. That used to raise websockets' ConnectionClosedError out of the connection's
+    run loop, which ended it: no more reconnects, books "resyncing" forever."""
+    async def main():
+        ex = LocalExchange(auto=False)
+        original = ex._handler
+        handled = []
+
+        async def handler(ws):                       # abort the 2nd connection on arrival
+            handled.append(ws)
+            if len(handled) == 2:
+                ws.transport.abort()
+            await original(ws)
+
+        ex._handler = handler                        # bound by serve() in start()
+        async with ex:
+            feed = Feed(KEYS, url=ex.ws_url, rest_url=ex.rest_url, **FAST)
+            async with feed:
+                await feed.wait_live(timeout=5)
+                first = ex.connections[0]
+                await ex.drop(first)
+                await wait_for(lambda: len(handled) >= 3 and len(ex.connections) == 1, 3,
+                               lambda: f"a third connection ({len(handled)} so far)")
+                await settle(feed, ex)
+                await ex.step(3)
+                await settle(feed, ex)
+                assert ex.connections_opened == 3
+                assert all(c._task is not None and not c._task.done() for c in feed.connections)
+                assert_matches_exchange(feed, ex)
+
+    run(main)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "BUG: a disconnect while the feeder awaits the login ack is not noticed: "
+    "Connection._login_if_needed waits the full 10 s for the ack, then fails every VIP "
+    "subscription for good with SubscriptionError 60009 'login timed out' (status 'invalid', "
+    "never retried after the reconnect) although the exchange never refused the login"))
+def test_a_drop_during_login_reconnects_and_logs_in_again():
+    creds = Credentials("apikey-123", SECRET, PASSPHRASE)
+    keys = [("books-l2-tbt", "BTC-USDT"), ("books", "ETH-USDT")]
+
+    async def main():
+        async with LocalExchange(auto=False, credentials=EX_CREDS) as ex:
+            aborted = _abort_first(ex, lambda conn, msg: '"op":"login"' in str(msg))
+            feed = Feed(keys, url=ex.ws_url, rest_url=ex.rest_url, credentials=creds, **FAST)
+            async with feed:
+                await feed.wait_live(timeout=3)
+                assert len(aborted) == 1 and ex.connections_opened == 2
+                new = ex.connections[0]
+                assert [r["op"] for r in requests(ex, new)] == ["login", "subscribe", "subscribe"]
+                assert feed.errors == []
+                await ex.step(2)
+                await settle(feed, ex)
+                assert_matches_exchange(feed, ex)
+
+    run(main, timeout=20)
