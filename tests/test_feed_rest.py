@@ -11,7 +11,6 @@ import asyncio
 from decimal import Decimal
 
 import orjson
-import pytest
 from websockets.asyncio.client import connect
 
 from feed_helpers import (FAST, Observer, ValidityWatch, assert_matches_exchange, harness,
