@@ -463,11 +463,6 @@ def test_a_reconnect_whose_socket_dies_before_it_subscribes_keeps_reconnecting()
     run(main)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: a disconnect while the feeder awaits the login ack is not noticed: "
-    "Connection._login_if_needed waits the full 10 s for the ack, then fails every VIP "
-    "subscription for good with SubscriptionError 60009 'login timed out' (status 'invalid', "
-    "never retried after the reconnect) although the exchange never refused the login"))
 def test_a_drop_during_login_reconnects_and_logs_in_again():
     creds = Credentials("apikey-123", SECRET, PASSPHRASE)
     keys = [("books-l2-tbt", "BTC-USDT"), ("books", "ETH-USDT")]

@@ -40,6 +40,7 @@ log = logging.getLogger("okxbook.feed")
 
 # Error codes after which a subscription is retried later rather than failed (§6).
 RETRYABLE_CODES = {"60014", "64007"}
+LOGIN_TIMEOUT = 10.0
 # How long a REST snapshot may wait for a buffered update that follows it before it is refetched.
 SEED_WAIT = 2.0
 _ids = itertools.count(1)
@@ -201,16 +202,25 @@ class Connection:
             return
         self._login_ack = asyncio.get_running_loop().create_future()
         await self._request(login_request(creds))
+        assert self.transport is not None
+        closed: asyncio.Future[Any] = asyncio.ensure_future(self.transport.wait_closed())
+        waiting: set[asyncio.Future[Any]] = {self._login_ack, closed}
         try:
-            ack = await asyncio.wait_for(self._login_ack, 10.0)
-        except asyncio.TimeoutError:
-            ack = None
+            done, _ = await asyncio.wait(waiting, timeout=LOGIN_TIMEOUT,
+                                         return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            closed.cancel()
+        if self._login_ack not in done:
+            # The socket died, or no answer came: not a refusal. Reconnect and log in again.
+            raise ConnectionError("connection lost during login" if closed in done
+                                  else "login timed out")
+        ack = self._login_ack.result()
         if isinstance(ack, LoginAck) and ack.code == "0":
             return
-        reason = f"login failed: {ack.code} {ack.msg}" if ack is not None else "login timed out"
+        reason = f"login failed: {ack.code} {ack.msg}"
         for cs in self.states.values():
             if cs.sub.key[0] in ("books-l2-tbt", "books50-l2-tbt"):
-                self._fail(cs, "60009" if ack is None else ack.code, reason)
+                self._fail(cs, ack.code, reason)
 
     async def _subscribe(self, cs: ConnSub) -> None:
         req_id = f"s{next(_ids)}"

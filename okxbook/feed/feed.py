@@ -330,8 +330,11 @@ class Feed:
             main = self.books.book(*key)
             if cs.state != "live" or not staged.is_valid:
                 return
-            if main.is_valid and staged.seq_id < main.seq_id:
-                return                         # successor still behind: keep reading the old one
+            if main.is_valid and (staged.ts_ms, staged.seq_id) < (main.ts_ms, main.seq_id):
+                # Successor still behind: keep reading the old one. The exchange time comes
+                # first: after a maintenance reset a seqId alone would make an older book look
+                # newer.
+                return
             pairs.append((key, main, staged))
         # Every staged book is live and caught up: switch in this very tick.
         for key, main, staged in pairs:
