@@ -463,7 +463,14 @@ class Connection:
                 deadline = time.monotonic() + SEED_WAIT
                 while True:
                     buffered = self._buffered_seqs(cs)
-                    kept = [(prev, raw) for prev, seq, raw in buffered if seq > snap.seq_id]
+                    # An update chained exactly onto the snapshot (also a maintenance reset,
+                    # whose new seqId is lower) splices at once; else the §4 rule.
+                    exact = next((i for i, (prev, _, _) in enumerate(buffered)
+                                  if prev == snap.seq_id), None)
+                    if exact is not None:
+                        kept = [(prev, raw) for prev, _, raw in buffered[exact:]]
+                    else:
+                        kept = [(prev, raw) for prev, seq, raw in buffered if seq > snap.seq_id]
                     if kept or (buffered and buffered[-1][1] == snap.seq_id):
                         break       # an update follows the snapshot, or it is exactly current
                     if time.monotonic() > deadline:
