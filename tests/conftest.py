@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import json
 import math
-import zlib
 from pathlib import Path
 from typing import Any
 
 import pytest
+from okxbook.testing import okx_checksum as testing_okx_checksum
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 FRAMES_DIR = SHARED / "okx-frames"
@@ -32,16 +32,10 @@ def make_frame(channel: str, inst_id: str, bids=(), asks=(), action: str | None 
     return json.dumps(msg, separators=(",", ":")).encode()
 
 
-def ref_checksum(bids, asks) -> int:
-    """OKX checksum (protocol doc §3) written from the spec: top 25, interleaved, signed CRC32."""
-    parts: list[str] = []
-    for i in range(25):
-        if i < len(bids):
-            parts += [bids[i][0], bids[i][1]]
-        if i < len(asks):
-            parts += [asks[i][0], asks[i][1]]
-    v = zlib.crc32(":".join(parts).encode())
-    return v - (1 << 32) if v >= 1 << 31 else v
+# The reference checksum is the exchange side's (okxbook.testing, pure Python and zlib, written
+# from protocol doc §3 and checked against the doc's examples in test_exchange.py): independent
+# of the Cython core under test.
+ref_checksum = testing_okx_checksum
 
 
 def _nan_safe(x: float):

@@ -20,7 +20,6 @@ import asyncio
 import contextlib
 import json
 import time
-import zlib
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -29,6 +28,7 @@ from typing import Any
 from okxbook.feed import Feed
 from okxbook.testing import LocalExchange
 from okxbook.testing.synthetic import SyntheticBook
+from okxbook.testing import okx_checksum  # exchange side, independent of the core
 
 IMAGE_CHANNELS = frozenset({"books5", "bbo-tbt"})
 BOOK_KINDS = frozenset({"snapshot", "update", "heartbeat", "reset", "image", "capture"})
@@ -39,18 +39,6 @@ FAST = dict(reconnect_delay=(0.01, 0.05), resync_delay=(0.02, 0.2))
 
 
 # ----------------------------------------------------------------------------- reference book
-
-
-def _crc(bids: list[tuple[str, str, str]], asks: list[tuple[str, str, str]]) -> int:
-    """§3 legacy checksum, written here: top 25 each side, bid/ask interleaved, signed CRC32."""
-    parts: list[str] = []
-    for i in range(25):
-        if i < len(bids):
-            parts += [bids[i][0], bids[i][1]]
-        if i < len(asks):
-            parts += [asks[i][0], asks[i][1]]
-    v = zlib.crc32(":".join(parts).encode())
-    return v - (1 << 32) if v >= 1 << 31 else v
 
 
 class RefBook:
@@ -118,7 +106,7 @@ class RefBook:
         self.seq, self.ts = seq, item.get("ts")
         checksum = item.get("checksum")
         if checksum and self.verify_checksum:        # §3: only a non-zero checksum is checked
-            if _crc(self.bid_levels_raw(), self.ask_levels_raw()) != checksum:
+            if okx_checksum(self.bid_levels_raw(), self.ask_levels_raw()) != checksum:
                 self.valid, self.reason = False, "checksum mismatch"
 
     def bid_levels_raw(self) -> list[tuple[str, str, str]]:
