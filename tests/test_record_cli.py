@@ -13,6 +13,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+import okxbook
 from okxbook.capture import iter_frames
 from okxbook.replay import replay
 from okxbook.testing import LocalExchange
@@ -88,3 +89,54 @@ def test_record_fails_at_start_on_an_unwritable_directory(tmp_path):
     code, err = asyncio.run(main())
     assert code == 2
     assert b"okxbook record" in err
+
+
+def test_a_recording_across_a_64008_switchover_replays_to_the_books_the_feeder_had(tmp_path):
+    """The successor's frames (synced on its own books while staging) enter the recording at the
+    switch behind a disconnect marker, so the replay has no gap and ends on the feeder's books."""
+    from okxbook.feed import Feed
+    from okxbook.recorder import Recorder
+
+    async def main() -> dict[str, tuple[list, list, int]]:
+        async with LocalExchange(auto=False) as ex:
+            recorder = Recorder(tmp_path, compression="gzip", flush_interval=0.05)
+            await recorder.start()
+            feed = Feed(INSTS, url=ex.ws_url, rest_url=ex.rest_url, recorder=recorder)
+            async with feed:
+                await feed.wait_live(timeout=10)
+                await ex.step(20)
+                (old,) = ex.connections
+                await ex.notice_64008(close_after=5.0)
+                # The old connection falls behind (its pushes are lost): at the switch the
+                # successor is ahead, the case where the recording would otherwise show a gap.
+                ex.silence(old, pong=True)
+                for _ in range(400):                  # keep the market moving until the switch
+                    await ex.step(1)
+                    await asyncio.sleep(0.005)
+                    if feed.stats["upgrade_switches"]:
+                        break
+                assert feed.stats["upgrade_switches"] == 1
+                await ex.step(20)
+                await asyncio.sleep(0.3)
+                books = {f"books/{i}": (feed.book("books", i).bid_levels(),
+                                        feed.book("books", i).ask_levels(),
+                                        feed.book("books", i).seq_id) for i in INSTS}
+                assert all(feed.status("books", i).state == "live" for i in INSTS)
+            await recorder.close()
+            return books
+
+    live = asyncio.run(main())
+    files = sorted(tmp_path.iterdir())
+    assert any(c.frame == b"" for f in files for c in iter_frames(f, disconnects=True))
+    books = okxbook.Books()
+    report = replay(files)
+    assert report.ok and report.seq_gaps == 0
+    for captured in (c for f in files for c in iter_frames(f)):
+        try:
+            books.apply(captured.frame)
+        except okxbook.UnknownChannelError:
+            pass
+    for key, (bids, asks, seq_id) in live.items():
+        book = books.get(*key.split("/"))
+        assert book is not None and book.is_valid
+        assert (book.bid_levels(), book.ask_levels(), book.seq_id) == (bids, asks, seq_id)

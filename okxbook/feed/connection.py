@@ -75,6 +75,9 @@ class Connection:
         self.budget = requests_per_connection()
         self.last_rx = time.monotonic()
         self.retired = False
+        # A 64008 successor keeps what it receives while staging, so that the recording can take
+        # it over at the switch (see Feed._successor_progress).
+        self.staged_frames: list[tuple[int, bytes]] = []
         self.connects = 0
         self.pending_ids: dict[str, ConnSub] = {}
         self._login_ack: asyncio.Future[LoginAck | ErrorEvent] | None = None
@@ -269,8 +272,11 @@ class Connection:
         recv_ns = time.time_ns()
         self.last_rx = time.monotonic()
         feed = self.feed
-        if feed.recorder is not None and not self.staging:
-            feed.recorder.record(recv_ns, frame)
+        if feed.recorder is not None:
+            if self.staging:
+                self.staged_frames.append((recv_ns, frame))
+            else:
+                feed.recorder.record(recv_ns, frame)
         try:
             result = self.books.apply(frame)
         except (SequenceError, ChecksumError) as exc:

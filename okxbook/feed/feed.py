@@ -339,6 +339,13 @@ class Feed:
         # Every staged book is live and caught up: switch in this very tick.
         for key, main, staged in pairs:
             main.copy_from(staged)
+        if self.recorder is not None:
+            # The recording continues with the successor's stream from its own snapshots, behind
+            # a disconnect marker: a replay resets each book to exactly what consumers now hold.
+            self.recorder.mark_disconnect(time.time_ns())
+            for recv_ns, frame in successor.staged_frames:
+                self.recorder.record(recv_ns, frame)
+        successor.staged_frames = []
         del self._successors[old]
         old.retired = True
         successor.books = self.books
