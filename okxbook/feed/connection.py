@@ -273,10 +273,7 @@ class Connection:
         self.last_rx = time.monotonic()
         feed = self.feed
         if feed.recorder is not None:
-            if self.staging:
-                self.staged_frames.append((recv_ns, frame))
-            else:
-                feed.recorder.record(recv_ns, frame)
+            self._record(recv_ns, frame)
         try:
             result = self.books.apply(frame)
         except (SequenceError, ChecksumError) as exc:
@@ -308,6 +305,12 @@ class Connection:
                 feed._successor_progress(self)
         else:
             self._on_event(result)
+
+    def _record(self, recv_ns: int, frame: bytes) -> None:
+        if self.staging:
+            self.staged_frames.append((recv_ns, frame))
+        else:
+            self.feed.recorder.record(recv_ns, frame)
 
     def _on_event(self, event: Any) -> None:
         if isinstance(event, Pong):
@@ -516,6 +519,12 @@ class Connection:
     def _splice(self, cs: ConnSub, snapshot: bytes, updates: list[bytes]) -> None:
         recv_ns = time.time_ns()
         cs.buffer.clear()
+        if self.feed.recorder is not None:
+            # The REST snapshot never came through the socket: record it (as the snapshot frame
+            # it was turned into) and the updates spliced onto it again, so that a replay of the
+            # recording seeds this book exactly as the feeder did.
+            for frame in (snapshot, *updates):
+                self._record(recv_ns, frame)
         try:
             self.books.apply(snapshot)
             for raw in updates:
