@@ -45,7 +45,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import orjson
-from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.asyncio.server import Server, ServerConnection
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
@@ -226,11 +226,7 @@ class CaptureServer(LoopbackEndpoint):
         """Bind, start serving and start the playback clock."""
         if self._server is not None:
             return self
-        self._server = await serve(
-            self._handler, self.host, self.port, process_request=self._process_request,
-            # OKX keeps connections alive with its own text ping/pong (§6), not control pings.
-            ping_interval=None, compression=None, max_size=64 * 1024)
-        self.port = next(iter(self._server.sockets)).getsockname()[1]
+        self._server = await self._bind(self._handler, self._process_request)
         self._player = asyncio.create_task(self._play(), name="okxbook-serve-player")
         return self
 

@@ -25,7 +25,7 @@ import logging
 import random
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, NamedTuple, Self
 from urllib.parse import parse_qs, urlsplit
@@ -174,6 +174,19 @@ class LoopbackEndpoint:
     host: str
     port: int
 
+    async def _bind(self, handler: Callable[[ServerConnection], Awaitable[None]],
+                    process_request: Callable[[ServerConnection, Request], Response | None]
+                    ) -> Server:
+        """Serve WebSocket and REST on one port, as OKX's endpoints behave, and learn the port."""
+        server = await serve(
+            handler, self.host, self.port, process_request=process_request,
+            # OKX keeps the connection alive with its own text ping/pong (§6), not control pings.
+            ping_interval=None, compression=None,
+            # §6: a request over 64 KB closes the connection with 1009.
+            max_size=64 * 1024)
+        self.port = next(iter(server.sockets)).getsockname()[1]
+        return server
+
     async def start(self) -> Self:
         raise NotImplementedError
 
@@ -277,19 +290,7 @@ class LocalExchange(LoopbackEndpoint):
         """Bind and start serving (and pushing, if ``auto``)."""
         if self._server is not None:
             return self
-        self._server = await serve(
-            self._handler,
-            self.host,
-            self.port,
-            process_request=self._process_request,
-            # OKX keeps the connection alive with its own text ping/pong (§6), not control pings.
-            ping_interval=None,
-            compression=None,
-            # §6: a request over 64 KB closes the connection with 1009.
-            max_size=64 * 1024,
-        )
-        sock = next(iter(self._server.sockets))
-        self.port = sock.getsockname()[1]
+        self._server = await self._bind(self._handler, self._process_request)
         if self.auto:
             self._ticker = asyncio.create_task(self._run_ticker())
         return self
