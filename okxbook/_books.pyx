@@ -8,7 +8,7 @@ non-book frames (acks, errors, notices, pong) back as events.
 """
 
 from libc.stdint cimport int64_t
-from libc.string cimport memcmp, memcpy, strcmp
+from libc.string cimport memcmp, memcpy
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE, PyBytes_FromStringAndSize
 from cpython.unicode cimport PyUnicode_Check
 
@@ -88,7 +88,7 @@ cdef class Books:
         cdef Book book
         self.frames += 1
         if scan_frame(s, buf, n) < 0:
-            if strcmp(s.error, "out of memory") == 0:
+            if s.out_of_memory:
                 raise MemoryError()
             raise FrameError(s.error.decode("ascii"), s.error_offset,
                              channel=self._span(s.channel, s.channel_len),

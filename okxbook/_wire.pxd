@@ -52,6 +52,7 @@ ctypedef struct Scratch:
     int max_px_dec      # most decimals of any price in the frame
     int max_sz_dec      # most decimals of any size (or third field)
     const char* error   # static reason when scan_frame fails
+    bint out_of_memory  # ... because the level array could not grow
     Py_ssize_t error_offset
 
 cdef int scan_frame(Scratch* s, const char* buf, Py_ssize_t n) noexcept nogil

@@ -16,9 +16,6 @@ from libc.stdlib cimport realloc, free
 
 from okxbook._level cimport Level, LEVEL_TEXT_CAP, MAX_DECIMALS
 
-# Compared by identity in Books to raise MemoryError instead of FrameError.
-cdef const char* OUT_OF_MEMORY = "out of memory"
-
 ctypedef struct Cur:
     const char* p
     const char* end
@@ -227,7 +224,8 @@ cdef int reserve_level(Cur* c) noexcept nogil:
     cap = s.cap_levels * 2 if s.cap_levels else 1024
     grown = <Level*>realloc(s.levels, <size_t>cap * sizeof(Level))
     if grown == NULL:
-        return fail(c, OUT_OF_MEMORY)
+        s.out_of_memory = True
+        return fail(c, "out of memory")
     s.levels = grown
     s.cap_levels = cap
     return 0
@@ -490,6 +488,7 @@ cdef int scan_frame(Scratch* s, const char* buf, Py_ssize_t n) noexcept nogil:
     s.max_px_dec = s.max_sz_dec = 0
     s.error = NULL
     s.error_offset = 0
+    s.out_of_memory = False
     skip_ws(&c)
     if is_pong(c.p, c.end):
         s.kind = KIND_PONG

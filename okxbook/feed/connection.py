@@ -49,7 +49,7 @@ _ids = itertools.count(1)
 class ConnSub:
     """The sync state of one subscription on one connection."""
 
-    __slots__ = ("sub", "state", "req_id", "buffer", "seeding", "resync_task", "since")
+    __slots__ = ("sub", "state", "req_id", "buffer", "seeding", "resync_task")
 
     def __init__(self, sub: Subscription) -> None:
         self.sub = sub
@@ -58,7 +58,6 @@ class ConnSub:
         self.buffer: list[bytes] = []
         self.seeding: asyncio.Task[None] | None = None
         self.resync_task: asyncio.Task[None] | None = None
-        self.since = time.monotonic()
 
 
 class Connection:
@@ -78,7 +77,6 @@ class Connection:
         # A 64008 successor keeps what it receives while staging, so that the recording can take
         # it over at the switch (see Feed._successor_progress).
         self.staged_frames: list[tuple[int, bytes]] = []
-        self.connects = 0
         self.pending_ids: dict[str, ConnSub] = {}
         self._login_ack: asyncio.Future[LoginAck | ErrorEvent] | None = None
         self._task: asyncio.Task[None] | None = None
@@ -129,7 +127,6 @@ class Connection:
                 log.warning("%s: connect failed (%s); retrying in %.2fs", self.name, exc, delay)
                 await asyncio.sleep(delay)
                 continue
-            self.connects += 1
             feed.stats["connects"] += 1
             self.budget = requests_per_connection()   # OKX counts requests per connection
             self.last_rx = time.monotonic()
@@ -333,7 +330,7 @@ class Connection:
                 return
             if cs is None:
                 log.warning("%s: error event %s %s", self.name, event.code, event.msg)
-                self.feed._error_event(event)
+                self.feed._event(event)
                 return
             if event.code in RETRYABLE_CODES:
                 log.warning("%s: %s/%s: %s %s; retrying", self.name, *cs.sub.key, event.code,
@@ -352,7 +349,7 @@ class Connection:
             else:
                 log.warning("%s: notice %s %s", self.name, event.code, event.msg)
             return
-        self.feed._other_event(event)
+        self.feed._event(event)
 
     def _went_live(self, cs: ConnSub, recv_ns: int) -> None:
         seeding = cs.seeding
@@ -361,7 +358,6 @@ class Connection:
             cs.seeding = None
         cs.buffer.clear()
         cs.state = "live"
-        cs.since = time.monotonic()
         self._attempt = 0
         if not self.staging:
             self.feed._set_status(cs.sub, "live", None)

@@ -21,7 +21,7 @@ import httpx
 from .._book import CHANNELS, Book
 from .._books import Books
 from ..errors import BookError
-from ..events import ErrorEvent, Event
+from ..events import Event
 from .auth import Credentials
 from .connection import Connection
 from .tops import Top, TopStream, top_of
@@ -297,10 +297,8 @@ class Feed:
         self.books.book(*sub.key).invalidate(str(error))
         self._set_status(sub, "invalid", f"{code} {msg}")
 
-    def _error_event(self, event: ErrorEvent) -> None:
-        self.events.append(event)
-
-    def _other_event(self, event: Event) -> None:
+    def _event(self, event: Event) -> None:
+        """An event no subscription claims (an error without id, an unknown notice ...)."""
         self.events.append(event)
 
     # ------------------------------------------------------------------ 64008: service upgrade
