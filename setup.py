@@ -14,7 +14,7 @@ from setuptools import Extension, setup
 DEBUG = os.environ.get("OKXBOOK_DEBUG", "") not in ("", "0")
 Options.warning_errors = True
 
-MODULES = ["_wire", "_checksum", "_book", "_books", "_series"]
+MODULES = ["_wire", "_checksum", "_book", "_books", "capture/_series"]
 
 macros = [("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")]
 if DEBUG:
@@ -22,7 +22,7 @@ if DEBUG:
 
 extensions = [
     Extension(
-        f"okxbook.{name}",
+        f"okxbook.{name.replace('/', '.')}",
         [f"okxbook/{name}.pyx"],
         libraries=["z"] if name == "_checksum" else [],
         define_macros=macros,

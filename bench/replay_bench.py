@@ -23,8 +23,8 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from okxbook.capture import iter_frames  # noqa: E402
-from okxbook.parallel import replay_many  # noqa: E402
-from okxbook.replay import replay  # noqa: E402
+from okxbook.capture.parallel import replay_many  # noqa: E402
+from okxbook.capture.replay import replay  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 BENCH = SHARED / "bench-frames"

@@ -7,12 +7,16 @@ updated or an ``Event`` for acks, errors, notices and pong.
 
 from ._book import CHANNELS, DEPTH_DTYPE, NO_ASK, NO_BID, Book
 from ._books import Books
-from ._series import TopSeries
+from .capture._series import TopSeries
 from ._checksum import okx_checksum
 from .errors import (BookError, ChecksumError, FrameError, MissingSnapshotError, SequenceError,
                      UnknownChannelError)
 from .events import (PONG, ChannelConnCount, ErrorEvent, Event, LoginAck, Notice, OtherEvent, Pong,
                      SubscribeAck, UnsubscribeAck)
+
+from . import _compat
+
+_compat.install()
 
 __version__ = "0.1.0"
 

@@ -15,9 +15,9 @@ pa = pytest.importorskip("pyarrow")
 
 import okxbook  # noqa: E402
 from okxbook.capture import iter_frames  # noqa: E402
-from okxbook.export import (depth_columns, export_replay, read_metadata, replay_series,  # noqa: E402
+from okxbook.capture.export import (depth_columns, export_replay, read_metadata, replay_series,  # noqa: E402
                             to_arrow, to_pandas, write_parquet)
-from okxbook.replay import replay, replay_frames  # noqa: E402
+from okxbook.capture.replay import replay, replay_frames  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 L2_TBT = SHARED / "okx-frames/bmoscon_cryptofeed/2022-02-28_books-l2-tbt_ed5b535/OKX.ws.1.0"
@@ -208,7 +208,7 @@ def png_size(path: Path) -> tuple[int, int]:
 
 def test_plot_writes_a_png_of_the_busiest_book(tmp_path, l2_tbt):
     pytest.importorskip("matplotlib")
-    from okxbook.plot import plot_books
+    from okxbook.capture.plot import plot_books
     out = tmp_path / "l2.png"
     drawn = plot_books([L2_TBT], out)
     busiest = max(replay([L2_TBT]).books.items(), key=lambda kv: kv[1]["frames"])[0]
@@ -220,7 +220,7 @@ def test_plot_writes_a_png_of_the_busiest_book(tmp_path, l2_tbt):
 def test_plot_from_exported_parquet_and_a_chosen_book_and_band(tmp_path):
     pytest.importorskip("matplotlib")
     need(BOOKS_0513)
-    from okxbook.plot import plot_books
+    from okxbook.capture.plot import plot_books
     export_replay(BOOKS_0513, tmp_path / "b.parquet")
     out = tmp_path / "b.png"
     assert plot_books(tmp_path / "b.parquet", out, book="books/BTC-USDT",

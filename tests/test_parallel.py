@@ -12,8 +12,8 @@ import pytest
 pd = pytest.importorskip("pandas")
 pytest.importorskip("pyarrow")
 
-from okxbook.export import replay_series, to_pandas  # noqa: E402
-from okxbook.parallel import (FileResult, format_results, out_name, replay_file,  # noqa: E402
+from okxbook.capture.export import replay_series, to_pandas  # noqa: E402
+from okxbook.capture.parallel import (FileResult, format_results, out_name, replay_file,  # noqa: E402
                               replay_many)
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from okxbook.progress import Progress, eta_seconds, format_duration, track_frames
+from okxbook.capture.progress import Progress, eta_seconds, format_duration, track_frames
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 BENCH_10 = SHARED / "bench-frames/frames_10x5k.jsonl"

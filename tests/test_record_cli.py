@@ -15,7 +15,7 @@ import pytest
 
 import okxbook
 from okxbook.capture import iter_frames
-from okxbook.replay import replay
+from okxbook.capture.replay import replay
 from okxbook.testing import LocalExchange
 
 INSTS = ["BTC-USDT", "ETH-USDT"]
@@ -95,7 +95,7 @@ def test_a_recording_across_a_64008_switchover_replays_to_the_books_the_feeder_h
     """The successor's frames (synced on its own books while staging) enter the recording at the
     switch behind a disconnect marker, so the replay has no gap and ends on the feeder's books."""
     from okxbook.feed import Feed
-    from okxbook.recorder import Recorder
+    from okxbook.capture.recorder import Recorder
 
     async def main() -> dict[str, tuple[list, list, int]]:
         async with LocalExchange(auto=False) as ex:
@@ -146,7 +146,7 @@ def test_a_recording_of_rest_seeded_books_replays_to_the_books_the_feeder_had(tm
     """With no WebSocket snapshot the feeder seeds from REST; the recording carries that snapshot
     (as a snapshot frame) and the updates spliced onto it, so a replay rebuilds the same books."""
     from okxbook.feed import Feed
-    from okxbook.recorder import Recorder
+    from okxbook.capture.recorder import Recorder
 
     async def main() -> dict[str, tuple[list, list, int]]:
         async with LocalExchange(auto=False, no_snapshot=True) as ex:

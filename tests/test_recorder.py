@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from okxbook import recorder as recorder_mod
+from okxbook.capture import recorder as recorder_mod
 from okxbook.capture import CaptureWarning, iter_frames
-from okxbook.recorder import Recorder, RecorderError, write_capture
+from okxbook.capture.recorder import Recorder, RecorderError, write_capture
 
 zstandard = pytest.importorskip("zstandard")
 
@@ -229,7 +229,7 @@ def test_text_and_bytearray_frames_are_stored_and_multiline_frames_rejected(tmp_
         await rec.close()
         return rec
 
-    with caplog.at_level(logging.WARNING, logger="okxbook.recorder"):
+    with caplog.at_level(logging.WARNING, logger="okxbook.capture.recorder"):
         rec = asyncio.run(main())
     assert [f for _, f in read_all(rec.files)] == [b'{"a":1}', b'{"b":2}', b'{"d":4}']
     assert rec.frames_rejected == 1 and rec.error is None
@@ -253,7 +253,7 @@ def test_unwritable_directory_fails_at_start(tmp_path, caplog):
         await rec.close()       # closing a recorder that never started is fine
         return rec
 
-    with caplog.at_level(logging.ERROR, logger="okxbook.recorder"):
+    with caplog.at_level(logging.ERROR, logger="okxbook.capture.recorder"):
         rec = asyncio.run(main())
     assert isinstance(rec.error, RecorderError)
     assert rec.frames_dropped == 1
@@ -306,7 +306,7 @@ def test_disk_full_mid_run_is_loud_and_stops_recording(tmp_path, monkeypatch, ca
         await rec.close()
         return rec
 
-    with caplog.at_level(logging.ERROR, logger="okxbook.recorder"):
+    with caplog.at_level(logging.ERROR, logger="okxbook.capture.recorder"):
         rec = asyncio.run(main())
     assert len(errors) == 1 and errors[0] is rec.error
     assert isinstance(rec.error, OSError) and rec.error.errno == errno.ENOSPC
@@ -381,7 +381,7 @@ def test_a_raising_on_error_callback_does_not_reach_the_feeder(tmp_path, caplog)
         await rec.close()
         return rec
 
-    with caplog.at_level(logging.ERROR, logger="okxbook.recorder"):
+    with caplog.at_level(logging.ERROR, logger="okxbook.capture.recorder"):
         rec = asyncio.run(main())
     assert rec.error is not None
     assert "on_error callback raised" in caplog.text
@@ -490,7 +490,7 @@ def test_record_is_cheap(tmp_path):
 
 CHILD = textwrap.dedent("""
     import asyncio, sys, time
-    from okxbook.recorder import Recorder
+    from okxbook.capture.recorder import Recorder
 
     async def main():
         rec = Recorder(sys.argv[1], compression=sys.argv[2], flush_interval=0.2)

@@ -23,9 +23,10 @@ import okxbook
 from okxbook.errors import (ChecksumError, MissingSnapshotError, SequenceError,
                             UnknownChannelError)
 from okxbook.events import SubscribeAck, UnsubscribeAck
-from okxbook.recorder import write_capture
-from okxbook.replay import replay
-from okxbook.serve import CaptureServer, register_cli, serve_capture, snapshot_frame
+from okxbook.capture.recorder import write_capture
+from okxbook.capture.replay import replay
+from okxbook.capture.serve import CaptureServer, serve_capture, snapshot_frame
+from okxbook.cli.serve import register_cli
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -410,7 +411,7 @@ def test_serve_command_exits_2_on_a_missing_file(tmp_path, capsys):
 
 CLI_CHILD = textwrap.dedent("""
     import argparse, sys
-    from okxbook.serve import register_cli
+    from okxbook.cli.serve import register_cli
     parser = argparse.ArgumentParser(prog="okxbook")
     register_cli(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(sys.argv[1:])
@@ -451,7 +452,7 @@ def test_serve_command_prints_the_url_serves_and_stops_on_sigint(tmp_path):
 def test_feed_recording_a_served_capture_replays_to_the_same_books(tmp_path):
     """capture -> serve -> live Feed with a Recorder -> files -> replay: same books as the source."""
     feed_mod = pytest.importorskip("okxbook.feed")
-    from okxbook.recorder import Recorder
+    from okxbook.capture.recorder import Recorder
 
     report = replay([CAPTURE])
 

@@ -20,10 +20,10 @@ from typing import Any, TextIO
 
 import orjson
 
-from ._book import Book
-from .capture import iter_frames
-from .feed import Feed
-from .replay import sample_capture
+from okxbook._book import Book
+from okxbook.capture.files import iter_frames
+from okxbook.feed import Feed
+from okxbook.capture.replay import sample_capture
 
 __all__ = ["watch", "record", "demo"]
 
@@ -144,7 +144,7 @@ def record(inst_ids: list[str], out_dir: str, *, channel: str = "books", url: st
     """Watch and record every raw frame the feeder receives (tardis lines, hourly files). Exit 2
     if recording cannot start, 3 if it stopped because writing failed; SIGINT/SIGTERM stop it
     cleanly with everything received so far on disk."""
-    from .recorder import Recorder, RecorderError
+    from okxbook.capture.recorder import Recorder, RecorderError
 
     async def main() -> int:
         recorder = Recorder(out_dir, compression=compression)
@@ -176,7 +176,7 @@ def demo(*, as_json: bool = False, transport: str = "websockets", interval: floa
          out: TextIO = sys.stdout) -> int:
     """The whole live path with no network and no keys: a local OKX-like exchange serves the
     bundled real capture and the feeder keeps its books until the capture has been played."""
-    from .testing import LocalExchange
+    from okxbook.testing import LocalExchange
 
     frames = [c.frame for c in iter_frames(sample_capture())]
     keys = []

@@ -5,7 +5,7 @@ from collections.abc import Iterable
 import numpy as np
 import numpy.typing as npt
 
-from ._book import Book
+from okxbook._book import Book
 
 class TopSeries:
     @property

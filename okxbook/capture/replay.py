@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
-from ._book import Book
-from ._books import Books
+from okxbook._book import Book
+from okxbook._books import Books
 from ._series import TopSeries
-from .capture import CapturedFrame, iter_frames
-from .errors import (ChecksumError, FrameError, MissingSnapshotError, SequenceError,
+from .files import CapturedFrame, iter_frames
+from okxbook.errors import (ChecksumError, FrameError, MissingSnapshotError, SequenceError,
                      UnknownChannelError)
 
 __all__ = ["ReplayReport", "format_report", "replay", "replay_frames", "sample_capture"]

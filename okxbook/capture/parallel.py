@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .capture import CaptureFormatError
+from .files import CaptureFormatError
 from .export import replay_series, write_parquet
 
 if TYPE_CHECKING:

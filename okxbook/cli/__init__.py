@@ -7,8 +7,8 @@ import json
 import sys
 from collections.abc import Sequence
 
-from .capture import CaptureFormatError
-from .replay import format_report, replay, sample_capture
+from okxbook.capture.files import CaptureFormatError
+from okxbook.capture.replay import format_report, replay, sample_capture
 
 
 def _cmd_replay(args: argparse.Namespace) -> int:
@@ -18,7 +18,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         if args.workers is not None or args.dask is not None or args.out_dir is not None:
             return _replay_parallel(args, paths, verify)
         if args.export:
-            from .export import export_replay
+            from okxbook.capture.export import export_replay
             report = export_replay(paths, args.export, verify_checksum=verify, progress=None)
         else:
             report = replay(paths, verify_checksum=verify, progress=None)
@@ -33,7 +33,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
 
 
 def _replay_parallel(args: argparse.Namespace, paths: list[str], verify: bool) -> int:
-    from .parallel import format_results, replay_many
+    from okxbook.capture.parallel import format_results, replay_many
     if args.out_dir is None:
         print("okxbook replay: --workers/--dask need --out-dir for the per-file Parquet",
               file=sys.stderr)
@@ -48,7 +48,7 @@ def _replay_parallel(args: argparse.Namespace, paths: list[str], verify: bool) -
 
 
 def _cmd_plot(args: argparse.Namespace) -> int:
-    from .plot import plot_books
+    from okxbook.capture.plot import plot_books
     try:
         drawn = plot_books(args.files, args.out, book=args.book, depth_bps=args.bps)
     except (OSError, CaptureFormatError, ValueError) as exc:

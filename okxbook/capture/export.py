@@ -93,7 +93,7 @@ def to_arrow(series: TopSeries, *, metadata: dict[str, Any] | None = None) -> py
     into the JSON stored under the ``okxbook`` schema metadata key."""
     import pyarrow as pa
 
-    from . import __version__
+    from okxbook import __version__
 
     cols = series.columns()
     names = series.book_names

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 from types import TracebackType
 from typing import TextIO
 
-from .capture import CapturedFrame, iter_frames
+from .files import CapturedFrame, iter_frames
 
 __all__ = ["Progress", "eta_seconds", "format_duration", "track_frames"]
 

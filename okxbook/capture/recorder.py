@@ -53,11 +53,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Final
 
-from .capture import format_tardis_line
+from .files import format_tardis_line
 
 __all__ = ["Recorder", "RecorderError", "write_capture", "COMPRESSIONS", "ROTATIONS"]
 
-log = logging.getLogger("okxbook.recorder")
+log = logging.getLogger(__name__)
 
 COMPRESSIONS: Final = ("auto", "zstd", "gzip", "none")
 ROTATIONS: Final = {"hour": 3_600, "day": 86_400}
