@@ -1,5 +1,4 @@
 import pytest
-
 from frames import BENCH_FRAMES
 
 

@@ -23,11 +23,13 @@ from pathlib import Path
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from okxbook.feed import Feed  # noqa: E402
-from okxbook.testing import SyntheticBook  # noqa: E402
+from okxbook.feed import Feed
+from okxbook.testing import SyntheticBook
 
 
-def make_frames(n_inst: int, n_updates: int) -> tuple[list[str], dict[str, bytes], list[tuple[str, int, bytes]]]:
+def make_frames(
+    n_inst: int, n_updates: int
+) -> tuple[list[str], dict[str, bytes], list[tuple[str, int, bytes]]]:
     insts = [f"BENCH{i}-USDT" for i in range(n_inst)]
     books = {inst: SyntheticBook(inst, "books", seed=i) for i, inst in enumerate(insts)}
     snapshots = {inst: b.snapshot_frame() for inst, b in books.items()}
@@ -44,7 +46,7 @@ def server_main(port_q, go_q, done_q, n_inst: int, n_updates: int, pace_s: float
     the updates (paced or back to back) and reports its send times."""
     from picows import WSListener, WSMsgType, ws_create_server
 
-    insts, snapshots, updates = make_frames(n_inst, n_updates)
+    _insts, snapshots, updates = make_frames(n_inst, n_updates)
 
     async def main() -> None:
         state = {"transport": None, "subscribed": set()}
@@ -86,7 +88,7 @@ def server_main(port_q, go_q, done_q, n_inst: int, n_updates: int, pace_s: float
             for i, (_, seq, frame) in enumerate(updates):
                 send(WSMsgType.TEXT, frame)
                 if i % 64 == 63:
-                    await asyncio.sleep(0)       # let the socket drain
+                    await asyncio.sleep(0)  # let the socket drain
         await asyncio.sleep(1.0)
         done_q.put(sent_ns)
         await asyncio.sleep(0.5)
@@ -95,10 +97,16 @@ def server_main(port_q, go_q, done_q, n_inst: int, n_updates: int, pace_s: float
     asyncio.run(main())
 
 
-async def client(port: int, insts: list[str], n_updates: int, transport: str, go_q, done_q,
-                 paced: bool) -> dict:
-    feed = Feed(insts, url=f"ws://127.0.0.1:{port}", rest_url="http://127.0.0.1:1",
-                transport=transport, max_per_connection=1000)
+async def client(
+    port: int, insts: list[str], n_updates: int, transport: str, go_q, done_q, paced: bool
+) -> dict:
+    feed = Feed(
+        insts,
+        url=f"ws://127.0.0.1:{port}",
+        rest_url="http://127.0.0.1:1",
+        transport=transport,
+        max_per_connection=1000,
+    )
     recv = {}
     clock = time.monotonic_ns
     counts = {"first": 0, "last": 0}
@@ -122,7 +130,10 @@ async def client(port: int, insts: list[str], n_updates: int, transport: str, go
         t_first = counts["first"]
         t_last = counts["last"]
         # the rate counts every frame applied, between the first and last callback
-        stats = {"frames": frames, "invalid": sum(not feed.book("books", i).is_valid for i in insts)}
+        stats = {
+            "frames": frames,
+            "invalid": sum(not feed.book("books", i).is_valid for i in insts),
+        }
         if paced:
             lat = sorted((recv[seq] - t) / 1000 for seq, t in sent if seq in recv)
             stats["lat_p50"] = lat[len(lat) // 2]
@@ -136,8 +147,9 @@ async def client(port: int, insts: list[str], n_updates: int, transport: str, go
 def run(n_inst: int, n_updates: int, transport: str, paced: bool) -> dict:
     ctx = mp.get_context("spawn")
     port_q, go_q, done_q = ctx.Queue(), ctx.Queue(), ctx.Queue()
-    proc = ctx.Process(target=server_main, args=(port_q, go_q, done_q, n_inst, n_updates,
-                                                 0.001 if paced else 0.0))
+    proc = ctx.Process(
+        target=server_main, args=(port_q, go_q, done_q, n_inst, n_updates, 0.001 if paced else 0.0)
+    )
     proc.start()
     try:
         port = port_q.get(timeout=120)
@@ -150,16 +162,22 @@ def run(n_inst: int, n_updates: int, transport: str, paced: bool) -> dict:
 
 
 def main() -> None:
-    print("| transport | instruments | send → callback p50 µs | p99 µs | max update frames/s "
-          "(one core) |")
+    print(
+        "| transport | instruments | send → callback p50 µs | p99 µs | max update frames/s "
+        "(one core) |"
+    )
     print("|---|---|---|---|---|")
     for transport in ("websockets", "picows"):
         for n_inst in (10, 100):
             lat = run(n_inst, 2000, transport, paced=True)
-            thr = statistics.median(run(n_inst, 20000, transport, paced=False)["fps"]
-                                    for _ in range(3))
-            print(f"| {transport} | {n_inst} | {lat['lat_p50']:.0f} | {lat['lat_p99']:.0f} | "
-                  f"{thr:,.0f} |", flush=True)
+            thr = statistics.median(
+                run(n_inst, 20000, transport, paced=False)["fps"] for _ in range(3)
+            )
+            print(
+                f"| {transport} | {n_inst} | {lat['lat_p50']:.0f} | {lat['lat_p99']:.0f} | "
+                f"{thr:,.0f} |",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -22,14 +22,17 @@ from pathlib import Path
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from okxbook.capture import iter_frames  # noqa: E402
-from okxbook.capture.parallel import replay_many  # noqa: E402
-from okxbook.capture.replay import replay  # noqa: E402
+from okxbook.capture import iter_frames
+from okxbook.capture.parallel import replay_many
+from okxbook.capture.replay import replay
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 BENCH = SHARED / "bench-frames"
-REAL = sorted(p for p in (SHARED / "okx-frames").rglob("*")
-              if p.is_file() and p.suffix not in (".txt", ".md") and "update" not in p.name)
+REAL = sorted(
+    p
+    for p in (SHARED / "okx-frames").rglob("*")
+    if p.is_file() and p.suffix not in (".txt", ".md") and "update" not in p.name
+)
 
 
 def count(path: Path) -> tuple[int, int]:
@@ -63,8 +66,12 @@ def gz_copy(src: Path, dst: Path) -> Path:
 
 def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="okxbook-bench-"))
-    inputs = [BENCH / "frames_1x5k.jsonl", BENCH / "frames_10x5k.jsonl",
-              gz_copy(BENCH / "frames_10x5k.jsonl", tmp / "frames_10x5k.jsonl.gz"), *REAL]
+    inputs = [
+        BENCH / "frames_1x5k.jsonl",
+        BENCH / "frames_10x5k.jsonl",
+        gz_copy(BENCH / "frames_10x5k.jsonl", tmp / "frames_10x5k.jsonl.gz"),
+        *REAL,
+    ]
     print("| input | book frames | frames/s | level updates/s | µs/frame |")
     print("|---|---|---|---|---|")
     for path in inputs:
@@ -73,8 +80,11 @@ def main() -> None:
             continue
         seconds = best_time(lambda: replay([path]))
         name = path.name if path.parent in (BENCH, tmp) else f"{path.parent.name}/{path.name}"
-        print(f"| {name} | {frames:,} | {frames / seconds:,.0f} | {levels / seconds:,.0f} | "
-              f"{seconds / frames * 1e6:.2f} |", flush=True)
+        print(
+            f"| {name} | {frames:,} | {frames / seconds:,.0f} | {levels / seconds:,.0f} | "
+            f"{seconds / frames * 1e6:.2f} |",
+            flush=True,
+        )
 
     files = []
     for i in range(8):
@@ -82,8 +92,10 @@ def main() -> None:
         files.append(gz_copy(BENCH / "frames_10x5k.jsonl", tmp / f"gz{i}.jsonl.gz"))
     frames, levels = count(BENCH / "frames_10x5k.jsonl")
     frames, levels = frames * len(files), levels * len(files)
-    print(f"\n{len(files)} files, {frames:,} frames, {levels:,} level updates "
-          "(replay + TopSeries + Parquet per file):\n")
+    print(
+        f"\n{len(files)} files, {frames:,} frames, {levels:,} level updates "
+        "(replay + TopSeries + Parquet per file):\n"
+    )
     print("| workers | seconds | frames/s | level updates/s | speed-up |")
     print("|---|---|---|---|---|")
     base = None
@@ -91,8 +103,11 @@ def main() -> None:
         out = tmp / f"out{workers}"
         seconds = best_time(lambda: replay_many(files, out, workers=workers), runs=3)
         base = base or seconds
-        print(f"| {workers} | {seconds:.2f} | {frames / seconds:,.0f} | {levels / seconds:,.0f} | "
-              f"{base / seconds:.2f}× |", flush=True)
+        print(
+            f"| {workers} | {seconds:.2f} | {frames / seconds:,.0f} | {levels / seconds:,.0f} | "
+            f"{base / seconds:.2f}× |",
+            flush=True,
+        )
     shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -19,8 +19,9 @@ from pathlib import Path
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import okxbook  # noqa: E402
-from frames import load_stream  # noqa: E402
+from frames import load_stream
+
+import okxbook
 
 PASSES = 9
 
@@ -82,12 +83,16 @@ def snapshot_pass(frame, n=200) -> float:
 
 
 def main() -> None:
-    print(f"Python {platform.python_version()} on {platform.machine()} "
-          f"({platform.processor() or platform.platform()}), "
-          f"timer resolution {time.get_clock_info('perf_counter').resolution * 1e9:.0f} ns, "
-          f"median of {PASSES} passes, GC off\n")
-    print("| input | okxbook µs/frame (median) | p50 | p99 | max | orjson.loads µs/frame | "
-          "best existing Python path (README of bench-frames) |")
+    print(
+        f"Python {platform.python_version()} on {platform.machine()} "
+        f"({platform.processor() or platform.platform()}), "
+        f"timer resolution {time.get_clock_info('perf_counter').resolution * 1e9:.0f} ns, "
+        f"median of {PASSES} passes, GC off\n"
+    )
+    print(
+        "| input | okxbook µs/frame (median) | p50 | p99 | max | orjson.loads µs/frame | "
+        "best existing Python path (README of bench-frames) |"
+    )
     print("|---|---|---|---|---|---|---|")
     for name in ("1x5k", "10x5k"):
         snapshots, updates = load_stream(name)
@@ -95,8 +100,10 @@ def main() -> None:
         lat = sorted(per_frame_latencies(snapshots, updates))
         oj = statistics.median(orjson_pass(updates) for _ in range(PASSES))
         p50, p99 = lat[len(lat) // 2], lat[int(len(lat) * 0.99)]
-        print(f"| update frame, {name} | **{ours:.2f}** | {p50:.2f} | {p99:.2f} | {lat[-1]:.1f} | "
-              f"{oj:.2f} | ≈ 46 (order-book C + orjson): {46 / ours:.0f}× slower |")
+        print(
+            f"| update frame, {name} | **{ours:.2f}** | {p50:.2f} | {p99:.2f} | {lat[-1]:.1f} | "
+            f"{oj:.2f} | ≈ 46 (order-book C + orjson): {46 / ours:.0f}× slower |"
+        )
     snapshots, _ = load_stream("1x5k")
     snap = statistics.median(snapshot_pass(snapshots[0]) for _ in range(PASSES))
     oj = statistics.median(orjson_pass([snapshots[0]] * 200) for _ in range(PASSES))

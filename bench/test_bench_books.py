@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import orjson
 import pytest
+from frames import load_stream
 
 import okxbook
-from frames import load_stream
 
 
 @pytest.fixture(scope="module", params=["1x5k", "10x5k"])
@@ -28,13 +28,13 @@ def _fresh_books(snapshots):
 
 
 def test_updates_okxbook(benchmark, stream):
-    name, snapshots, updates = stream
+    _name, snapshots, updates = stream
 
     def run(books):
         apply = books.apply
         for frame in updates:
             book = apply(frame)
-            book.best_bid_px, book.best_ask_px   # the top-of-book read a consumer makes
+            book.best_bid_px, book.best_ask_px  # the top-of-book read a consumer makes
 
     benchmark.pedantic(run, setup=lambda: ((_fresh_books(snapshots),), {}), rounds=15)
     benchmark.extra_info["us_per_frame"] = benchmark.stats.stats.median / len(updates) * 1e6
@@ -45,7 +45,7 @@ def test_updates_okxbook(benchmark, stream):
 
 
 def test_updates_orjson_loads(benchmark, stream):
-    name, snapshots, updates = stream
+    _name, _snapshots, updates = stream
     loads = orjson.loads
 
     def run():

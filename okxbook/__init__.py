@@ -5,25 +5,59 @@
 updated or an ``Event`` for acks, errors, notices and pong.
 """
 
+from . import _compat
 from ._book import CHANNELS, DEPTH_DTYPE, NO_ASK, NO_BID, Book
 from ._books import Books
-from .capture._series import TopSeries
 from ._checksum import okx_checksum
-from .errors import (BookError, ChecksumError, FrameError, MissingSnapshotError, SequenceError,
-                     UnknownChannelError)
-from .events import (PONG, ChannelConnCount, ErrorEvent, Event, LoginAck, Notice, OtherEvent, Pong,
-                     SubscribeAck, UnsubscribeAck)
-
-from . import _compat
+from .capture._series import TopSeries
+from .errors import (
+    BookError,
+    ChecksumError,
+    FrameError,
+    MissingSnapshotError,
+    SequenceError,
+    UnknownChannelError,
+)
+from .events import (
+    PONG,
+    ChannelConnCount,
+    ErrorEvent,
+    Event,
+    LoginAck,
+    Notice,
+    OtherEvent,
+    Pong,
+    SubscribeAck,
+    UnsubscribeAck,
+)
 
 _compat.install()
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Book", "Books", "TopSeries", "CHANNELS", "DEPTH_DTYPE", "NO_ASK", "NO_BID", "okx_checksum",
-    "BookError", "ChecksumError", "FrameError", "MissingSnapshotError", "SequenceError",
+    "CHANNELS",
+    "DEPTH_DTYPE",
+    "NO_ASK",
+    "NO_BID",
+    "PONG",
+    "Book",
+    "BookError",
+    "Books",
+    "ChannelConnCount",
+    "ChecksumError",
+    "ErrorEvent",
+    "Event",
+    "FrameError",
+    "LoginAck",
+    "MissingSnapshotError",
+    "Notice",
+    "OtherEvent",
+    "Pong",
+    "SequenceError",
+    "SubscribeAck",
+    "TopSeries",
     "UnknownChannelError",
-    "Event", "Pong", "PONG", "SubscribeAck", "UnsubscribeAck", "ErrorEvent", "Notice", "LoginAck",
-    "ChannelConnCount", "OtherEvent",
+    "UnsubscribeAck",
+    "okx_checksum",
 ]

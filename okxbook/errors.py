@@ -10,19 +10,24 @@ from __future__ import annotations
 
 __all__ = [
     "BookError",
-    "FrameError",
-    "UnknownChannelError",
-    "MissingSnapshotError",
     "ChecksumError",
+    "FrameError",
+    "MissingSnapshotError",
     "SequenceError",
+    "UnknownChannelError",
 ]
 
 
 class BookError(Exception):
     """Base of okxbook's errors: ``channel``, ``inst_id`` and ``seq_id`` say which book and frame."""
 
-    def __init__(self, message: str, channel: str | None = None, inst_id: str | None = None,
-                 seq_id: int | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        channel: str | None = None,
+        inst_id: str | None = None,
+        seq_id: int | None = None,
+    ) -> None:
         super().__init__(message)
         self.channel = channel
         self.inst_id = inst_id
@@ -47,8 +52,14 @@ class FrameError(BookError, ValueError):
     (-1 when the problem is not at one place, e.g. a value that overflows after scaling).
     """
 
-    def __init__(self, reason: str, offset: int = -1, channel: str | None = None,
-                 inst_id: str | None = None, seq_id: int | None = None) -> None:
+    def __init__(
+        self,
+        reason: str,
+        offset: int = -1,
+        channel: str | None = None,
+        inst_id: str | None = None,
+        seq_id: int | None = None,
+    ) -> None:
         where = f" at byte {offset}" if offset >= 0 else ""
         super().__init__(f"bad frame: {reason}{where}", channel, inst_id, seq_id)
         self.reason = reason
@@ -69,10 +80,15 @@ class ChecksumError(BookError):
     The book has been marked invalid and stays unusable until its next snapshot.
     """
 
-    def __init__(self, channel: str, inst_id: str, seq_id: int | None, expected: int,
-                 computed: int) -> None:
-        super().__init__(f"checksum mismatch: frame says {expected}, book gives {computed}",
-                         channel, inst_id, seq_id)
+    def __init__(
+        self, channel: str, inst_id: str, seq_id: int | None, expected: int, computed: int
+    ) -> None:
+        super().__init__(
+            f"checksum mismatch: frame says {expected}, book gives {computed}",
+            channel,
+            inst_id,
+            seq_id,
+        )
         self.expected = expected
         self.computed = computed
 
@@ -83,9 +99,14 @@ class SequenceError(BookError):
     The frame was not applied; the book has been marked invalid until its next snapshot.
     """
 
-    def __init__(self, channel: str, inst_id: str, seq_id: int | None, prev_seq_id: int,
-                 last_seq_id: int) -> None:
-        super().__init__(f"sequence gap: prevSeqId {prev_seq_id} does not follow last seqId "
-                         f"{last_seq_id}", channel, inst_id, seq_id)
+    def __init__(
+        self, channel: str, inst_id: str, seq_id: int | None, prev_seq_id: int, last_seq_id: int
+    ) -> None:
+        super().__init__(
+            f"sequence gap: prevSeqId {prev_seq_id} does not follow last seqId {last_seq_id}",
+            channel,
+            inst_id,
+            seq_id,
+        )
         self.prev_seq_id = prev_seq_id
         self.last_seq_id = last_seq_id

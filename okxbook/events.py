@@ -15,16 +15,16 @@ import orjson
 from .errors import FrameError
 
 __all__ = [
+    "PONG",
+    "ChannelConnCount",
+    "ErrorEvent",
     "Event",
+    "LoginAck",
+    "Notice",
+    "OtherEvent",
     "Pong",
     "SubscribeAck",
     "UnsubscribeAck",
-    "ErrorEvent",
-    "Notice",
-    "LoginAck",
-    "ChannelConnCount",
-    "OtherEvent",
-    "PONG",
     "parse_event",
 ]
 
@@ -140,6 +140,7 @@ def parse_event(frame: bytes | str) -> Event:
             count = int(obj.get("connCount", 0))
         except (TypeError, ValueError):
             count = 0
-        return ChannelConnCount(conn_id, str(obj.get("channel", "")), count,
-                                kind.endswith("-error"))
+        return ChannelConnCount(
+            conn_id, str(obj.get("channel", "")), count, kind.endswith("-error")
+        )
     return OtherEvent(conn_id, kind, obj)

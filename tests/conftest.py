@@ -9,19 +9,23 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from okxbook.testing import okx_checksum as testing_okx_checksum
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 FRAMES_DIR = SHARED / "okx-frames"
 
 
-def make_frame(channel: str, inst_id: str, bids=(), asks=(), action: str | None = None,
-               **fields: Any) -> bytes:
+def make_frame(
+    channel: str, inst_id: str, bids=(), asks=(), action: str | None = None, **fields: Any
+) -> bytes:
     """One OKX push as bytes. Levels are ``(px, sz)`` or ``(px, sz, third, orders)`` strings;
     ``fields`` go into the data item (``seqId``, ``prevSeqId``, ``checksum``, ``ts``)."""
+
     def lv(level):
         level = list(level)
         return level if len(level) == 4 else level + ["0", "1"]
+
     item: dict[str, Any] = {"asks": [lv(a) for a in asks], "bids": [lv(b) for b in bids]}
     item.setdefault("ts", "1597026383085")
     item.update(fields)
@@ -45,13 +49,22 @@ def _nan_safe(x: float):
 def book_state(book) -> dict[str, Any]:
     """Everything a consumer can observe about one book."""
     return {
-        "bid_levels": book.bid_levels(), "ask_levels": book.ask_levels(),
-        "bids": book.bids().tobytes(), "asks": book.asks().tobytes(),
-        "seq_id": book.seq_id, "prev_seq_id": book.prev_seq_id, "ts_ms": book.ts_ms,
-        "checksum": book.checksum, "status": book.status, "invalid_reason": book.invalid_reason,
-        "px_decimals": book.px_decimals, "sz_decimals": book.sz_decimals,
-        "crossed": book.crossed, "top_changed": book.top_changed,
-        "top": tuple(_nan_safe(x) for x in book.top()), "stats": book.stats(),
+        "bid_levels": book.bid_levels(),
+        "ask_levels": book.ask_levels(),
+        "bids": book.bids().tobytes(),
+        "asks": book.asks().tobytes(),
+        "seq_id": book.seq_id,
+        "prev_seq_id": book.prev_seq_id,
+        "ts_ms": book.ts_ms,
+        "checksum": book.checksum,
+        "status": book.status,
+        "invalid_reason": book.invalid_reason,
+        "px_decimals": book.px_decimals,
+        "sz_decimals": book.sz_decimals,
+        "crossed": book.crossed,
+        "top_changed": book.top_changed,
+        "top": tuple(_nan_safe(x) for x in book.top()),
+        "stats": book.stats(),
     }
 
 

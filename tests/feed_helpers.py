@@ -26,9 +26,11 @@ from decimal import Decimal
 from typing import Any
 
 from okxbook.feed import Feed
-from okxbook.testing import LocalExchange
+from okxbook.testing import (
+    LocalExchange,
+    okx_checksum,  # exchange side, independent of the core
+)
 from okxbook.testing.synthetic import SyntheticBook
-from okxbook.testing import okx_checksum  # exchange side, independent of the core
 
 IMAGE_CHANNELS = frozenset({"books5", "bbo-tbt"})
 BOOK_KINDS = frozenset({"snapshot", "update", "heartbeat", "reset", "image", "capture"})
@@ -65,8 +67,10 @@ class RefBook:
     def top(self) -> tuple[tuple[str, str] | None, tuple[str, str] | None]:
         b = max(self.bids) if self.bids else None
         a = min(self.asks) if self.asks else None
-        return (self.bids[b][:2] if b is not None else None,
-                self.asks[a][:2] if a is not None else None)
+        return (
+            self.bids[b][:2] if b is not None else None,
+            self.asks[a][:2] if a is not None else None,
+        )
 
     # -- writing
     def _set(self, side: dict[Decimal, tuple[str, str, str]], rows: list[list[str]]) -> None:
@@ -96,7 +100,7 @@ class RefBook:
             self._replace(item)
             self.valid, self.reason = True, None
         elif not self.valid:
-            return                                  # unknown until the next snapshot
+            return  # unknown until the next snapshot
         elif prev != self.seq:
             self.valid, self.reason = False, f"gap: prevSeqId {prev} after seqId {self.seq}"
             return
@@ -105,7 +109,7 @@ class RefBook:
             self._set(self.asks, item.get("asks", []))
         self.seq, self.ts = seq, item.get("ts")
         checksum = item.get("checksum")
-        if checksum and self.verify_checksum:        # §3: only a non-zero checksum is checked
+        if checksum and self.verify_checksum:  # §3: only a non-zero checksum is checked
             if okx_checksum(self.bid_levels_raw(), self.ask_levels_raw()) != checksum:
                 self.valid, self.reason = False, "checksum mismatch"
 
@@ -116,8 +120,10 @@ class RefBook:
         return [v for _, v in sorted(self.asks.items())]
 
     def __repr__(self) -> str:
-        return (f"RefBook({self.channel}/{self.inst_id} seq={self.seq} valid={self.valid} "
-                f"{len(self.bids)}x{len(self.asks)})")
+        return (
+            f"RefBook({self.channel}/{self.inst_id} seq={self.seq} valid={self.valid} "
+            f"{len(self.bids)}x{len(self.asks)})"
+        )
 
 
 def _decode(data: bytes) -> dict[str, Any] | None:
@@ -187,7 +193,7 @@ class Truth:
     """The exchange-side history of one book."""
 
     book: RefBook
-    tops: dict[int, set[tuple[Any, Any]]] = field(default_factory=dict)   # seqId -> tops
+    tops: dict[int, set[tuple[Any, Any]]] = field(default_factory=dict)  # seqId -> tops
     ts: dict[int, set[str]] = field(default_factory=dict)
 
     def _record(self) -> None:
@@ -228,8 +234,9 @@ def truth(ex: LocalExchange, key: Key, *, initial: bytes | None = None) -> Truth
             # A per-connection snapshot is the current state: it must agree with the chain.
             before = (t.book.bid_levels(), t.book.ask_levels(), t.book.seq)
             t.book.apply(msg)
-            assert before == (t.book.bid_levels(), t.book.ask_levels(), t.book.seq), \
+            assert before == (t.book.bid_levels(), t.book.ask_levels(), t.book.seq), (
                 f"{key}: snapshot disagrees with the replayed chain (helper bug?)"
+            )
         else:
             t.book.apply(msg)
         assert t.book.valid, f"{key}: truth chain broken at {item.get('seqId')}: {t.book.reason}"
@@ -256,9 +263,14 @@ def assert_book_equals(book: Any, ref: RefBook, *, what: str = "") -> None:
         assert tuple(g) == w, f"{label}: ask level {i}: {g} != {w}"
 
 
-def assert_matches_exchange(feed: Feed, ex: LocalExchange, keys: Iterable[Key] | None = None, *,
-                            initial: dict[Key, bytes] | None = None,
-                            per_connection: bool = True) -> None:
+def assert_matches_exchange(
+    feed: Feed,
+    ex: LocalExchange,
+    keys: Iterable[Key] | None = None,
+    *,
+    initial: dict[Key, bytes] | None = None,
+    per_connection: bool = True,
+) -> None:
     """Every given (default: all) book of the feed is live and equal to what the frames on its
     connection say (``per_connection``) and to the exchange's own history."""
     for key in keys if keys is not None else feed.keys:
@@ -279,7 +291,7 @@ def assert_matches_exchange(feed: Feed, ex: LocalExchange, keys: Iterable[Key] |
 
 @dataclass
 class Obs:
-    kind: str                 # "top" | "status"
+    kind: str  # "top" | "status"
     key: Key
     state: str
     seq: int | None = None
@@ -303,13 +315,32 @@ class Observer:
     def _on_top(self, book: Any, recv_ns: int) -> None:
         key = (book.channel, book.inst_id)
         state = self.feed.status(*key).state
-        self.events.append(Obs("top", key, state, book.seq_id, book.best_bid, book.best_ask,
-                               book.is_valid, t=time.monotonic()))
+        self.events.append(
+            Obs(
+                "top",
+                key,
+                state,
+                book.seq_id,
+                book.best_bid,
+                book.best_ask,
+                book.is_valid,
+                t=time.monotonic(),
+            )
+        )
 
     def _on_status(self, channel: str, inst_id: str, status: Any) -> None:
         book = self.feed.book(channel, inst_id)
-        self.events.append(Obs("status", (channel, inst_id), status.state, book.seq_id,
-                               valid=book.is_valid, reason=status.reason, t=time.monotonic()))
+        self.events.append(
+            Obs(
+                "status",
+                (channel, inst_id),
+                status.state,
+                book.seq_id,
+                valid=book.is_valid,
+                reason=status.reason,
+                t=time.monotonic(),
+            )
+        )
 
     def mark(self) -> int:
         return len(self.events)
@@ -323,8 +354,13 @@ class Observer:
     def live_tops(self, key: Key, since: int = 0) -> list[Obs]:
         return [e for e in self.tops(key, since) if e.state == "live"]
 
-    def check_no_stale(self, ex: LocalExchange, keys: Iterable[Key] | None = None, *,
-                       initial: dict[Key, bytes] | None = None) -> int:
+    def check_no_stale(
+        self,
+        ex: LocalExchange,
+        keys: Iterable[Key] | None = None,
+        *,
+        initial: dict[Key, bytes] | None = None,
+    ) -> int:
         """Every reading shown while "live" was of a valid book, at a seqId the server sent for
         that book, with the top of book the exchange had at that seqId. Returns how many."""
         checked = 0
@@ -334,9 +370,10 @@ class Observer:
             for e in self.live_tops(key):
                 assert e.valid, f"{key}: reported live while the book was invalid: {e}"
                 assert e.seq in seqs, f"{key}: live at seqId {e.seq} never sent: {e}"
-                assert (e.bid, e.ask) in t.tops.get(e.seq, ()), \
-                    f"{key}: live top {e.bid}/{e.ask} at seqId {e.seq} is not the exchange's " \
+                assert (e.bid, e.ask) in t.tops.get(e.seq, ()), (
+                    f"{key}: live top {e.bid}/{e.ask} at seqId {e.seq} is not the exchange's "
                     f"{t.tops.get(e.seq)}"
+                )
                 checked += 1
             for e in self.events:
                 if e.kind == "status" and e.key == key and e.state == "live":
@@ -386,8 +423,12 @@ class ValidityWatch:
 # ----------------------------------------------------------------------------- waiting
 
 
-async def wait_for(pred: Callable[[], bool], timeout: float = 5.0,
-                   what: str | Callable[[], str] = "", interval: float = 0.003) -> None:
+async def wait_for(
+    pred: Callable[[], bool],
+    timeout: float = 5.0,
+    what: str | Callable[[], str] = "",
+    interval: float = 0.003,
+) -> None:
     """Poll ``pred`` until true; ``what`` (or a callable giving it) describes it on timeout."""
     deadline = time.monotonic() + timeout
     while not pred():
@@ -407,18 +448,28 @@ def caught_up(feed: Feed, ex: LocalExchange, keys: Iterable[Key] | None = None) 
     return True
 
 
-async def settle(feed: Feed, ex: LocalExchange, keys: Iterable[Key] | None = None,
-                 timeout: float = 5.0) -> None:
+async def settle(
+    feed: Feed, ex: LocalExchange, keys: Iterable[Key] | None = None, timeout: float = 5.0
+) -> None:
     """Wait for a quiescent point: every book live at the exchange's seqId, then a few ticks."""
     keys = list(keys) if keys is not None else list(feed.keys)
-    await wait_for(lambda: caught_up(feed, ex, keys), timeout,
-                   f"books caught up: { {k: (feed.status(*k).state, feed.book(*k).seq_id, ex.book(*k).seq_id) for k in keys} }")
+    await wait_for(
+        lambda: caught_up(feed, ex, keys),
+        timeout,
+        f"books caught up: { {k: (feed.status(*k).state, feed.book(*k).seq_id, ex.book(*k).seq_id) for k in keys} }",
+    )
     for _ in range(3):
         await asyncio.sleep(0)
 
 
-async def step_until(ex: LocalExchange, pred: Callable[[], bool], timeout: float = 5.0,
-                     what: str = "", pause: float = 0.01, **step_kw: Any) -> int:
+async def step_until(
+    ex: LocalExchange,
+    pred: Callable[[], bool],
+    timeout: float = 5.0,
+    what: str = "",
+    pause: float = 0.01,
+    **step_kw: Any,
+) -> int:
     """Push one round at a time until ``pred()``; returns the rounds pushed."""
     deadline = time.monotonic() + timeout
     rounds = 0
@@ -434,8 +485,9 @@ async def step_until(ex: LocalExchange, pred: Callable[[], bool], timeout: float
 # ----------------------------------------------------------------------------- requests
 
 
-def requests(ex: LocalExchange, conn_id: str, op: str | None = None,
-             key: Key | None = None) -> list[dict[str, Any]]:
+def requests(
+    ex: LocalExchange, conn_id: str, op: str | None = None, key: Key | None = None
+) -> list[dict[str, Any]]:
     """The JSON requests a connection received (text pings left out), optionally one op/book."""
     out = []
     for raw in ex.conn(conn_id).received:
@@ -448,8 +500,9 @@ def requests(ex: LocalExchange, conn_id: str, op: str | None = None,
         if op is not None and req.get("op") != op:
             continue
         if key is not None and not any(
-                isinstance(a, dict) and (a.get("channel"), a.get("instId")) == key
-                for a in req.get("args") or ()):
+            isinstance(a, dict) and (a.get("channel"), a.get("instId")) == key
+            for a in req.get("args") or ()
+        ):
             continue
         out.append(req)
     return out
@@ -473,8 +526,13 @@ class Harness:
 
 
 @contextlib.asynccontextmanager
-async def harness(subscriptions: Iterable[Any], *, exchange: dict[str, Any] | None = None,
-                  wait_live: bool = True, **feed_kw: Any):
+async def harness(
+    subscriptions: Iterable[Any],
+    *,
+    exchange: dict[str, Any] | None = None,
+    wait_live: bool = True,
+    **feed_kw: Any,
+):
     """A LocalExchange (``auto=False`` unless told) and a started Feed on it with an Observer."""
     ex_kw = {"auto": False, **(exchange or {})}
     async with LocalExchange(**ex_kw) as ex:
@@ -489,6 +547,8 @@ async def harness(subscriptions: Iterable[Any], *, exchange: dict[str, Any] | No
 
 def run(main: Callable[[], Awaitable[Any]], timeout: float = 30.0) -> Any:
     """``asyncio.run`` with an overall deadline (pytest-asyncio is not installed)."""
+
     async def guarded() -> Any:
         return await asyncio.wait_for(main(), timeout)
+
     return asyncio.run(guarded())

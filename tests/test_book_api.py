@@ -10,8 +10,20 @@ import numpy as np
 import pytest
 
 import okxbook
-from okxbook import (DEPTH_DTYPE, NO_ASK, NO_BID, Books, ChannelConnCount, ErrorEvent, LoginAck,
-                     MissingSnapshotError, Notice, OtherEvent, SubscribeAck, UnsubscribeAck)
+from okxbook import (
+    DEPTH_DTYPE,
+    NO_ASK,
+    NO_BID,
+    Books,
+    ChannelConnCount,
+    ErrorEvent,
+    LoginAck,
+    MissingSnapshotError,
+    Notice,
+    OtherEvent,
+    SubscribeAck,
+    UnsubscribeAck,
+)
 
 CH, INST = "books", "BTC-USDT"
 
@@ -25,6 +37,7 @@ def upd(mkframe, bids, asks, prev, seq, channel=CH, inst=INST):
 
 
 # ------------------------------------------------------------------ crossed
+
 
 def test_crossed_book_is_legitimate_and_flagged(mkframe):
     books = Books()
@@ -50,56 +63,81 @@ def test_crossed_image_push(mkframe):
 
 # ------------------------------------------------------------------ top_changed
 
+
 def test_top_changed_follows_the_best_levels(mkframe):
     books = Books()
-    book = books.apply(snap(mkframe, [("100", "1"), ("99", "1")], [("101", "1"), ("102", "1")], seq=10))
-    assert book.top_changed is True                            # empty -> something
+    book = books.apply(
+        snap(mkframe, [("100", "1"), ("99", "1")], [("101", "1"), ("102", "1")], seq=10)
+    )
+    assert book.top_changed is True  # empty -> something
     steps = [
-        (([("98", "5")], []), False),                          # new deep bid
-        (([], [("102", "7")]), False),                         # deep ask size
-        (([("99", "0")], []), False),                          # delete a deep bid
-        (([("100", "2")], []), True),                          # best bid size
-        (([], [("100.5", "1")]), True),                        # better ask
-        (([("100", "0")], []), True),                          # best bid deleted
-        (([("97", "0")], []), False),                          # delete of a missing price
-        (([], []), False),                                     # empty update
-        (([("98.0", "5")], []), False),                        # same value, new string, rescale
-        (([("98", "5")], [("100.50", "1")]), False),           # same values re-sent
+        (([("98", "5")], []), False),  # new deep bid
+        (([], [("102", "7")]), False),  # deep ask size
+        (([("99", "0")], []), False),  # delete a deep bid
+        (([("100", "2")], []), True),  # best bid size
+        (([], [("100.5", "1")]), True),  # better ask
+        (([("100", "0")], []), True),  # best bid deleted
+        (([("97", "0")], []), False),  # delete of a missing price
+        (([], []), False),  # empty update
+        (([("98.0", "5")], []), False),  # same value, new string, rescale
+        (([("98", "5")], [("100.50", "1")]), False),  # same values re-sent
     ]
     seq = 10
     for (bids, asks), changed in steps:
         book = books.apply(upd(mkframe, bids, asks, seq, seq + 1))
         seq += 1
         assert book.top_changed is changed, (bids, asks)
-    book = books.apply(upd(mkframe, [], [], seq, seq))         # heartbeat
+    book = books.apply(upd(mkframe, [], [], seq, seq))  # heartbeat
     assert book.top_changed is False
 
 
-@pytest.mark.parametrize("frames", [
-    # bbo-tbt: sizes 0.5/0.7 then 5/7; each push learns its own scale, so the lots are 5/7 both times
-    [("bbo-tbt", [("100", "0.5")], [("101", "0.7")]), ("bbo-tbt", [("100", "5")], [("101", "7")])],
-    # books: a new snapshot whose best bid 100.5 has the integer value the old best 10.05 had
-    [("books", [("10.05", "1")], [("20.01", "1")]), ("books", [("100.5", "1")], [("200.1", "1")])],
-], ids=["bbo-tbt-sizes", "books-snapshot-prices"])
+@pytest.mark.parametrize(
+    "frames",
+    [
+        # bbo-tbt: sizes 0.5/0.7 then 5/7; each push learns its own scale, so the lots are 5/7 both times
+        [
+            ("bbo-tbt", [("100", "0.5")], [("101", "0.7")]),
+            ("bbo-tbt", [("100", "5")], [("101", "7")]),
+        ],
+        # books: a new snapshot whose best bid 100.5 has the integer value the old best 10.05 had
+        [
+            ("books", [("10.05", "1")], [("20.01", "1")]),
+            ("books", [("100.5", "1")], [("200.1", "1")]),
+        ],
+    ],
+    ids=["bbo-tbt-sizes", "books-snapshot-prices"],
+)
 def test_top_changed_when_a_snapshot_changes_the_decimal_scale(mkframe, frames):
     books = Books()
     for i, (channel, bids, asks) in enumerate(frames):
         action = "snapshot" if channel == "books" else None
-        book = books.apply(mkframe(channel, INST, bids, asks, action=action, prevSeqId=-1, seqId=i + 1))
+        book = books.apply(
+            mkframe(channel, INST, bids, asks, action=action, prevSeqId=-1, seqId=i + 1)
+        )
     assert (book.best_bid_px, book.best_ask_px) != (10.05, 20.01)
     assert book.top_changed is True
 
 
 # ------------------------------------------------------------------ depth arrays
 
+
 def test_bids_and_asks_arrays(mkframe):
     books = Books()
     bids = [("100.5", "1.25", "0", "3"), ("100", "2", "0", "1"), ("99.75", "0.5", "0", "7")]
     asks = [("101", "3", "0", "2"), ("101.25", "0.125", "0", "1")]
     book = books.apply(snap(mkframe, bids, asks))
-    assert DEPTH_DTYPE.names == ("px", "sz", "cum_sz", "px_ticks", "sz_lots", "orders",
-                                 "extra_lots")
-    assert [DEPTH_DTYPE[n] for n in DEPTH_DTYPE.names] == [np.dtype("f8")] * 3 + [np.dtype("i8")] * 4
+    assert DEPTH_DTYPE.names == (
+        "px",
+        "sz",
+        "cum_sz",
+        "px_ticks",
+        "sz_lots",
+        "orders",
+        "extra_lots",
+    )
+    assert [DEPTH_DTYPE[n] for n in DEPTH_DTYPE.names] == [np.dtype("f8")] * 3 + [
+        np.dtype("i8")
+    ] * 4
     assert (book.px_decimals, book.sz_decimals) == (2, 3)
     b = book.bids()
     assert b.dtype == DEPTH_DTYPE and b.shape == (3,)
@@ -157,23 +195,40 @@ def test_rescale_keeps_exact_values(mkframe):
 
 # ------------------------------------------------------------------ books-rpi
 
+
 def test_books_rpi_third_field_is_kept_as_a_size(mkframe):
     """books-rpi levels are [px, totalQty, nonRpiQty, count]: nonRpiQty is kept, at the sizes'
     decimal scale, as ``extra_lots`` of the depth arrays."""
     books = Books()
-    book = books.apply(mkframe("books-rpi", "OMI-USD", [("0.0001469", "13417297", "1000.1234", "2")],
-                               [("0.0001617", "12325166", "1000", "2")], action="snapshot",
-                               prevSeqId=-1, seqId=1082831226))
+    book = books.apply(
+        mkframe(
+            "books-rpi",
+            "OMI-USD",
+            [("0.0001469", "13417297", "1000.1234", "2")],
+            [("0.0001617", "12325166", "1000", "2")],
+            action="snapshot",
+            prevSeqId=-1,
+            seqId=1082831226,
+        )
+    )
     assert book.is_valid and book.depth == 400 and not book.is_image
     assert book.sz_decimals == 4
     assert book.bids()["sz_lots"].tolist() == [134172970000]
     assert book.bid_levels() == [("0.0001469", "13417297", 2)]
     assert book.bids()["orders"].tolist() == [2]
-    assert book.bids()["extra_lots"].tolist() == [10001234]            # "1000.1234" at 4 decimals
-    assert book.asks()["extra_lots"].tolist() == [10000000]            # "1000"
-    book = books.apply(mkframe("books-rpi", "OMI-USD", [], [("0.0001617", "0", "0", "0"),
-                                                          ("0.0001625", "12324367.786", "1000", "2")],
-                               action="update", prevSeqId=1082831226, seqId=1082831230))
+    assert book.bids()["extra_lots"].tolist() == [10001234]  # "1000.1234" at 4 decimals
+    assert book.asks()["extra_lots"].tolist() == [10000000]  # "1000"
+    book = books.apply(
+        mkframe(
+            "books-rpi",
+            "OMI-USD",
+            [],
+            [("0.0001617", "0", "0", "0"), ("0.0001625", "12324367.786", "1000", "2")],
+            action="update",
+            prevSeqId=1082831226,
+            seqId=1082831230,
+        )
+    )
     assert book.ask_levels() == [("0.0001625", "12324367.786", 2)] and book.seq_id == 1082831230
     assert book.asks()["extra_lots"].tolist() == [10000000]
 
@@ -181,25 +236,50 @@ def test_books_rpi_third_field_is_kept_as_a_size(mkframe):
 # ------------------------------------------------------------------ events
 
 EVENTS = [
-    (b'{"id":"b1","event":"subscribe","arg":{"channel":"books","instId":"BTC-USDT"},"connId":"a4d3ae55"}',
-     SubscribeAck(conn_id="a4d3ae55", channel="books", inst_id="BTC-USDT", id="b1")),
-    (b'{"event":"subscribe","arg":{"channel":"bbo-tbt","instId":"ETH-USDT"}}',
-     SubscribeAck(conn_id=None, channel="bbo-tbt", inst_id="ETH-USDT", id=None)),
-    (b'{"id":"u7","event":"unsubscribe","arg":{"channel":"books5","instId":"BTC-USDT"},"connId":"c1"}',
-     UnsubscribeAck(conn_id="c1", channel="books5", inst_id="BTC-USDT", id="u7")),
-    (b'{"id":"b1","event":"error","code":"60012","msg":"Invalid request: {\\"op\\": \\"subscribe\\"}","connId":"a4d3ae55"}',
-     ErrorEvent(conn_id="a4d3ae55", code="60012", msg='Invalid request: {"op": "subscribe"}', id="b1")),
-    (b'{"event":"error","code":"64003","msg":"Your trading fee tier doesn\'t meet the requirement","connId":"x"}',
-     ErrorEvent(conn_id="x", code="64003", msg="Your trading fee tier doesn't meet the requirement")),
-    (b'{"event":"notice","code":"64008","msg":"The connection will soon be closed for a service upgrade. Please reconnect.","connId":"a4d3ae55"}',
-     Notice(conn_id="a4d3ae55", code="64008",
-            msg="The connection will soon be closed for a service upgrade. Please reconnect.")),
-    (b'{"event":"login","code":"0","msg":"","connId":"a4d3ae55"}',
-     LoginAck(conn_id="a4d3ae55", code="0", msg="")),
-    (b'{"event":"channel-conn-count","channel":"orders","connCount":"2","connId":"abcd1234"}',
-     ChannelConnCount(conn_id="abcd1234", channel="orders", conn_count=2, is_error=False)),
-    (b'{"event":"channel-conn-count-error","channel":"orders","connCount":"30","connId":"abcd1234"}',
-     ChannelConnCount(conn_id="abcd1234", channel="orders", conn_count=30, is_error=True)),
+    (
+        b'{"id":"b1","event":"subscribe","arg":{"channel":"books","instId":"BTC-USDT"},"connId":"a4d3ae55"}',
+        SubscribeAck(conn_id="a4d3ae55", channel="books", inst_id="BTC-USDT", id="b1"),
+    ),
+    (
+        b'{"event":"subscribe","arg":{"channel":"bbo-tbt","instId":"ETH-USDT"}}',
+        SubscribeAck(conn_id=None, channel="bbo-tbt", inst_id="ETH-USDT", id=None),
+    ),
+    (
+        b'{"id":"u7","event":"unsubscribe","arg":{"channel":"books5","instId":"BTC-USDT"},"connId":"c1"}',
+        UnsubscribeAck(conn_id="c1", channel="books5", inst_id="BTC-USDT", id="u7"),
+    ),
+    (
+        b'{"id":"b1","event":"error","code":"60012","msg":"Invalid request: {\\"op\\": \\"subscribe\\"}","connId":"a4d3ae55"}',
+        ErrorEvent(
+            conn_id="a4d3ae55", code="60012", msg='Invalid request: {"op": "subscribe"}', id="b1"
+        ),
+    ),
+    (
+        b'{"event":"error","code":"64003","msg":"Your trading fee tier doesn\'t meet the requirement","connId":"x"}',
+        ErrorEvent(
+            conn_id="x", code="64003", msg="Your trading fee tier doesn't meet the requirement"
+        ),
+    ),
+    (
+        b'{"event":"notice","code":"64008","msg":"The connection will soon be closed for a service upgrade. Please reconnect.","connId":"a4d3ae55"}',
+        Notice(
+            conn_id="a4d3ae55",
+            code="64008",
+            msg="The connection will soon be closed for a service upgrade. Please reconnect.",
+        ),
+    ),
+    (
+        b'{"event":"login","code":"0","msg":"","connId":"a4d3ae55"}',
+        LoginAck(conn_id="a4d3ae55", code="0", msg=""),
+    ),
+    (
+        b'{"event":"channel-conn-count","channel":"orders","connCount":"2","connId":"abcd1234"}',
+        ChannelConnCount(conn_id="abcd1234", channel="orders", conn_count=2, is_error=False),
+    ),
+    (
+        b'{"event":"channel-conn-count-error","channel":"orders","connCount":"30","connId":"abcd1234"}',
+        ChannelConnCount(conn_id="abcd1234", channel="orders", conn_count=30, is_error=True),
+    ),
 ]
 
 
@@ -227,6 +307,7 @@ def test_unknown_event_and_pong(state):
 
 # ------------------------------------------------------------------ input types
 
+
 def test_str_bytearray_and_memoryview_behave_like_bytes(mkframe, state):
     frames = [
         snap(mkframe, [("100.5", "1"), ("100", "2")], [("101", "1")], seq=5),
@@ -236,9 +317,13 @@ def test_str_bytearray_and_memoryview_behave_like_bytes(mkframe, state):
         b'{"event":"subscribe","arg":{"channel":"books","instId":"BTC-USDT"}}',
     ]
     results = {}
-    for name, conv in [("bytes", bytes), ("str", bytes.decode), ("bytearray", bytearray),
-                       ("memoryview", memoryview),
-                       ("memoryview-slice", lambda f: memoryview(b"xx" + f + b"yy")[2:-2])]:
+    for name, conv in [
+        ("bytes", bytes),
+        ("str", bytes.decode),
+        ("bytearray", bytearray),
+        ("memoryview", memoryview),
+        ("memoryview-slice", lambda f: memoryview(b"xx" + f + b"yy")[2:-2]),
+    ]:
         books = Books()
         outs = [books.apply(conv(f)) for f in frames]
         assert [type(o).__name__ for o in outs] == ["Book", "Book", "Book", "Book", "SubscribeAck"]
@@ -255,13 +340,14 @@ def test_str_with_non_ascii_text(mkframe):
     text = snap(mkframe, [("1", "1")], [], inst="XBC-USDT").decode().replace("XBC", "ÄBC")
     book = books.apply(text)
     assert book.inst_id == "ÄBC-USDT" and books.get(CH, "ÄBC-USDT") is book
-    assert books.apply(text.encode()) is book                  # the same UTF-8 bytes
+    assert books.apply(text.encode()) is book  # the same UTF-8 bytes
     # An escaped instId is refused rather than decoded (values are read verbatim).
     with pytest.raises(okxbook.FrameError, match="instId"):
         books.apply(snap(mkframe, [("1", "1")], [], inst="ÄBC-USDT"))
 
 
 # ------------------------------------------------------------------ instrument decimals
+
 
 def test_set_instrument_sets_the_starting_decimals(mkframe):
     books = Books()
@@ -270,7 +356,7 @@ def test_set_instrument_sets_the_starting_decimals(mkframe):
     book = books.apply(snap(mkframe, [("64000", "2")], [("64001", "1")]))
     assert (book.px_decimals, book.sz_decimals) == (1, 8)
     assert book.best_bid_ticks == 640000 and book.bids()["sz_lots"].tolist() == [200_000_000]
-    assert book.best_bid == ("64000", "2")                     # text as received
+    assert book.best_bid == ("64000", "2")  # text as received
     # More decimals than tickSz still rescale up ...
     book = books.apply(upd(mkframe, [("63999.95", "1")], [], 1, 2))
     assert book.px_decimals == 2 and book.bids()["px_ticks"].tolist() == [6400000, 6399995]
@@ -284,8 +370,10 @@ def test_set_instrument_sets_the_starting_decimals(mkframe):
     assert (other.px_decimals, other.sz_decimals) == (0, 0)
 
 
-@pytest.mark.parametrize("tick,dec", [("1", 0), ("0.1", 1), ("0.01", 2), ("0.0001", 4),
-                                      ("0.5", 1), ("0.00000001", 8), ("10", 0)])
+@pytest.mark.parametrize(
+    "tick,dec",
+    [("1", 0), ("0.1", 1), ("0.01", 2), ("0.0001", 4), ("0.5", 1), ("0.00000001", 8), ("10", 0)],
+)
 def test_tick_size_decimals(mkframe, tick, dec):
     books = Books()
     books.set_instrument(INST, tick, "1")
@@ -295,6 +383,7 @@ def test_tick_size_decimals(mkframe, tick, dec):
 
 
 # ------------------------------------------------------------------ the Books container
+
 
 def test_books_container(mkframe):
     books = Books()
@@ -312,16 +401,21 @@ def test_books_container(mkframe):
     assert new.status == "empty" and len(books) == 4 and books.get("bbo-tbt", "A") is new
     books.remove(CH, "A")
     assert books.get(CH, "A") is None and len(books) == 3
-    with pytest.raises(MissingSnapshotError):                  # forgotten: needs a snapshot again
+    with pytest.raises(MissingSnapshotError):  # forgotten: needs a snapshot again
         books.apply(upd(mkframe, [("1", "3")], [], 2, 3, inst="A"))
     fresh = books.apply(snap(mkframe, [("9", "1")], [], inst="A"))
     assert fresh is not a and fresh.bid_levels() == [("9", "1", 1)]
-    assert a.bid_levels() == [("1", "2", 1)]                   # the old object is left as it was
-    books.remove("books", "never-there")                       # no error
+    assert a.bid_levels() == [("1", "2", 1)]  # the old object is left as it was
+    books.remove("books", "never-there")  # no error
     assert {k: v for k, v in okxbook.CHANNELS.items()} == {
-        "books": (400, False), "books-l2-tbt": (400, False), "books50-l2-tbt": (50, False),
-        "books-rpi": (400, False), "books-elp": (400, False), "books5": (5, True),
-        "bbo-tbt": (1, True)}
+        "books": (400, False),
+        "books-l2-tbt": (400, False),
+        "books50-l2-tbt": (50, False),
+        "books-rpi": (400, False),
+        "books-elp": (400, False),
+        "books5": (5, True),
+        "bbo-tbt": (1, True),
+    }
     for ch, (depth, image) in okxbook.CHANNELS.items():
         bk = books.book(ch, "Z")
         assert (bk.channel, bk.inst_id, bk.depth, bk.is_image) == (ch, "Z", depth, image)

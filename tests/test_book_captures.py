@@ -21,8 +21,15 @@ from okxbook import Book, Books, UnknownChannelError
 from okxbook.capture import iter_frames
 
 FRAMES_DIR = Path(__file__).resolve().parents[2] / "shared" / "okx-frames"
-DEPTH = {"books": 400, "books-l2-tbt": 400, "books50-l2-tbt": 50, "books-rpi": 400,
-         "books-elp": 400, "books5": 5, "bbo-tbt": 1}
+DEPTH = {
+    "books": 400,
+    "books-l2-tbt": 400,
+    "books50-l2-tbt": 50,
+    "books-rpi": 400,
+    "books-elp": 400,
+    "books5": 5,
+    "bbo-tbt": 1,
+}
 IMAGE = {"books5", "bbo-tbt"}
 NAUTILUS = "nautechsystems_nautilus_trader"
 
@@ -39,8 +46,12 @@ def capture_streams() -> list[tuple[str, list[Path]]]:
         if p.name == "ws_books_rpi_update.json":
             continue
         if p.name == "ws_books_rpi_snapshot.json":
-            out.append((f"{NAUTILUS}/ws_books_rpi_snapshot+update",
-                        [p, p.with_name("ws_books_rpi_update.json")]))
+            out.append(
+                (
+                    f"{NAUTILUS}/ws_books_rpi_snapshot+update",
+                    [p, p.with_name("ws_books_rpi_update.json")],
+                )
+            )
         else:
             out.append((rel, [p]))
     return out
@@ -56,8 +67,9 @@ def decimals(s: str) -> int:
 @dataclass
 class RefBook:
     """Reference book for one (channel, instId), plus the counters the engine should report."""
+
     channel: str
-    bids: dict = field(default_factory=dict)     # Decimal px -> (px_str, sz_str, orders)
+    bids: dict = field(default_factory=dict)  # Decimal px -> (px_str, sz_str, orders)
     asks: dict = field(default_factory=dict)
     seq_id: int = -1
     ts_ms: int = 0
@@ -81,8 +93,10 @@ class RefBook:
     def top_values(self):
         """Best bid and ask as values (px, sz), for top_changed."""
         b, a = self.best()
-        return ((b, Decimal(self.bids[b][1])) if b is not None else None,
-                (a, Decimal(self.asks[a][1])) if a is not None else None)
+        return (
+            (b, Decimal(self.bids[b][1])) if b is not None else None,
+            (a, Decimal(self.asks[a][1])) if a is not None else None,
+        )
 
     def best(self):
         b = max(self.bids) if self.bids else None
@@ -215,7 +229,10 @@ def test_capture_replays_clean_and_matches_the_reference(name, paths):
             assert isinstance(out, okxbook.Event)
             if msg["event"] == "subscribe":
                 assert isinstance(out, okxbook.SubscribeAck)
-                assert (out.channel, out.inst_id) == (msg["arg"]["channel"], msg["arg"].get("instId"))
+                assert (out.channel, out.inst_id) == (
+                    msg["arg"]["channel"],
+                    msg["arg"].get("instId"),
+                )
             continue
         key0 = (msg["arg"]["channel"], msg["arg"]["instId"])
         top_before = refs[key0].top_values() if key0 in refs else (None, None)
@@ -241,7 +258,11 @@ def test_capture_replays_clean_and_matches_the_reference(name, paths):
         # Counters against independent counts of the same frames.
         assert s["checksum_ok"] == ref.checksum_nonzero
         assert s["checksum_absent"] == ref.checksum_absent
-        assert (s["frames"], s["snapshots"], s["updates"]) == (ref.frames, ref.snapshots, ref.updates)
+        assert (s["frames"], s["snapshots"], s["updates"]) == (
+            ref.frames,
+            ref.snapshots,
+            ref.updates,
+        )
         assert (s["heartbeats"], s["seq_resets"]) == (ref.heartbeats, ref.seq_resets)
         assert s["missing_deletes"] == ref.missing_deletes
         assert ref.max_side <= (DEPTH[channel] if channel in IMAGE else 2 * DEPTH[channel])
@@ -262,10 +283,12 @@ def check_final_book(book: Book, ref: RefBook) -> None:
         sizes = [Decimal(sz) for _px, sz, _o in want]
         assert rows["px"].tolist() == [float(Decimal(px)) for px, _sz, _o in want]
         assert rows["sz"].tolist() == [float(x) for x in sizes]
-        assert rows["px_ticks"].tolist() == [int(Decimal(px).scaleb(book.px_decimals)) for px, _s, _o in want]
+        assert rows["px_ticks"].tolist() == [
+            int(Decimal(px).scaleb(book.px_decimals)) for px, _s, _o in want
+        ]
         assert rows["sz_lots"].tolist() == [int(x.scaleb(book.sz_decimals)) for x in sizes]
         assert rows["orders"].tolist() == [o for _px, _sz, o in want]
-        running = [sum(sizes[:i + 1]) for i in range(len(sizes))]
+        running = [sum(sizes[: i + 1]) for i in range(len(sizes))]
         assert np.allclose(rows["cum_sz"], [float(x) for x in running], rtol=1e-12, atol=0)
     n_b, n_a = len(ref.bids), len(ref.asks)
     assert (book.n_bids, book.n_asks) == (min(n_b, depth), min(n_a, depth))
@@ -296,8 +319,11 @@ def test_every_capture_checksum_verifies_through_the_engine_frame_by_frame():
     n = 0
     for frame in frames_of([path]):
         msg = decode(frame)
-        if not (isinstance(msg, dict) and msg.get("arg", {}).get("channel") == "books-l2-tbt"
-                and "data" in msg):
+        if not (
+            isinstance(msg, dict)
+            and msg.get("arg", {}).get("channel") == "books-l2-tbt"
+            and "data" in msg
+        ):
             continue
         key = ("books-l2-tbt", msg["arg"]["instId"])
         before = books.get(*key).stats()["checksum_ok"] if books.get(*key) else 0
@@ -305,4 +331,4 @@ def test_every_capture_checksum_verifies_through_the_engine_frame_by_frame():
         assert book.stats()["checksum_ok"] == before + 1
         assert book.checksum == msg["data"][0]["checksum"] != 0
         n += 1
-    assert n == 3679        # shared/okx-frames/README.md
+    assert n == 3679  # shared/okx-frames/README.md

@@ -18,11 +18,32 @@ SHARED = Path(__file__).resolve().parents[2] / "shared"
 BENCH = SHARED / "bench-frames" / "frames_10x5k.jsonl"
 REAL = SHARED / "okx-frames" / "bmoscon_cryptofeed" / "2022-05-13_books_3079107" / "OKX.ws.1.0"
 
-pytestmark = pytest.mark.skipif(not BENCH.exists() or not REAL.exists(),
-                                reason="shared frames not found")
+pytestmark = pytest.mark.skipif(
+    not BENCH.exists() or not REAL.exists(), reason="shared frames not found"
+)
 
-INTERESTING = [b"{", b"}", b"[", b"]", b'"', b",", b":", b"-", b".", b"0", b"9", b"e", b"\\",
-               b"\x00", b"\xff", b"null", b"-1", b'"0"', b"99999999999999999999", b" "]
+INTERESTING = [
+    b"{",
+    b"}",
+    b"[",
+    b"]",
+    b'"',
+    b",",
+    b":",
+    b"-",
+    b".",
+    b"0",
+    b"9",
+    b"e",
+    b"\\",
+    b"\x00",
+    b"\xff",
+    b"null",
+    b"-1",
+    b'"0"',
+    b"99999999999999999999",
+    b" ",
+]
 
 
 def mutate(frame: bytes, rng: random.Random) -> bytes:
@@ -32,18 +53,18 @@ def mutate(frame: bytes, rng: random.Random) -> bytes:
             break
         op = rng.randrange(6)
         i = rng.randrange(len(data))
-        if op == 0:                                   # replace one byte
+        if op == 0:  # replace one byte
             data[i] = rng.randrange(256)
-        elif op == 1:                                 # delete a run
-            del data[i:i + rng.randint(1, 16)]
-        elif op == 2:                                 # insert a token JSON parsers trip on
+        elif op == 1:  # delete a run
+            del data[i : i + rng.randint(1, 16)]
+        elif op == 2:  # insert a token JSON parsers trip on
             data[i:i] = rng.choice(INTERESTING)
-        elif op == 3:                                 # duplicate a slice elsewhere
+        elif op == 3:  # duplicate a slice elsewhere
             j = rng.randrange(len(data))
-            data[j:j] = data[i:i + rng.randint(1, 40)]
-        elif op == 4:                                 # truncate
+            data[j:j] = data[i : i + rng.randint(1, 40)]
+        elif op == 4:  # truncate
             del data[i:]
-        else:                                         # swap a digit for another digit
+        else:  # swap a digit for another digit
             digits = [k for k, b in enumerate(data) if 48 <= b <= 57]
             if digits:
                 k = rng.choice(digits)
@@ -52,10 +73,23 @@ def mutate(frame: bytes, rng: random.Random) -> bytes:
 
 
 def fingerprint(books: okxbook.Books) -> list:
-    return sorted((b.channel, b.inst_id, b.status, b.seq_id, b.ts_ms, b.px_decimals,
-                   b.sz_decimals, b.bids().tobytes(), b.asks().tobytes(),
-                   tuple(b.bid_levels()), tuple(b.ask_levels()), tuple(b.stats().items()))
-                  for b in books)
+    return sorted(
+        (
+            b.channel,
+            b.inst_id,
+            b.status,
+            b.seq_id,
+            b.ts_ms,
+            b.px_decimals,
+            b.sz_decimals,
+            b.bids().tobytes(),
+            b.asks().tobytes(),
+            tuple(b.bid_levels()),
+            tuple(b.ask_levels()),
+            tuple(b.stats().items()),
+        )
+        for b in books
+    )
 
 
 def check(books: okxbook.Books, frame: bytes) -> str:
@@ -73,15 +107,16 @@ def check(books: okxbook.Books, frame: bytes) -> str:
         assert others == [f for f in before if (f[0], f[1]) != (exc.channel, exc.inst_id)]
         return type(exc).__name__
     except BookError as exc:
-        raise AssertionError(f"a BookError that is neither FrameError nor an integrity error: "
-                             f"{type(exc)}") from exc
+        raise AssertionError(
+            f"a BookError that is neither FrameError nor an integrity error: {type(exc)}"
+        ) from exc
     assert {(b.channel, b.inst_id) for b in books} >= names_before
     return "applied"
 
 
 def inst_of(frame: bytes) -> bytes:
     start = frame.index(b'"instId":"') + 10
-    return frame[start:frame.index(b'"', start)]
+    return frame[start : frame.index(b'"', start)]
 
 
 def test_mutated_synthetic_frames_only_raise_documented_errors_and_never_corrupt_a_book():
@@ -95,8 +130,11 @@ def test_mutated_synthetic_frames_only_raise_documented_errors_and_never_corrupt
         for snap in snapshots[:3]:
             books.apply(snap)
         # the mutated frame is a snapshot, or the update that would come next for its book
-        base = rng.choice(snapshots[:3]) if trial % 5 == 0 else next(
-            u for u in updates if inst_of(u) == inst_of(snapshots[trial % 3]))
+        base = (
+            rng.choice(snapshots[:3])
+            if trial % 5 == 0
+            else next(u for u in updates if inst_of(u) == inst_of(snapshots[trial % 3]))
+        )
         outcome = check(books, mutate(base, rng))
         outcomes[outcome] = outcomes.get(outcome, 0) + 1
     # the mutator is effective: all three kinds of outcome happen
@@ -116,7 +154,7 @@ def test_mutated_real_capture_frames_keep_replaying_with_documented_errors_only(
             outcome = check(books, mutate(captured.frame, rng))
             outcomes[outcome] = outcomes.get(outcome, 0) + 1
         try:
-            books.apply(captured.frame)          # the real stream goes on
+            books.apply(captured.frame)  # the real stream goes on
         except (okxbook.UnknownChannelError, okxbook.MissingSnapshotError):
             pass
     assert outcomes.get("frame_error", 0) > 500 and outcomes.get("ChecksumError", 0) > 0

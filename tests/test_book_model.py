@@ -18,14 +18,25 @@ from hypothesis import strategies as st
 import okxbook
 from okxbook import Books
 
-DEPTH = {"books": 400, "books-l2-tbt": 400, "books50-l2-tbt": 50, "books-rpi": 400,
-         "books-elp": 400, "books5": 5, "bbo-tbt": 1}
+DEPTH = {
+    "books": 400,
+    "books-l2-tbt": 400,
+    "books50-l2-tbt": 50,
+    "books-rpi": 400,
+    "books-elp": 400,
+    "books5": 5,
+    "bbo-tbt": 1,
+}
 INST = "BTC-USDT"
-SETTINGS = settings(max_examples=200, deadline=None,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+SETTINGS = settings(
+    max_examples=200,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
 
 # ------------------------------------------------------------------ the model
+
 
 def decimals(s: str) -> int:
     return len(s.partition(".")[2])
@@ -38,8 +49,16 @@ class Model:
         self.bids: dict[Decimal, tuple[str, str, int]] = {}
         self.asks: dict[Decimal, tuple[str, str, int]] = {}
         self.px_dec = self.sz_dec = 0
-        self.counts = dict(frames=0, snapshots=0, updates=0, heartbeats=0, seq_resets=0,
-                           checksum_ok=0, checksum_absent=0, missing_deletes=0)
+        self.counts = dict(
+            frames=0,
+            snapshots=0,
+            updates=0,
+            heartbeats=0,
+            seq_resets=0,
+            checksum_ok=0,
+            checksum_absent=0,
+            missing_deletes=0,
+        )
 
     def side(self, name):
         return self.bids if name == "bids" else self.asks
@@ -124,19 +143,31 @@ def check_book(book, model: Model, *, counters: bool = False):
         assert rows["orders"].tolist() == [o for _p, _s, o in want]
         running = np.cumsum(np.array([int(s.scaleb(model.sz_dec)) for s in sz], dtype=object))
         assert np.cumsum(rows["sz_lots"]).tolist() == list(running)
-        assert np.allclose(rows["cum_sz"], [float(Decimal(int(r)).scaleb(-model.sz_dec)) for r in running],
-                           rtol=1e-12, atol=0)
+        assert np.allclose(
+            rows["cum_sz"],
+            [float(Decimal(int(r)).scaleb(-model.sz_dec)) for r in running],
+            rtol=1e-12,
+            atol=0,
+        )
         assert len(book.bids(3) if name == "bids" else book.asks(3)) == min(3, len(want))
     tb, ta = model.top("bids", 1), model.top("asks", 1)
     assert book.best_bid == (tb[0][:2] if tb else None)
     assert book.best_ask == (ta[0][:2] if ta else None)
     top = book.top()
-    exp = [float(Decimal(tb[0][0])) if tb else math.nan, float(Decimal(tb[0][1])) if tb else math.nan,
-           float(Decimal(ta[0][0])) if ta else math.nan, float(Decimal(ta[0][1])) if ta else math.nan]
+    exp = [
+        float(Decimal(tb[0][0])) if tb else math.nan,
+        float(Decimal(tb[0][1])) if tb else math.nan,
+        float(Decimal(ta[0][0])) if ta else math.nan,
+        float(Decimal(ta[0][1])) if ta else math.nan,
+    ]
     for g, e in zip(top, exp):
         assert (math.isnan(g) and math.isnan(e)) or g == e
-    assert book.best_bid_ticks == (int(Decimal(tb[0][0]).scaleb(model.px_dec)) if tb else okxbook.NO_BID)
-    assert book.best_ask_ticks == (int(Decimal(ta[0][0]).scaleb(model.px_dec)) if ta else okxbook.NO_ASK)
+    assert book.best_bid_ticks == (
+        int(Decimal(tb[0][0]).scaleb(model.px_dec)) if tb else okxbook.NO_BID
+    )
+    assert book.best_ask_ticks == (
+        int(Decimal(ta[0][0]).scaleb(model.px_dec)) if ta else okxbook.NO_ASK
+    )
     assert book.crossed == bool(tb and ta and Decimal(tb[0][0]) >= Decimal(ta[0][0]))
     if counters:
         s = book.stats()
@@ -148,6 +179,7 @@ def check_book(book, model: Model, *, counters: bool = False):
 # ------------------------------------------------------------------ drawing prices and sizes
 # Hypothesis draws the shape of each stream (channel, lengths, operations); the many level values come
 # from a random.Random seeded by Hypothesis, which keeps 200 examples of deep books fast.
+
 
 def gen_value(rnd: random.Random, lo: int, hi: int) -> Decimal:
     """A value with 0..8 decimals; small mantissas now and then so prices collide and books cross."""
@@ -176,7 +208,7 @@ def gen_delete(rnd: random.Random, px: Decimal):
 
 def gen_new_price(rnd: random.Random, existing, neg: bool) -> Decimal:
     while True:
-        v = gen_value(rnd, -10**5 if neg else 0, 10**5)
+        v = gen_value(rnd, -(10**5) if neg else 0, 10**5)
         if v not in existing:
             return v
 
@@ -186,7 +218,7 @@ def gen_snapshot_side(rnd: random.Random, n: int, neg: bool, rpi: bool, bids: bo
     while len(prices) < n:
         prices.add(gen_new_price(rnd, prices, neg))
     levels = [gen_level(rnd, p, rpi) for p in sorted(prices, reverse=bids)]
-    if shuffle:                                  # not best-first: the engine's other load path
+    if shuffle:  # not best-first: the engine's other load path
         rnd.shuffle(levels)
     return levels
 
@@ -196,8 +228,9 @@ def draw_update_side(data, rnd: random.Random, side: dict, limit: int, neg: bool
     within the engine's stored limit (2 x depth) so the model and the engine must agree exactly."""
     pending = dict(side)
     out = []
-    ops = data.draw(st.lists(st.sampled_from(["insert", "modify", "delete", "delete-missing"]),
-                             max_size=8))
+    ops = data.draw(
+        st.lists(st.sampled_from(["insert", "modify", "delete", "delete-missing"]), max_size=8)
+    )
     for op in ops:
         if op in ("modify", "delete") and not pending:
             op = "insert"
@@ -221,10 +254,14 @@ def draw_update_side(data, rnd: random.Random, side: dict, limit: int, neg: bool
 
 # ------------------------------------------------------------------ delta channels
 
+
 @SETTINGS
-@given(data=st.data(),
-       channel=st.sampled_from(["books", "books-l2-tbt", "books-rpi", "books-elp", "books50-l2-tbt"]),
-       neg=st.booleans(), seed=st.integers(0, 2**32 - 1))
+@given(
+    data=st.data(),
+    channel=st.sampled_from(["books", "books-l2-tbt", "books-rpi", "books-elp", "books50-l2-tbt"]),
+    neg=st.booleans(),
+    seed=st.integers(0, 2**32 - 1),
+)
 def test_random_delta_stream_matches_dict_model(data, channel, neg, seed):
     rnd = random.Random(seed)
     depth = DEPTH[channel]
@@ -264,9 +301,14 @@ def test_random_delta_stream_matches_dict_model(data, channel, neg, seed):
         n_b = data.draw(st.integers(0, max_snap))
         n_a = data.draw(st.integers(0, max_snap))
         shuffle = data.draw(st.integers(0, 9)) == 0
-        return send(gen_snapshot_side(rnd, n_b, neg, rpi, True, shuffle),
-                    gen_snapshot_side(rnd, n_a, neg, rpi, False, shuffle), "snapshot", True,
-                    prevSeqId=-1, seqId=seq)
+        return send(
+            gen_snapshot_side(rnd, n_b, neg, rpi, True, shuffle),
+            gen_snapshot_side(rnd, n_a, neg, rpi, False, shuffle),
+            "snapshot",
+            True,
+            prevSeqId=-1,
+            seqId=seq,
+        )
 
     book = snapshot()
     for _ in range(data.draw(st.integers(1, 25))):
@@ -292,6 +334,7 @@ def test_random_delta_stream_matches_dict_model(data, channel, neg, seed):
 
 # ------------------------------------------------------------------ books50: an OKX-like top-50 window
 
+
 @SETTINGS
 @given(data=st.data(), seed=st.integers(0, 2**32 - 1))
 def test_books50_window_stream_shows_the_servers_top_50(data, seed):
@@ -305,8 +348,12 @@ def test_books50_window_stream_shows_the_servers_top_50(data, seed):
     def new_level(side_name):
         side = server[side_name]
         px = gen_new_price(rnd, side, False)
-        side[px] = (render(rnd, px), render(rnd, gen_value(rnd, 1, 10**5)), "0",
-                    str(rnd.randint(1, 99)))
+        side[px] = (
+            render(rnd, px),
+            render(rnd, gen_value(rnd, 1, 10**5)),
+            "0",
+            str(rnd.randint(1, 99)),
+        )
 
     def window(side_name):
         side = server[side_name]
@@ -323,14 +370,25 @@ def test_books50_window_stream_shows_the_servers_top_50(data, seed):
     model.apply(snap["bids"], snap["asks"], True)
     model.count_checksum(model.checksum())
     seq = 1000
-    book = books.apply(frame(channel, snap["bids"], snap["asks"], "snapshot", prevSeqId=-1,
-                             seqId=seq, checksum=model.checksum()))
+    book = books.apply(
+        frame(
+            channel,
+            snap["bids"],
+            snap["asks"],
+            "snapshot",
+            prevSeqId=-1,
+            seqId=seq,
+            checksum=model.checksum(),
+        )
+    )
     check_book(book, model)
     for _ in range(data.draw(st.integers(1, 15))):
         # Server-side changes anywhere in its deep book.
         for name in ("bids", "asks"):
             side = server[name]
-            for op in data.draw(st.lists(st.sampled_from(["insert", "modify", "delete"]), max_size=12)):
+            for op in data.draw(
+                st.lists(st.sampled_from(["insert", "modify", "delete"]), max_size=12)
+            ):
                 if op != "insert" and side:
                     # mostly near the top, where the window is
                     keys = sorted(side, reverse=(name == "bids"))
@@ -338,8 +396,12 @@ def test_books50_window_stream_shows_the_servers_top_50(data, seed):
                     if op == "delete":
                         del side[px]
                     else:
-                        side[px] = (render(rnd, px), render(rnd, gen_value(rnd, 1, 10**5)),
-                                    "0", str(rnd.randint(1, 99)))
+                        side[px] = (
+                            render(rnd, px),
+                            render(rnd, gen_value(rnd, 1, 10**5)),
+                            "0",
+                            str(rnd.randint(1, 99)),
+                        )
                 elif len(side) < 150:
                     new_level(name)
         # What OKX pushes: the diff of the published window.
@@ -354,8 +416,17 @@ def test_books50_window_stream_shows_the_servers_top_50(data, seed):
             view[name] = new
         model.apply(msg["bids"], msg["asks"], False)
         model.count_checksum(model.checksum())
-        book = books.apply(frame(channel, msg["bids"], msg["asks"], "update", prevSeqId=seq,
-                                 seqId=seq + 7, checksum=model.checksum()))
+        book = books.apply(
+            frame(
+                channel,
+                msg["bids"],
+                msg["asks"],
+                "update",
+                prevSeqId=seq,
+                seqId=seq + 7,
+                checksum=model.checksum(),
+            )
+        )
         seq += 7
         check_book(book, model)
         for name in ("bids", "asks"):
@@ -368,8 +439,11 @@ def test_books50_window_stream_shows_the_servers_top_50(data, seed):
 
 # ------------------------------------------------------------------ image channels
 
+
 @SETTINGS
-@given(data=st.data(), channel=st.sampled_from(["books5", "bbo-tbt"]), seed=st.integers(0, 2**32 - 1))
+@given(
+    data=st.data(), channel=st.sampled_from(["books5", "bbo-tbt"]), seed=st.integers(0, 2**32 - 1)
+)
 def test_random_image_pushes_each_replace_the_book(data, channel, seed):
     rnd = random.Random(seed)
     depth = DEPTH[channel]
@@ -396,6 +470,7 @@ def test_random_image_pushes_each_replace_the_book(data, channel, seed):
 
 # ------------------------------------------------------------------ the stored tail (2 x depth)
 
+
 def _bids(prices):
     return [[str(p), "1", "0", "1"] for p in prices]
 
@@ -403,15 +478,18 @@ def _bids(prices):
 def test_books50_keeps_twice_its_depth_and_publishes_only_its_depth():
     ch = "books50-l2-tbt"
     books = Books()
-    prices = list(range(10_000, 10_000 - 130, -1))            # 130 bids, best first
+    prices = list(range(10_000, 10_000 - 130, -1))  # 130 bids, best first
     book = books.apply(frame(ch, _bids(prices), [], "snapshot", prevSeqId=-1, seqId=1))
     assert book.depth == 50 and book.n_bids == 50 and len(book.bids()) == 50
     assert len(book.bids(1000)) == 50 and len(book.bid_levels(1000)) == 50
     assert [int(l[0]) for l in book.bid_levels()] == prices[:50]
     assert book.stats()["trimmed_levels"] == 30
     # Delete the best 60 explicitly: levels 61..100 were kept and come into view; 101..130 were not.
-    book = books.apply(frame(ch, [[str(p), "0", "0", "0"] for p in prices[:60]], [], "update",
-                             prevSeqId=1, seqId=2))
+    book = books.apply(
+        frame(
+            ch, [[str(p), "0", "0", "0"] for p in prices[:60]], [], "update", prevSeqId=1, seqId=2
+        )
+    )
     assert [int(l[0]) for l in book.bid_levels()] == prices[60:100]
     assert book.n_bids == 40 and book.stats()["missing_deletes"] == 0
 
@@ -419,7 +497,7 @@ def test_books50_keeps_twice_its_depth_and_publishes_only_its_depth():
 def test_full_side_drops_its_deepest_level_for_a_better_one():
     ch = "books50-l2-tbt"
     books = Books()
-    prices = list(range(1000, 900, -1))                       # exactly 100 = 2 x depth
+    prices = list(range(1000, 900, -1))  # exactly 100 = 2 x depth
     book = books.apply(frame(ch, _bids(prices), [], "snapshot", prevSeqId=-1, seqId=1))
     assert book.stats()["trimmed_levels"] == 0
     # Deeper than everything held: not kept.
@@ -428,8 +506,11 @@ def test_full_side_drops_its_deepest_level_for_a_better_one():
     # Inside the held range (a new price between two levels): kept, the deepest (901) dropped.
     book = books.apply(frame(ch, [["950.5", "1", "0", "1"]], [], "update", prevSeqId=2, seqId=3))
     assert book.stats()["trimmed_levels"] == 2
-    book = books.apply(frame(ch, [[str(p), "0", "0", "0"] for p in prices[:50]], [], "update",
-                             prevSeqId=3, seqId=4))
+    book = books.apply(
+        frame(
+            ch, [[str(p), "0", "0", "0"] for p in prices[:50]], [], "update", prevSeqId=3, seqId=4
+        )
+    )
     # Held now: 950.5, then 950..902 (901 was dropped for 950.5; 5 was never kept).
     assert [l[0] for l in book.bid_levels()] == ["950.5"] + [str(p) for p in range(950, 901, -1)]
     assert book.n_bids == 50
@@ -437,16 +518,21 @@ def test_full_side_drops_its_deepest_level_for_a_better_one():
 
 @pytest.mark.parametrize("channel,n,depth_kept", [("books5", 7, 5), ("books50-l2-tbt", 130, 100)])
 def test_unsorted_snapshot_keeps_the_best_levels(channel, n, depth_kept):
-    levels = _bids(range(1000, 1000 + n))                      # worst first
-    book = Books().apply(frame(channel, levels, [], "snapshot" if channel != "books5" else None,
-                               prevSeqId=-1, seqId=1))
+    levels = _bids(range(1000, 1000 + n))  # worst first
+    book = Books().apply(
+        frame(
+            channel, levels, [], "snapshot" if channel != "books5" else None, prevSeqId=-1, seqId=1
+        )
+    )
     shown = min(depth_kept, DEPTH[channel])
-    assert [int(l[0]) for l in book.bid_levels()] == list(range(1000 + n - 1, 1000 + n - 1 - shown, -1))
+    assert [int(l[0]) for l in book.bid_levels()] == list(
+        range(1000 + n - 1, 1000 + n - 1 - shown, -1)
+    )
 
 
 @pytest.mark.parametrize("channel,n,trimmed", [("books5", 7, 2), ("books50-l2-tbt", 130, 30)])
 def test_trimmed_levels_is_the_same_for_sorted_and_unsorted_snapshots(channel, n, trimmed):
-    levels = _bids(range(1000, 1000 + n))                      # worst first
+    levels = _bids(range(1000, 1000 + n))  # worst first
     action = "snapshot" if channel != "books5" else None
     sorted_book = Books().apply(frame(channel, levels[::-1], [], action, prevSeqId=-1, seqId=1))
     assert sorted_book.stats()["trimmed_levels"] == trimmed

@@ -6,7 +6,7 @@ import gzip
 import json
 import sys
 import warnings
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -30,7 +30,10 @@ needs_shared = pytest.mark.skipif(not FRAMES.is_dir(), reason=f"{FRAMES} not pre
 CF_TBT = "bmoscon_cryptofeed/2022-02-28_books-l2-tbt_ed5b535/OKX.ws.1.0"
 CF_BOOKS = "bmoscon_cryptofeed/2022-05-13_books_3079107/OKX.ws.1.0"
 CF_OKCOIN = "bmoscon_cryptofeed/2023-05-27_OKCOIN_not_OKX_books_ad7a2b7/OKCOIN.ws.1.0"
-NAUTILUS = ["nautechsystems_nautilus_trader/ws_books_rpi_snapshot.json", "nautechsystems_nautilus_trader/ws_books_rpi_update.json"]
+NAUTILUS = [
+    "nautechsystems_nautilus_trader/ws_books_rpi_snapshot.json",
+    "nautechsystems_nautilus_trader/ws_books_rpi_update.json",
+]
 JSONL = [
     "ccxt_ccxt/okx_books5_2026-08-12_extracted.jsonl",
     "thrasher-corp_gocryptotrader/okcoin_v5_books_BTC-USD_2023-07-10.jsonl",
@@ -43,7 +46,11 @@ README_BOOK_FRAMES = {CF_TBT: 3679, CF_BOOKS: 290, CF_OKCOIN: 6}
 
 def is_book_frame(frame: bytes) -> bool:
     msg = json.loads(frame)
-    return isinstance(msg, dict) and "data" in msg and msg.get("arg", {}).get("channel", "").startswith(("books", "bbo"))
+    return (
+        isinstance(msg, dict)
+        and "data" in msg
+        and msg.get("arg", {}).get("channel", "").startswith(("books", "bbo"))
+    )
 
 
 def cryptofeed_frame_lines(path: Path) -> list[tuple[str, bytes, int]]:
@@ -154,7 +161,10 @@ def test_half_written_last_line_warns_and_is_skipped(tmp_path: Path) -> None:
     p = write(tmp_path, b"1.5: " + FRAME_A + b"\n2.25: " + FRAME_B + b"\n3.0: " + FRAME_A[:30])
     with pytest.warns(CaptureWarning, match=r"capture\.txt:3: skipping half-written last line"):
         got = list(iter_frames(p))
-    assert got == [CapturedFrame(1_500_000_000, FRAME_A, 1), CapturedFrame(2_250_000_000, FRAME_B, 2)]
+    assert got == [
+        CapturedFrame(1_500_000_000, FRAME_A, 1),
+        CapturedFrame(2_250_000_000, FRAME_B, 2),
+    ]
 
 
 def test_half_written_last_line_ending_in_brace_is_caught_by_json_parse(tmp_path: Path) -> None:
@@ -211,10 +221,14 @@ def test_cryptofeed_bookkeeping_lines_are_skipped(tmp_path: Path) -> None:
     p = write(
         tmp_path,
         b"configuration: {'exchanges': {}}\n"
-        + url + b" <-> 1646003666.6408682\n"
-        + url + b' <- 1646003667.399285: {"op":"subscribe","args":[]}\n'
-        + b"https://www.okx.com/api/v5/public/instruments -> 1646003666.1: {\"code\":\"0\"}\n"
-        + b"1646003667: " + FRAME_A + b"\n"
+        + url
+        + b" <-> 1646003666.6408682\n"
+        + url
+        + b' <- 1646003667.399285: {"op":"subscribe","args":[]}\n'
+        + b'https://www.okx.com/api/v5/public/instruments -> 1646003666.1: {"code":"0"}\n'
+        + b"1646003667: "
+        + FRAME_A
+        + b"\n"
         + b"1646003667.5: pong\n",
     )
     assert list(iter_frames(p)) == [
@@ -242,8 +256,8 @@ def test_tardis_lines_read_with_exact_time(tmp_path: Path) -> None:
         b"1970-01-01T00:00:00.000000001Z pong\n"
         b"2024-02-29T23:59:59.9Z " + FRAME_A + b"\n",
     )
-    base = int(datetime(2026, 11, 25, 8, 6, 1, tzinfo=timezone.utc).timestamp()) * 10**9
-    leap = int(datetime(2024, 2, 29, 23, 59, 59, tzinfo=timezone.utc).timestamp()) * 10**9
+    base = int(datetime(2026, 11, 25, 8, 6, 1, tzinfo=UTC).timestamp()) * 10**9
+    leap = int(datetime(2024, 2, 29, 23, 59, 59, tzinfo=UTC).timestamp()) * 10**9
     assert list(iter_frames(p, disconnects=True)) == [
         CapturedFrame(base + 123_456_700, FRAME_A, 1),
         CapturedFrame(None, b"", 2),
@@ -255,7 +269,7 @@ def test_tardis_lines_read_with_exact_time(tmp_path: Path) -> None:
 
 def test_pretty_printed_document_that_is_not_one_json_value_raises(tmp_path: Path) -> None:
     p = write(tmp_path, b'{\n  "a": 1\n}\n{\n  "b": 2\n}\n')
-    with pytest.raises(CaptureFormatError, match=":1: .*not one JSON document"):
+    with pytest.raises(CaptureFormatError, match=r":1: .*not one JSON document"):
         list(iter_frames(p))
 
 
@@ -269,7 +283,9 @@ def test_truncated_gzip_stream_warns_and_keeps_what_was_read(tmp_path: Path) -> 
     assert all(f.frame == FRAME_A for f in got)
 
 
-def test_zstd_without_zstandard_names_the_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_zstd_without_zstandard_names_the_package(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     p = write(tmp_path, b"\x28\xb5\x2f\xfd" + b"\0" * 16, "capture.zst")
     monkeypatch.setitem(sys.modules, "zstandard", None)  # makes "import zstandard" fail
     with pytest.raises(ImportError, match="zstandard"):
@@ -282,14 +298,26 @@ def test_empty_file_yields_nothing(tmp_path: Path) -> None:
 
 # --- tardis line format ------------------------------------------------------------------------------
 
-NS_MIN = int((datetime(1, 1, 1, tzinfo=timezone.utc) - datetime(1970, 1, 1, tzinfo=timezone.utc)).total_seconds()) * 10**9
-NS_MAX = int((datetime(9999, 12, 31, 23, 59, 59, tzinfo=timezone.utc) - datetime(1970, 1, 1, tzinfo=timezone.utc)).total_seconds()) * 10**9 + 999_999_999
+NS_MIN = (
+    int((datetime(1, 1, 1, tzinfo=UTC) - datetime(1970, 1, 1, tzinfo=UTC)).total_seconds()) * 10**9
+)
+NS_MAX = (
+    int(
+        (
+            datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC) - datetime(1970, 1, 1, tzinfo=UTC)
+        ).total_seconds()
+    )
+    * 10**9
+    + 999_999_999
+)
 
 
 def test_format_tardis_line_example() -> None:
     ns = parse_tardis_timestamp(b"2026-11-25T08:06:01.1234567Z")
     assert ns == 1795593961_123456700
-    assert format_tardis_line(ns + 99, FRAME_A) == b"2026-11-25T08:06:01.1234567Z " + FRAME_A + b"\n"
+    assert (
+        format_tardis_line(ns + 99, FRAME_A) == b"2026-11-25T08:06:01.1234567Z " + FRAME_A + b"\n"
+    )
     assert format_tardis_line(0, b"pong") == b"1970-01-01T00:00:00.0000000Z pong\n"
     assert format_tardis_line(-1, b"pong") == b"1969-12-31T23:59:59.9999999Z pong\n"
 
@@ -298,8 +326,10 @@ def test_format_tardis_line_example() -> None:
 def test_tardis_timestamp_round_trip(ns: int) -> None:
     line = format_tardis_line(ns, FRAME_A)
     assert len(line) == 28 + 1 + len(FRAME_A) + 1
-    assert parse_tardis_timestamp(line[:28]) == ns - ns % 100  # floored to 100 ns, tardis' resolution
-    d = datetime(1970, 1, 1, tzinfo=timezone.utc) + (ns // 1000) * (datetime.resolution)
+    assert (
+        parse_tardis_timestamp(line[:28]) == ns - ns % 100
+    )  # floored to 100 ns, tardis' resolution
+    d = datetime(1970, 1, 1, tzinfo=UTC) + (ns // 1000) * (datetime.resolution)
     assert line[:19] == d.strftime("%Y-%m-%dT%H:%M:%S").encode().rjust(19, b"0")
 
 
@@ -314,8 +344,17 @@ def test_tardis_timestamp_parses_0_to_9_fraction_digits(ns: int, digits: int) ->
 
 @pytest.mark.parametrize(
     "text",
-    [b"", b"Z", b"2026-11-25T08:06:01.1234567", b"2026-11-25 08:06:01.1234567Z", b"2026-02-30T08:06:01Z",
-     b"2026-11-25T24:00:00Z", b"2026-11-25T08:06:01.Z", b"2026-11-25T08:06:01.12a4567Z", b"+026-11-25T08:06:01Z"],
+    [
+        b"",
+        b"Z",
+        b"2026-11-25T08:06:01.1234567",
+        b"2026-11-25 08:06:01.1234567Z",
+        b"2026-02-30T08:06:01Z",
+        b"2026-11-25T24:00:00Z",
+        b"2026-11-25T08:06:01.Z",
+        b"2026-11-25T08:06:01.12a4567Z",
+        b"+026-11-25T08:06:01Z",
+    ],
 )
 def test_parse_tardis_timestamp_rejects(text: bytes) -> None:
     with pytest.raises(ValueError):
@@ -330,7 +369,9 @@ def test_format_tardis_line_rejects_frames_that_would_not_read_back(frame: bytes
 
 def test_formatted_lines_read_back(tmp_path: Path) -> None:
     stamps = [1795593961_123456700 + i * 987_654_321 for i in range(300)]
-    data = b"".join(format_tardis_line(ns, FRAME_A if i % 2 else FRAME_B) for i, ns in enumerate(stamps))
+    data = b"".join(
+        format_tardis_line(ns, FRAME_A if i % 2 else FRAME_B) for i, ns in enumerate(stamps)
+    )
     p = write(tmp_path, gzip.compress(data), "capture.gz")
     got = list(iter_frames(p))
     assert [f.recv_ns for f in got] == [ns - ns % 100 for ns in stamps]

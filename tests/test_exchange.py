@@ -114,7 +114,9 @@ def run(coro: Any) -> Any:
     return asyncio.run(asyncio.wait_for(coro, 10))
 
 
-async def send(ws: ClientConnection, op: str, *args: tuple[str, str], req_id: str | None = None) -> None:
+async def send(
+    ws: ClientConnection, op: str, *args: tuple[str, str], req_id: str | None = None
+) -> None:
     req: dict[str, Any] = {"op": op, "args": [{"channel": c, "instId": i} for c, i in args]}
     if req_id is not None:
         req["id"] = req_id
@@ -149,7 +151,10 @@ def sign(secret: str, ts: str) -> str:
 
 
 def test_checksum_matches_okx_doc_examples() -> None:
-    assert okx_checksum([["3366.1", "7"], ["3366", "6"]], [["3366.8", "9"], ["3368", "8"]]) == -1881014294
+    assert (
+        okx_checksum([["3366.1", "7"], ["3366", "6"]], [["3366.8", "9"], ["3368", "8"]])
+        == -1881014294
+    )
     # 1 bid, 3 asks: the short side is skipped, not padded (§3)
     asks = [["3366.8", "9"], ["3368", "8"], ["3372", "8"]]
     assert okx_checksum([["3366.1", "7"]], asks) == 831078360
@@ -332,8 +337,13 @@ def test_failed_subscription_gets_error_event_then_next_one_succeeds() -> None:
             ex.fail_subscription("books", BTC, code="64003", msg="fee tier")
             await send(ws, "subscribe", ("books", BTC), req_id="s1")
             err = await recv(ws)
-            assert err == {"id": "s1", "event": "error", "code": "64003", "msg": "fee tier",
-                           "connId": ex.connections[0]}
+            assert err == {
+                "id": "s1",
+                "event": "error",
+                "code": "64003",
+                "msg": "fee tier",
+                "connId": ex.connections[0],
+            }
             assert await nothing_within(ws)  # no snapshot after an error
             await send(ws, "subscribe", ("books", BTC))
             assert (await recv(ws))["event"] == "subscribe"
@@ -350,7 +360,10 @@ def test_unsubscribe_acks_and_stops_pushes() -> None:
                 await recv(ws)
             await send(ws, "unsubscribe", ("books", BTC), req_id="u1")
             ack = await recv(ws)
-            assert ack["event"] == "unsubscribe" and ack["arg"] == {"channel": "books", "instId": BTC}
+            assert ack["event"] == "unsubscribe" and ack["arg"] == {
+                "channel": "books",
+                "instId": BTC,
+            }
             await ex.step(3)
             for _ in range(3):
                 assert (await recv(ws))["arg"]["instId"] == ETH
@@ -525,7 +538,10 @@ def test_text_ping_keeps_a_silenced_connection_open() -> None:
 
 def test_notice_64008_then_close() -> None:
     async def main() -> None:
-        async with LocalExchange(auto=False, notice_close_delay=0.2) as ex, connect(ex.ws_url) as ws:
+        async with (
+            LocalExchange(auto=False, notice_close_delay=0.2) as ex,
+            connect(ex.ws_url) as ws,
+        ):
             await ws.send("ping")
             await recv_raw(ws)
             await ex.notice_64008()
@@ -567,7 +583,11 @@ def test_send_malformed_delivers_payload_verbatim() -> None:
             await ex.send_malformed(payload=b'{"arg":{"channel":"books","instId":"X"},"data":5}')
             assert await recv_raw(ws) == '{"arg":{"channel":"books"'
             assert json.loads(await recv_raw(ws))["data"] == 5
-            assert [s.kind for s in ex.sent(ex.connections[0])] == ["pong", "malformed", "malformed"]
+            assert [s.kind for s in ex.sent(ex.connections[0])] == [
+                "pong",
+                "malformed",
+                "malformed",
+            ]
 
     run(main())
 
@@ -577,7 +597,11 @@ def test_send_malformed_delivers_payload_verbatim() -> None:
 
 def test_rest_snapshot_matches_ws_book_at_its_seq_id() -> None:
     async def main() -> None:
-        async with LocalExchange(auto=False) as ex, connect(ex.ws_url) as ws, httpx.AsyncClient() as http:
+        async with (
+            LocalExchange(auto=False) as ex,
+            connect(ex.ws_url) as ws,
+            httpx.AsyncClient() as http,
+        ):
             await send(ws, "subscribe", ("books", BTC))
             await recv(ws)
             client = Replay()
@@ -585,7 +609,9 @@ def test_rest_snapshot_matches_ws_book_at_its_seq_id() -> None:
             await ex.step(5)
             for _ in range(5):
                 client.apply(await recv_raw(ws))
-            r = await http.get(f"{ex.rest_url}/api/v5/market/books", params={"instId": BTC, "sz": 400})
+            r = await http.get(
+                f"{ex.rest_url}/api/v5/market/books", params={"instId": BTC, "sz": 400}
+            )
             assert r.status_code == 200 and r.headers["content-type"] == "application/json"
             body = r.json()
             assert body["code"] == "0" and body["msg"] == ""
@@ -595,9 +621,13 @@ def test_rest_snapshot_matches_ws_book_at_its_seq_id() -> None:
             bids, asks = client.sides()
             assert snap["bids"] == bids and snap["asks"] == asks
             # sz defaults to 1 and is capped at 400 (§8)
-            one = (await http.get(f"{ex.rest_url}/api/v5/market/books", params={"instId": BTC})).json()
+            one = (
+                await http.get(f"{ex.rest_url}/api/v5/market/books", params={"instId": BTC})
+            ).json()
             assert len(one["data"][0]["bids"]) == len(one["data"][0]["asks"]) == 1
-            r = await http.get(f"{ex.rest_url}/api/v5/market/books", params={"instId": BTC, "sz": 401})
+            r = await http.get(
+                f"{ex.rest_url}/api/v5/market/books", params={"instId": BTC, "sz": 401}
+            )
             assert r.status_code == 400 and r.json()["code"] == "51000"
 
     run(main())
@@ -605,7 +635,11 @@ def test_rest_snapshot_matches_ws_book_at_its_seq_id() -> None:
 
 def test_rest_lag_serves_an_older_seq_id_then_catches_up() -> None:
     async def main() -> None:
-        async with LocalExchange(auto=False) as ex, connect(ex.ws_url) as ws, httpx.AsyncClient() as http:
+        async with (
+            LocalExchange(auto=False) as ex,
+            connect(ex.ws_url) as ws,
+            httpx.AsyncClient() as http,
+        ):
             await send(ws, "subscribe", ("books", BTC))
             await recv(ws)
             seqs = [(await recv(ws))["data"][0]["seqId"]]
@@ -622,8 +656,11 @@ def test_rest_lag_serves_an_older_seq_id_then_catches_up() -> None:
 
 def test_no_snapshot_mode_client_seeds_from_rest() -> None:
     async def main() -> None:
-        async with LocalExchange(auto=False, no_snapshot=True) as ex, connect(ex.ws_url) as ws, \
-                httpx.AsyncClient() as http:
+        async with (
+            LocalExchange(auto=False, no_snapshot=True) as ex,
+            connect(ex.ws_url) as ws,
+            httpx.AsyncClient() as http,
+        ):
             market = ex.book("books", BTC)
             for _ in range(20):  # the market moved before we came: REST history predates us
                 market.next_update_frame()
@@ -667,12 +704,20 @@ def test_l2_tbt_requires_login_with_valid_hmac_sign() -> None:
             ts = str(int(time.time()))
             bad = {"apiKey": "k1", "passphrase": "pp", "timestamp": ts, "sign": sign("wrong", ts)}
             await ws.send(json.dumps({"op": "login", "args": [bad]}))
-            assert await recv(ws) == {"event": "error", "code": "60009", "msg": "Login failed.",
-                                      "connId": ex.connections[0]}
+            assert await recv(ws) == {
+                "event": "error",
+                "code": "60009",
+                "msg": "Login failed.",
+                "connId": ex.connections[0],
+            }
             good = dict(bad, sign=sign("s3cret", ts))
             await ws.send(json.dumps({"op": "login", "args": [good]}))
-            assert await recv(ws) == {"event": "login", "code": "0", "msg": "",
-                                      "connId": ex.connections[0]}
+            assert await recv(ws) == {
+                "event": "login",
+                "code": "0",
+                "msg": "",
+                "connId": ex.connections[0],
+            }
             await send(ws, "subscribe", ("books50-l2-tbt", BTC))
             assert (await recv(ws))["event"] == "subscribe"
             snap = json.loads(await recv_raw(ws))
@@ -687,8 +732,10 @@ def test_l2_tbt_requires_login_with_valid_hmac_sign() -> None:
 
 def test_request_limit_answers_60014_when_enforced() -> None:
     async def main() -> None:
-        async with LocalExchange(auto=False, enforce_request_limit=True, request_limit=2) as ex, \
-                connect(ex.ws_url) as ws:
+        async with (
+            LocalExchange(auto=False, enforce_request_limit=True, request_limit=2) as ex,
+            connect(ex.ws_url) as ws,
+        ):
             await send(ws, "subscribe", ("books5", BTC))
             await recv(ws)
             await recv(ws)

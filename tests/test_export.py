@@ -13,11 +13,18 @@ import pytest
 pd = pytest.importorskip("pandas")
 pa = pytest.importorskip("pyarrow")
 
-import okxbook  # noqa: E402
-from okxbook.capture import iter_frames  # noqa: E402
-from okxbook.capture.export import (depth_columns, export_replay, read_metadata, replay_series,  # noqa: E402
-                            to_arrow, to_pandas, write_parquet)
-from okxbook.capture.replay import replay, replay_frames  # noqa: E402
+import okxbook
+from okxbook.capture import iter_frames
+from okxbook.capture.export import (
+    depth_columns,
+    export_replay,
+    read_metadata,
+    replay_series,
+    to_arrow,
+    to_pandas,
+    write_parquet,
+)
+from okxbook.capture.replay import replay, replay_frames
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 L2_TBT = SHARED / "okx-frames/bmoscon_cryptofeed/2022-02-28_books-l2-tbt_ed5b535/OKX.ws.1.0"
@@ -57,7 +64,7 @@ def l2_tbt():
 def test_one_row_per_book_frame_in_frame_order(l2_tbt):
     _, _, df = l2_tbt
     names = book_frame_names(L2_TBT)
-    assert len(names) == 3679 == len(df)            # README: 3679 book frames in this capture
+    assert len(names) == 3679 == len(df)  # README: 3679 book frames in this capture
     assert df["book"].astype(str).tolist() == names
 
 
@@ -73,7 +80,7 @@ def test_dtypes_book_categorical_and_utc_times(l2_tbt):
     assert pd.Timestamp("2022-02-27 23:14:26", tz="UTC") < first < end
     assert end - first < pd.Timedelta(minutes=30)
     lag = (df["recv_time"] - df["exchange_time"]).dt.total_seconds()
-    assert lag.abs().median() < 1      # a snapshot of a quiet book may carry an older ts
+    assert lag.abs().median() < 1  # a snapshot of a quiet book may carry an older ts
 
 
 def test_final_row_per_book_equals_replay_report_best_levels(l2_tbt):
@@ -85,7 +92,7 @@ def test_final_row_per_book_equals_replay_report_best_levels(l2_tbt):
         row = last.loc[name]
         assert row["valid"] == (b["status"] == "live")
         for side in ("bid", "ask"):
-            best = b[f"best_{side}"]        # (px, sz) strings as received, None: empty side
+            best = b[f"best_{side}"]  # (px, sz) strings as received, None: empty side
             got = (row[f"{side}_px"], row[f"{side}_sz"])
             if best is None:
                 assert np.isnan(got).all() and row[f"{side}_ticks"] == 0
@@ -96,14 +103,14 @@ def test_final_row_per_book_equals_replay_report_best_levels(l2_tbt):
             assert row["spread"] == pytest.approx(spread, rel=1e-9)
         else:
             assert np.isnan(row["spread"]) and np.isnan(row["mid"])
-    assert last["bid_px"].isna().sum() == 2         # two option books end with no bids
+    assert last["bid_px"].isna().sum() == 2  # two option books end with no bids
 
 
 def bands_from_book(book: okxbook.Book, bps: tuple[float, ...]) -> list[tuple[float, float]]:
     """Size within b bps of the mid per side, from the depth arrays, in exact ticks and lots."""
     bids, asks = book.bids(), book.asks()
     mid_ticks = (bids["px_ticks"][0] + asks["px_ticks"][0]) / 2
-    lots = 10.0 ** book.sz_decimals
+    lots = 10.0**book.sz_decimals
     out = []
     for b in bps:
         bid = bids["sz_lots"][bids["px_ticks"] >= mid_ticks * (1 - b / 1e4)].sum() / lots
@@ -140,8 +147,10 @@ def test_custom_bands_are_named_and_nested(l2_tbt):
     need(BOOKS_0513)
     series, _ = replay_series(BOOKS_0513, bps=(50, 2.5))
     df = to_pandas(series)
-    assert depth_columns(series) == [("bid_depth_2_5bps", "ask_depth_2_5bps"),
-                                     ("bid_depth_50bps", "ask_depth_50bps")]
+    assert depth_columns(series) == [
+        ("bid_depth_2_5bps", "ask_depth_2_5bps"),
+        ("bid_depth_50bps", "ask_depth_50bps"),
+    ]
     both = df[df["valid"]]
     assert (both["bid_depth_2_5bps"] <= both["bid_depth_50bps"]).all()
     assert (both["ask_depth_2_5bps"] <= both["ask_depth_50bps"]).all()
@@ -159,6 +168,7 @@ def test_parquet_round_trips_to_the_same_dataframe(tmp_path, l2_tbt):
     assert meta["sources"] == [str(L2_TBT)]
     # the book column is stored as a dictionary, not a string per row
     import pyarrow.parquet as pq
+
     assert pa.types.is_dictionary(pq.read_schema(out).field("book").type)
 
 
@@ -200,6 +210,7 @@ def test_empty_series_exports_an_empty_table_with_the_full_schema(tmp_path):
 # ---------------------------------------------------------------------------------------------------
 # okxbook.plot (its tests live here: it draws what export produces)
 
+
 def png_size(path: Path) -> tuple[int, int]:
     head = path.read_bytes()[:24]
     assert head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR"
@@ -209,24 +220,28 @@ def png_size(path: Path) -> tuple[int, int]:
 def test_plot_writes_a_png_of_the_busiest_book(tmp_path, l2_tbt):
     pytest.importorskip("matplotlib")
     from okxbook.capture.plot import plot_books
+
     out = tmp_path / "l2.png"
     drawn = plot_books([L2_TBT], out)
     busiest = max(replay([L2_TBT]).books.items(), key=lambda kv: kv[1]["frames"])[0]
     assert drawn == busiest == "books-l2-tbt/ELON-USDT"
-    assert png_size(out) == (1320, 990)                 # 12 x 9 in at 110 dpi
-    assert 50_000 < out.stat().st_size < 2_000_000      # three panels of real data, not blank
+    assert png_size(out) == (1320, 990)  # 12 x 9 in at 110 dpi
+    assert 50_000 < out.stat().st_size < 2_000_000  # three panels of real data, not blank
 
 
 def test_plot_from_exported_parquet_and_a_chosen_book_and_band(tmp_path):
     pytest.importorskip("matplotlib")
     need(BOOKS_0513)
     from okxbook.capture.plot import plot_books
+
     export_replay(BOOKS_0513, tmp_path / "b.parquet")
     out = tmp_path / "b.png"
-    assert plot_books(tmp_path / "b.parquet", out, book="books/BTC-USDT",
-                      depth_bps=[10]) == "books/BTC-USDT"
+    assert (
+        plot_books(tmp_path / "b.parquet", out, book="books/BTC-USDT", depth_bps=[10])
+        == "books/BTC-USDT"
+    )
     assert out.stat().st_size > 20_000
-    with pytest.raises(ValueError, match="books/UNI-USD-SWAP"):     # the message lists the books
+    with pytest.raises(ValueError, match="books/UNI-USD-SWAP"):  # the message lists the books
         plot_books(tmp_path / "b.parquet", out, book="books/NOPE")
     with pytest.raises(ValueError, match="not in the data"):
         plot_books(tmp_path / "b.parquet", out, depth_bps=[7])

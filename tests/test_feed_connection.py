@@ -9,9 +9,21 @@ import asyncio
 import logging
 
 import pytest
+from feed_helpers import (
+    FAST,
+    assert_matches_exchange,
+    caught_up,
+    current_conn,
+    harness,
+    initial_snapshot,
+    requests,
+    run,
+    settle,
+    step_until,
+    sub_counts,
+    wait_for,
+)
 
-from feed_helpers import (FAST, assert_matches_exchange, caught_up, current_conn, harness,
-                          initial_snapshot, requests, run, settle, step_until, sub_counts, wait_for)
 from okxbook.feed import Credentials, Feed, SubscriptionError
 from okxbook.testing import LocalExchange
 
@@ -29,10 +41,11 @@ def test_reconnects_with_backoff_after_abrupt_drop_and_resubscribes_everything()
             await settle(feed, ex)
             old = ex.connections[0]
             mark = h.obs.mark()
-            await ex.drop(old)                       # TCP abort, no close frame
-            await ex.step(3)                         # pushes lost while disconnected
-            await wait_for(lambda: ex.connections and ex.connections[0] != old, 3,
-                           "a new connection")
+            await ex.drop(old)  # TCP abort, no close frame
+            await ex.step(3)  # pushes lost while disconnected
+            await wait_for(
+                lambda: ex.connections and ex.connections[0] != old, 3, "a new connection"
+            )
             await settle(feed, ex)
             await ex.step(10)
             await settle(feed, ex)
@@ -50,16 +63,20 @@ def test_reconnects_with_backoff_after_abrupt_drop_and_resubscribes_everything()
 
 def test_sends_text_ping_after_silence_and_reconnects_without_pong():
     async def main():
-        async with harness(KEYS, exchange=dict(idle_timeout=None), ping_after=0.2,
-                           pong_timeout=0.2) as h:
+        async with harness(
+            KEYS, exchange=dict(idle_timeout=None), ping_after=0.2, pong_timeout=0.2
+        ) as h:
             ex, feed = h.ex, h.feed
             await ex.step(3)
             await settle(feed, ex)
             old = ex.connections[0]
             mark = h.obs.mark()
             ex.silence(old, pong=False)
-            await wait_for(lambda: ex.connections and ex.connections[0] != old, 3,
-                           "a reconnect after the unanswered ping")
+            await wait_for(
+                lambda: ex.connections and ex.connections[0] != old,
+                3,
+                "a reconnect after the unanswered ping",
+            )
             assert "ping" in ex.conn(old).received
             assert ex.conn(old).closed
             assert not [s for s in ex.sent(old) if s.kind == "pong"]
@@ -79,8 +96,9 @@ def test_stays_connected_while_silent_if_pongs_come_back_and_pings_prevent_4004_
     async def main():
         # The exchange closes a connection idle for 0.5 s with 4004 (§6); the feeder pings after
         # 0.2 s of silence, so the pings and pongs are the data that keeps it open.
-        async with harness(KEYS, exchange=dict(idle_timeout=0.5), ping_after=0.2,
-                           pong_timeout=0.2) as h:
+        async with harness(
+            KEYS, exchange=dict(idle_timeout=0.5), ping_after=0.2, pong_timeout=0.2
+        ) as h:
             ex, feed = h.ex, h.feed
             await settle(feed, ex)
             conn = ex.connections[0]
@@ -128,11 +146,11 @@ def test_64008_notice_switches_to_a_new_connection_with_no_gap_seen_by_consumers
             await ex.step(3)
             await settle(feed, ex)
             old = ex.connections[0]
-            held = {k: feed.book(*k) for k in KEYS}     # consumers hold these objects
+            held = {k: feed.book(*k) for k in KEYS}  # consumers hold these objects
             mark = h.obs.mark()
             stop = asyncio.Event()
 
-            async def pusher():                      # pushes keep coming through the switch
+            async def pusher():  # pushes keep coming through the switch
                 while not stop.is_set():
                     await ex.step(1)
                     await asyncio.sleep(0.004)
@@ -189,15 +207,22 @@ EX_CREDS = {"key": "apikey-123", "secret": SECRET, "passphrase": PASSPHRASE}
 
 
 def test_l2_tbt_and_books_of_one_instid_never_share_a_connection_and_login_precedes_subscribe(
-        caplog):
+    caplog,
+):
     caplog.set_level(logging.DEBUG)
     creds = Credentials("apikey-123", SECRET, PASSPHRASE)
-    keys = [("books", "BTC-USDT"), ("books-l2-tbt", "BTC-USDT"), ("books50-l2-tbt", "ETH-USDT"),
-            ("books", "ETH-USDT"), ("books", "SOL-USDT")]
+    keys = [
+        ("books", "BTC-USDT"),
+        ("books-l2-tbt", "BTC-USDT"),
+        ("books50-l2-tbt", "ETH-USDT"),
+        ("books", "ETH-USDT"),
+        ("books", "SOL-USDT"),
+    ]
 
     async def main():
-        async with harness(keys, exchange=dict(credentials=EX_CREDS), credentials=creds,
-                           max_per_connection=2) as h:
+        async with harness(
+            keys, exchange=dict(credentials=EX_CREDS), credentials=creds, max_per_connection=2
+        ) as h:
             ex, feed = h.ex, h.feed
             await ex.step(5)
             await settle(feed, ex)
@@ -215,10 +240,13 @@ def test_l2_tbt_and_books_of_one_instid_never_share_a_connection_and_login_prece
                     assert [r["op"] for r in reqs[1:]] == ["subscribe"] * len(subs)
                 else:
                     assert ex.conn(c).login_requests == 0
-                for raw in ex.conn(c).received:       # the secret is never sent
+                for raw in ex.conn(c).received:  # the secret is never sent
                     assert SECRET not in str(raw)
-            assert not any(s.kind == "event" and b"64004" in s.data
-                           for c in ex.all_connections for s in ex.sent(c))
+            assert not any(
+                s.kind == "event" and b"64004" in s.data
+                for c in ex.all_connections
+                for s in ex.sent(c)
+            )
             return feed
 
     feed = run(main)
@@ -234,8 +262,9 @@ def test_failed_login_fails_only_the_vip_subscription_and_leaks_no_secret(caplog
     keys = [("books-l2-tbt", "BTC-USDT"), ("books", "ETH-USDT")]
 
     async def main():
-        async with harness(keys, exchange=dict(credentials=EX_CREDS), credentials=wrong,
-                           wait_live=False) as h:
+        async with harness(
+            keys, exchange=dict(credentials=EX_CREDS), credentials=wrong, wait_live=False
+        ) as h:
             feed = h.feed
             with pytest.raises(SubscriptionError) as info:
                 await feed.wait_live(timeout=5)
@@ -274,8 +303,11 @@ def test_drop_of_one_connection_resyncs_only_the_books_it_carried():
             mark = h.obs.mark()
             await ex.drop(victim)
             await ex.step(2)
-            await wait_for(lambda: len(ex.connections) == 2 and victim not in ex.connections, 3,
-                           "the dropped connection replaced")
+            await wait_for(
+                lambda: len(ex.connections) == 2 and victim not in ex.connections,
+                3,
+                "the dropped connection replaced",
+            )
             await settle(feed, ex)
             await ex.step(3)
             await settle(feed, ex)
@@ -322,10 +354,13 @@ def test_logs_in_again_before_resubscribing_after_reconnect_and_on_the_64008_suc
     run(main)
 
 
-@pytest.mark.parametrize("transport", [
-    "websockets",
-    "picows",
-])
+@pytest.mark.parametrize(
+    "transport",
+    [
+        "websockets",
+        "picows",
+    ],
+)
 def test_closing_the_feed_completes_the_websocket_closing_handshake(transport):
     async def main():
         async with harness([BTC, ETH], transport=transport) as h:
@@ -347,6 +382,7 @@ async def _push_until(ex, stop: asyncio.Event) -> None:
 def test_64008_with_the_old_connection_closed_at_once_hands_over_to_the_successor_alone():
     """The exchange closes right after the notice, before the successor is live: consumers see
     resyncing then live, and the old connection is not reconnected beside the successor."""
+
     async def main():
         async with harness(KEYS) as h:
             ex, feed = h.ex, h.feed
@@ -358,8 +394,9 @@ def test_64008_with_the_old_connection_closed_at_once_hands_over_to_the_successo
             task = asyncio.create_task(_push_until(ex, stop))
             await ex.notice_64008(old, close_after=0.0)
             assert await ex.wait_closed(old, 2.0) == 1001
-            await wait_for(lambda: all(feed.status(*k).state == "live" for k in KEYS), 3,
-                           "the successor live")
+            await wait_for(
+                lambda: all(feed.status(*k).state == "live" for k in KEYS), 3, "the successor live"
+            )
             await asyncio.sleep(0.1)
             stop.set()
             await task
@@ -393,8 +430,11 @@ def test_64008_successor_seeds_from_rest_and_a_later_drop_of_it_reconnects():
             successor = ex.connections[0]
             mark = h.obs.mark()
             await ex.drop(successor)
-            await wait_for(lambda: ex.connections and ex.connections[0] != successor, 3,
-                           "reconnect of the successor")
+            await wait_for(
+                lambda: ex.connections and ex.connections[0] != successor,
+                3,
+                "reconnect of the successor",
+            )
             await asyncio.sleep(0.2)
             stop.set()
             await task
@@ -433,26 +473,30 @@ def test_a_reconnect_whose_socket_dies_before_it_subscribes_keeps_reconnecting()
     """Regression: the socket of a fresh reconnect dies at once, so the feeder's subscribe goes to
     a closed socket. That used to raise websockets' ConnectionClosedError out of the connection's
     run loop, which ended it: no more reconnects, books "resyncing" forever."""
+
     async def main():
         ex = LocalExchange(auto=False)
         original = ex._handler
         handled = []
 
-        async def handler(ws):                       # abort the 2nd connection on arrival
+        async def handler(ws):  # abort the 2nd connection on arrival
             handled.append(ws)
             if len(handled) == 2:
                 ws.transport.abort()
             await original(ws)
 
-        ex._handler = handler                        # bound by serve() in start()
+        ex._handler = handler  # bound by serve() in start()
         async with ex:
             feed = Feed(KEYS, url=ex.ws_url, rest_url=ex.rest_url, **FAST)
             async with feed:
                 await feed.wait_live(timeout=5)
                 first = ex.connections[0]
                 await ex.drop(first)
-                await wait_for(lambda: len(handled) >= 3 and len(ex.connections) == 1, 3,
-                               lambda: f"a third connection ({len(handled)} so far)")
+                await wait_for(
+                    lambda: len(handled) >= 3 and len(ex.connections) == 1,
+                    3,
+                    lambda: f"a third connection ({len(handled)} so far)",
+                )
                 await settle(feed, ex)
                 await ex.step(3)
                 await settle(feed, ex)

@@ -8,9 +8,18 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from feed_helpers import (
+    FAST,
+    Observer,
+    ValidityWatch,
+    assert_matches_exchange,
+    harness,
+    run,
+    settle,
+    sub_counts,
+    wait_for,
+)
 
-from feed_helpers import (FAST, Observer, ValidityWatch, assert_matches_exchange, harness, run,
-                          settle, sub_counts, wait_for)
 from okxbook.feed import Feed, SubscriptionError
 from okxbook.testing import LocalExchange
 
@@ -29,7 +38,8 @@ HARMLESS = {
     "invalid_utf8": b'{"arg":{"channel":"books","instId":"\xff\xfe"}}',
     "unsubscribed_inst_bad_price": (
         b'{"arg":{"channel":"books","instId":"DOGE-USDT"},"action":"update","data":[{"asks":'
-        b'[["x1","1","0","1"]],"bids":[],"ts":"1","checksum":0,"prevSeqId":1,"seqId":2}]}'),
+        b'[["x1","1","0","1"]],"bids":[],"ts":"1","checksum":0,"prevSeqId":1,"seqId":2}]}'
+    ),
     "unknown_channel": (b'{"arg":{"channel":"trades","instId":"BTC-USDT"},"data":[{"px":"1"}]}'),
     "event_without_fields": b'{"event":"nonsense"}',
     "truncated_event": b'{"event":"subscribe","arg":{"chan',
@@ -66,20 +76,27 @@ def test_garbage_frames_naming_no_subscribed_book_are_ignored_and_the_connection
 
 
 def _bad(inst: str, body: str) -> bytes:
-    return (f'{{"arg":{{"channel":"books","instId":"{inst}"}},"action":"update","data":[{body}]}}'
-            ).encode()
+    return (
+        f'{{"arg":{{"channel":"books","instId":"{inst}"}},"action":"update","data":[{body}]}}'
+    ).encode()
 
 
 NAMING_BTC = {
     "truncated_json": b'{"arg":{"channel":"books","instId":"BTC-USDT"},"action":"upd',
-    "bad_price": _bad("BTC-USDT", '{"asks":[["43x50.1","1","0","1"]],"bids":[],"ts":"1",'
-                                  '"checksum":0,"prevSeqId":1,"seqId":2}'),
-    "asks_not_a_list": _bad("BTC-USDT", '{"asks":"oops","bids":[],"ts":"1","checksum":0,'
-                                        '"prevSeqId":1,"seqId":2}'),
-    "seqid_is_a_string": _bad("BTC-USDT", '{"asks":[],"bids":[],"ts":"1","checksum":0,'
-                                          '"prevSeqId":"x","seqId":"y"}'),
-    "level_too_short": _bad("BTC-USDT", '{"asks":[["43250.1"]],"bids":[],"ts":"1","checksum":0,'
-                                        '"prevSeqId":1,"seqId":2}'),
+    "bad_price": _bad(
+        "BTC-USDT",
+        '{"asks":[["43x50.1","1","0","1"]],"bids":[],"ts":"1",'
+        '"checksum":0,"prevSeqId":1,"seqId":2}',
+    ),
+    "asks_not_a_list": _bad(
+        "BTC-USDT", '{"asks":"oops","bids":[],"ts":"1","checksum":0,"prevSeqId":1,"seqId":2}'
+    ),
+    "seqid_is_a_string": _bad(
+        "BTC-USDT", '{"asks":[],"bids":[],"ts":"1","checksum":0,"prevSeqId":"x","seqId":"y"}'
+    ),
+    "level_too_short": _bad(
+        "BTC-USDT", '{"asks":[["43250.1"]],"bids":[],"ts":"1","checksum":0,"prevSeqId":1,"seqId":2}'
+    ),
 }
 
 
@@ -96,8 +113,11 @@ def test_malformed_frame_naming_a_subscribed_book_invalidates_and_resyncs_only_t
             mark = h.obs.mark()
             with ValidityWatch(feed, others) as watch:
                 await ex.send_malformed(conn, payload, channel=BTC[0], inst_id=BTC[1])
-                await wait_for(lambda: "resyncing" in h.obs.states(BTC, mark), 2,
-                               "BTC resyncing after the malformed frame")
+                await wait_for(
+                    lambda: "resyncing" in h.obs.states(BTC, mark),
+                    2,
+                    "BTC resyncing after the malformed frame",
+                )
                 await ex.step(2)
                 await settle(feed, ex)
                 await ex.step(5)
@@ -137,7 +157,7 @@ def test_refused_subscription_raises_subscription_error_naming_channel_instid_an
                 await ex.step(5)
                 await settle(feed, ex, [BTC, SOL])
                 assert_matches_exchange(feed, ex, [BTC, SOL])
-                assert feed.status(*ETH).state == "invalid"     # not retried
+                assert feed.status(*ETH).state == "invalid"  # not retried
                 assert sub_counts(ex, ETH) == (1, 0)
                 assert obs.states(ETH) == ["invalid"]
                 obs.check_no_stale(ex, [BTC, SOL])
@@ -169,8 +189,9 @@ def test_error_event_after_subscribe_touches_no_book():
             ex, feed = h.ex, h.feed
             await settle(feed, ex)
             mark = h.obs.mark()
-            await ex.send_raw(ex.connections[0],
-                              b'{"event":"error","code":"60012","msg":"Invalid request: x"}')
+            await ex.send_raw(
+                ex.connections[0], b'{"event":"error","code":"60012","msg":"Invalid request: x"}'
+            )
             await asyncio.sleep(0.02)
             await ex.step(2)
             await settle(feed, ex)

@@ -9,9 +9,16 @@ import time
 import types
 
 import pytest
+from feed_helpers import (
+    ValidityWatch,
+    assert_matches_exchange,
+    harness,
+    run,
+    settle,
+    sub_counts,
+    wait_for,
+)
 
-from feed_helpers import (ValidityWatch, assert_matches_exchange, harness, run, settle, sub_counts,
-                          wait_for)
 from okxbook.feed import ratelimit
 from okxbook.feed.ratelimit import SlidingWindow
 
@@ -58,7 +65,7 @@ def test_sliding_window_expiry_frees_slots_exactly_at_the_window_edge():
     assert w.try_acquire() and w.try_acquire()
     clock.t += 0.999
     assert w.remaining() == 0 and not w.try_acquire()
-    clock.t += 0.001                                  # exactly one window after: expired
+    clock.t += 0.001  # exactly one window after: expired
     assert w.remaining() == 2 and w.delay() == 0.0
     assert w.try_acquire()
     assert w.remaining() == 1
@@ -92,7 +99,7 @@ def test_sliding_window_acquire_waits_out_the_delay(monkeypatch):
         await w.acquire()
         clock.t += 0.25
         await w.acquire()
-        await w.acquire()                             # must wait until the first expires
+        await w.acquire()  # must wait until the first expires
         return clock.t
 
     t = asyncio.run(main())
@@ -123,8 +130,11 @@ def test_gap_storm_on_one_instrument_is_paced_by_its_resync_backoff():
     delays = [0.0, 0.05, 0.1, 0.2, 0.4, 0.4, 0.4, 0.4, 0.4, 0.4]
 
     async def main():
-        async with harness(KEYS, resync_delay=(0.05, 0.4),
-                           exchange=dict(enforce_request_limit=True, request_limit=30)) as h:
+        async with harness(
+            KEYS,
+            resync_delay=(0.05, 0.4),
+            exchange=dict(enforce_request_limit=True, request_limit=30),
+        ) as h:
             ex, feed = h.ex, h.feed
             await ex.step(2)
             await settle(feed, ex)
@@ -168,6 +178,7 @@ def test_gap_storm_on_one_instrument_is_paced_by_its_resync_backoff():
 
 def test_burst_of_gap_frames_while_resyncing_costs_one_resubscribe():
     """Several broken frames in a row before the resync even starts: one resync, not one each."""
+
     async def main():
         async with harness(KEYS) as h:
             ex, feed = h.ex, h.feed
@@ -176,7 +187,7 @@ def test_burst_of_gap_frames_while_resyncing_costs_one_resubscribe():
             mark = h.obs.mark()
             for _ in range(10):
                 ex.inject_gap(*BTC)
-            await ex.step(10, inst_id="BTC-USDT")     # all pushed in one go
+            await ex.step(10, inst_id="BTC-USDT")  # all pushed in one go
             await settle(feed, ex)
             assert sub_counts(ex, BTC) == (2, 1)
             assert h.obs.states(BTC, mark).count("resyncing") == 1
@@ -194,10 +205,15 @@ def test_reconnect_storm_never_exceeds_three_connects_per_second():
             for _ in range(6):
                 old = ex.connections[0]
                 await ex.drop(old)
-                await wait_for(lambda: ex.connections and ex.connections[0] != old, 4,
-                               lambda: f"reconnect (feed stats {dict(feed.stats)}, exchange "
-                               f"{ex.connections_opened} opened, {ex.connects_per_second()}, "
-                               f"{[(c.name, c.transport, c._task) for c in feed.connections]})")
+                await wait_for(
+                    lambda: ex.connections and ex.connections[0] != old,
+                    4,
+                    lambda: (
+                        f"reconnect (feed stats {dict(feed.stats)}, exchange "
+                        f"{ex.connections_opened} opened, {ex.connects_per_second()}, "
+                        f"{[(c.name, c.transport, c._task) for c in feed.connections]})"
+                    ),
+                )
             await settle(feed, ex)
             assert ex.connections_opened == 7
             per_second = ex.connects_per_second()

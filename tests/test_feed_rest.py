@@ -11,10 +11,22 @@ import asyncio
 from decimal import Decimal
 
 import orjson
+from feed_helpers import (
+    FAST,
+    Observer,
+    ValidityWatch,
+    assert_matches_exchange,
+    harness,
+    initial_snapshot,
+    run,
+    settle,
+    step_until,
+    sub_counts,
+    truth,
+    wait_for,
+)
 from websockets.asyncio.client import connect
 
-from feed_helpers import (FAST, Observer, ValidityWatch, assert_matches_exchange, harness,
-                          initial_snapshot, run, settle, step_until, sub_counts, truth, wait_for)
 from okxbook.feed import Feed
 from okxbook.testing import LocalExchange
 
@@ -32,8 +44,11 @@ def test_no_ws_snapshot_seeds_every_book_from_rest_and_splices_buffered_updates(
     async def main():
         async with harness(KEYS, exchange=dict(no_snapshot=True), wait_live=False) as h:
             ex, feed = h.ex, h.feed
-            await step_until(ex, lambda: all(feed.status(*k).state == "live" for k in KEYS),
-                             what="REST-seeded books live")
+            await step_until(
+                ex,
+                lambda: all(feed.status(*k).state == "live" for k in KEYS),
+                what="REST-seeded books live",
+            )
             await ex.step(5)
             await settle(feed, ex)
             assert not any(s.kind == "snapshot" for c in ex.all_connections for s in ex.sent(c))
@@ -53,8 +68,11 @@ def test_no_ws_snapshot_seeds_every_book_from_rest_and_splices_buffered_updates(
 async def _warm_up(ex, key, rounds):
     """Give the exchange book some history (another client subscribed), so REST can lag."""
     async with connect(ex.ws_url) as ws:
-        await ws.send(orjson.dumps({"op": "subscribe",
-                                    "args": [{"channel": key[0], "instId": key[1]}]}).decode())
+        await ws.send(
+            orjson.dumps(
+                {"op": "subscribe", "args": [{"channel": key[0], "instId": key[1]}]}
+            ).decode()
+        )
         await ex.wait_subscribed(*key)
         await ex.step(rounds)
 
@@ -67,8 +85,11 @@ def test_rest_snapshot_older_than_the_first_buffered_update_is_fetched_again():
             feed = Feed([BTC, ETH], url=ex.ws_url, rest_url=ex.rest_url, **FAST)
             obs = Observer(feed)
             async with feed:
-                await step_until(ex, lambda: all(feed.status(*k).state == "live"
-                                                 for k in feed.keys), what="books live")
+                await step_until(
+                    ex,
+                    lambda: all(feed.status(*k).state == "live" for k in feed.keys),
+                    what="books live",
+                )
                 await ex.step(5)
                 await settle(feed, ex)
                 btc = [r for r in ex.rest_requests if r.inst_id == "BTC-USDT"]
@@ -97,12 +118,16 @@ def test_rest_resync_mode_repairs_a_gap_without_unsubscribe_or_subscribe():
             with ValidityWatch(feed, [ETH, SOL]) as watch:
                 ex.inject_gap(*BTC)
                 await ex.step(1)
-                await step_until(ex, lambda: feed.status(*BTC).state == "live"
-                                 and "resyncing" in h.obs.states(BTC, mark),
-                                 what="BTC re-seeded from REST")
+                await step_until(
+                    ex,
+                    lambda: (
+                        feed.status(*BTC).state == "live" and "resyncing" in h.obs.states(BTC, mark)
+                    ),
+                    what="BTC re-seeded from REST",
+                )
                 await ex.step(5)
                 await settle(feed, ex)
-            assert ex.conn(conn).requests == requests_before        # no WS request at all
+            assert ex.conn(conn).requests == requests_before  # no WS request at all
             for key in KEYS:
                 assert sub_counts(ex, key) == before[key]
             assert [r.inst_id for r in ex.rest_requests] == ["BTC-USDT"]
@@ -128,8 +153,12 @@ def test_gap_on_a_rest_seeded_connection_resubscribes_and_seeds_from_rest_again(
             n_rest = len(ex.rest_requests)
             ex.inject_gap(*ETH)
             await ex.step(1)
-            await step_until(ex, lambda: feed.status(*ETH).state == "live"
-                             and "resyncing" in h.obs.states(ETH, mark))
+            await step_until(
+                ex,
+                lambda: (
+                    feed.status(*ETH).state == "live" and "resyncing" in h.obs.states(ETH, mark)
+                ),
+            )
             await ex.step(3)
             await settle(feed, ex)
             assert sub_counts(ex, ETH) == (2, 1)
@@ -146,9 +175,11 @@ def test_gap_on_a_rest_seeded_connection_resubscribes_and_seeds_from_rest_again(
 def test_rest_strings_with_trailing_zeros_are_matched_by_value_not_by_string():
     """§0b: REST may print "43250.0" where the WS prints "43250". Levels seeded from REST must be
     replaced and deleted by WS updates for the same price: no duplicate, no crossed book."""
+
     async def main():
-        async with harness([BTC], exchange=dict(no_snapshot=True, rest_pad=True, checksum="zero"),
-                           wait_live=False) as h:
+        async with harness(
+            [BTC], exchange=dict(no_snapshot=True, rest_pad=True, checksum="zero"), wait_live=False
+        ) as h:
             ex, feed = h.ex, h.feed
             await step_until(ex, lambda: feed.status(*BTC).state == "live")
             book = feed.book(*BTC)
@@ -181,7 +212,7 @@ def test_seq_reset_while_rest_seeding_still_brings_the_book_live(monkeypatch):
 
     async def held_fetch(*args, **kwargs):
         snap = await real_fetch(*args, **kwargs)
-        if not fetched.is_set():                  # hold the first answer until told
+        if not fetched.is_set():  # hold the first answer until told
             fetched.set()
             await release.wait()
         return snap
@@ -193,18 +224,22 @@ def test_seq_reset_while_rest_seeding_still_brings_the_book_live(monkeypatch):
             ex, feed = h.ex, h.feed
             await ex.wait_subscribed(*BTC)
             await wait_for(lambda: feed.connections[0].states[BTC].state == "syncing", 2)
-            await ex.step(1)                          # first update: seeding starts
+            await ex.step(1)  # first update: seeding starts
             await asyncio.wait_for(fetched.wait(), 2)
             snap_seq = ex.rest_requests[0].seq_id
             ex.reset_seq(*BTC)
-            await ex.step(3)                          # the reset and two updates after it
+            await ex.step(3)  # the reset and two updates after it
             cs = feed.connections[0].states[BTC]
             await wait_for(lambda: len(cs.buffer) == 4, 2, lambda: f"buffer {len(cs.buffer)}")
             assert ex.book(*BTC).seq_id < snap_seq
             release.set()
-            await step_until(ex, lambda: feed.status(*BTC).state == "live",
-                             timeout=getattr(connection, "SEED_WAIT", 2.0) + 2.0, pause=0.05,
-                             what="BTC live after a reset during the REST seed")
+            await step_until(
+                ex,
+                lambda: feed.status(*BTC).state == "live",
+                timeout=getattr(connection, "SEED_WAIT", 2.0) + 2.0,
+                pause=0.05,
+                what="BTC live after a reset during the REST seed",
+            )
             await ex.step(3)
             await settle(feed, ex)
             init = {BTC: initial_snapshot(ex, *BTC)}

@@ -9,9 +9,16 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-
-from feed_helpers import (ValidityWatch, assert_matches_exchange, current_conn, harness,
-                          reference_book, run, settle, sub_counts)
+from feed_helpers import (
+    ValidityWatch,
+    assert_matches_exchange,
+    current_conn,
+    harness,
+    reference_book,
+    run,
+    settle,
+    sub_counts,
+)
 
 BTC = ("books", "BTC-USDT")
 ETH = ("books", "ETH-USDT")
@@ -30,7 +37,7 @@ def test_initial_sync_makes_every_book_live_and_equal_to_the_server_replay(trans
             await settle(h.feed, h.ex)
             assert_matches_exchange(h.feed, h.ex)
             assert h.obs.check_no_stale(h.ex) > 30
-            for key in KEYS:                          # one subscribe each, nothing else
+            for key in KEYS:  # one subscribe each, nothing else
                 assert sub_counts(h.ex, key) == (1, 0)
                 assert h.obs.states(key) == ["live"]
             assert h.feed.stats["resyncs"] == 0
@@ -104,7 +111,7 @@ def test_tops_stream_yields_readings_and_conflates_for_a_slow_consumer():
                     got.append(top)
                     if len(got) == 1:
                         read_one.set()
-                        await resume.wait()           # asleep while 100 updates arrive
+                        await resume.wait()  # asleep while 100 updates arrive
                     else:
                         return
 
@@ -114,7 +121,7 @@ def test_tops_stream_yields_readings_and_conflates_for_a_slow_consumer():
             mark = h.obs.mark()
             await h.ex.step(100, inst_id="BTC-USDT")
             await settle(h.feed, h.ex)
-            changes = len(h.obs.tops(BTC, mark))     # on_top sees every top-of-book change
+            changes = len(h.obs.tops(BTC, mark))  # on_top sees every top-of-book change
             assert changes > 10
             resume.set()
             await asyncio.wait_for(task, 5)
@@ -126,7 +133,7 @@ def test_tops_stream_yields_readings_and_conflates_for_a_slow_consumer():
             assert (latest.bid, latest.ask) == (book.best_bid, book.best_ask) == ref.top()
             assert latest.status == "live"
             assert latest.bid_px == float(latest.bid[0]) and latest.ask_sz == float(latest.ask[1])
-            assert btc_only.get_nowait() is None      # one reading, not a queue of 100
+            assert btc_only.get_nowait() is None  # one reading, not a queue of 100
 
     run(main)
 
@@ -143,8 +150,8 @@ async def _one_instrument_fault(h, fault, key=BTC):
     mark = h.obs.mark()
     with ValidityWatch(feed, others) as watch:
         fault(*key)
-        await ex.step(1)                               # the faulty frame
-        await ex.step(3)                               # more, while the resync is in flight
+        await ex.step(1)  # the faulty frame
+        await ex.step(3)  # more, while the resync is in flight
         await settle(feed, ex)
         await ex.step(10)
         await settle(feed, ex)
@@ -156,7 +163,8 @@ def test_seq_gap_resyncs_only_that_instrument_on_the_same_socket(transport):
     async def main():
         async with harness(KEYS, transport=transport) as h:
             conn, others, before, opened, mark, watch = await _one_instrument_fault(
-                h, h.ex.inject_gap)
+                h, h.ex.inject_gap
+            )
             ex = h.ex
             assert ex.connections_opened == opened and ex.connections == [conn]
             assert sub_counts(ex, BTC) == (before[BTC][0] + 1, before[BTC][1] + 1)
@@ -176,7 +184,8 @@ def test_checksum_mismatch_resyncs_only_that_instrument_on_the_same_socket():
     async def main():
         async with harness(KEYS) as h:
             conn, others, before, opened, mark, watch = await _one_instrument_fault(
-                h, h.ex.corrupt_checksum, key=ETH)
+                h, h.ex.corrupt_checksum, key=ETH
+            )
             ex = h.ex
             assert ex.connections_opened == opened and ex.connections == [conn]
             assert sub_counts(ex, ETH) == (before[ETH][0] + 1, before[ETH][1] + 1)
@@ -207,7 +216,7 @@ def test_seq_reset_after_maintenance_and_heartbeat_cause_no_resync():
                 seq_before = feed.book(*BTC).seq_id
                 await ex.step(1)
                 await settle(feed, ex)
-                assert feed.book(*BTC).seq_id < seq_before          # §4: 15 -> 3 is fine
+                assert feed.book(*BTC).seq_id < seq_before  # §4: 15 -> 3 is fine
                 await ex.step(5)
                 ex.heartbeat(*BTC)
                 ex.reset_seq(*SOL)
@@ -249,13 +258,13 @@ def test_tops_stream_shows_no_prices_while_resyncing_and_ends_when_the_feed_clos
             await asyncio.sleep(0.01)
             ref_top = reference_book(ex, BTC).top()
             await feed.close()
-            await asyncio.wait_for(task, 2)          # the stream ended with the feed
+            await asyncio.wait_for(task, 2)  # the stream ended with the feed
             assert readings, "no readings"
             assert any(t.status == "resyncing" for t in readings)
             for t in readings:
                 assert (t.channel, t.inst_id) == BTC
                 if t.status != "live":
-                    assert t.bid is None and t.ask is None and t.bid_px != t.bid_px   # NaN
+                    assert t.bid is None and t.ask is None and t.bid_px != t.bid_px  # NaN
             assert readings[-1].status == "live"
             assert (readings[-1].bid, readings[-1].ask) == ref_top
 

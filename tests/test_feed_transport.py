@@ -48,10 +48,11 @@ def test_an_unexpected_error_while_subscribing_does_not_end_the_reconnect_loop(m
 
     async def main() -> None:
         async with LocalExchange(interval=0.01) as ex:
-            async with Feed(["BTC-USDT"], url=ex.ws_url, rest_url=ex.rest_url,
-                            reconnect_delay=(0.01, 0.02)) as feed:
+            async with Feed(
+                ["BTC-USDT"], url=ex.ws_url, rest_url=ex.rest_url, reconnect_delay=(0.01, 0.02)
+            ) as feed:
                 await feed.wait_live(timeout=10)
-                assert feed.stats["connects"] == 2           # the failed attempt, then a good one
+                assert feed.stats["connects"] == 2  # the failed attempt, then a good one
                 assert feed.book("books", "BTC-USDT").is_valid
 
     asyncio.run(main())

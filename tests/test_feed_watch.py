@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from feed_helpers import run, truth
+
 from okxbook.testing import LocalExchange
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -21,9 +22,22 @@ def test_watch_json_lines_match_the_exchange_book_at_each_seqid():
     async def main():
         async with LocalExchange(auto=True, interval=0.01) as ex:
             proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "okxbook", "watch", "--url", ex.ws_url, "--rest-url",
-                ex.rest_url, "--json", "--duration", "1.5", *INSTS, cwd=ROOT,
-                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+                sys.executable,
+                "-m",
+                "okxbook",
+                "watch",
+                "--url",
+                ex.ws_url,
+                "--rest-url",
+                ex.rest_url,
+                "--json",
+                "--duration",
+                "1.5",
+                *INSTS,
+                cwd=ROOT,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+            )
             out, err = await asyncio.wait_for(proc.communicate(), 20)
             return ex, proc.returncode, out, err
 
@@ -49,7 +63,7 @@ def test_watch_json_lines_match_the_exchange_book_at_each_seqid():
         live = [ln for ln in lines if ln["instId"] == inst and ln["status"] == "live"]
         seqs = [ln["seqId"] for ln in live]
         assert seqs == sorted(seqs)
-        for ln in live:                               # every live line, the last one included
+        for ln in live:  # every live line, the last one included
             assert (tuple(ln["bid"]), tuple(ln["ask"])) in t.tops[ln["seqId"]], ln
             assert str(ln["ts"]) in t.ts[ln["seqId"]], ln
         last = last_live[inst]

@@ -12,17 +12,24 @@ import pytest
 pd = pytest.importorskip("pandas")
 pytest.importorskip("pyarrow")
 
-from okxbook.capture.export import replay_series, to_pandas  # noqa: E402
-from okxbook.capture.parallel import (FileResult, format_results, out_name, replay_file,  # noqa: E402
-                              replay_many)
+from okxbook.capture.export import replay_series, to_pandas
+from okxbook.capture.parallel import (
+    FileResult,
+    format_results,
+    out_name,
+    replay_file,
+    replay_many,
+)
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 FRAMES = SHARED / "okx-frames"
-INPUTS = {   # name in tmp -> source; a plain and a gzip copy of the bench stream, two real captures
+INPUTS = {  # name in tmp -> source; a plain and a gzip copy of the bench stream, two real captures
     "bench-10x5k.jsonl": SHARED / "bench-frames/frames_10x5k.jsonl",
     "bench-10x5k.jsonl.gz": SHARED / "bench-frames/frames_10x5k.jsonl",
-    "okx-l2tbt-2022-02-27.cryptofeed": FRAMES / "bmoscon_cryptofeed/2022-02-28_books-l2-tbt_ed5b535/OKX.ws.1.0",
-    "okx-books-2022-05-13.cryptofeed.gz": FRAMES / "bmoscon_cryptofeed/2022-05-13_books_3079107/OKX.ws.1.0",
+    "okx-l2tbt-2022-02-27.cryptofeed": FRAMES
+    / "bmoscon_cryptofeed/2022-02-28_books-l2-tbt_ed5b535/OKX.ws.1.0",
+    "okx-books-2022-05-13.cryptofeed.gz": FRAMES
+    / "bmoscon_cryptofeed/2022-05-13_books_3079107/OKX.ws.1.0",
     "rpi-update-alone.json": FRAMES / "nautechsystems_nautilus_trader/ws_books_rpi_update.json",
 }
 
@@ -56,7 +63,7 @@ def serial(inputs) -> dict[str, tuple]:
 
 
 def check_against_serial(results: list[FileResult], inputs: list[Path], serial, out_dir: Path):
-    assert [r.path for r in results] == [str(p) for p in inputs]      # input order kept
+    assert [r.path for r in results] == [str(p) for p in inputs]  # input order kept
     for r in results:
         df, report = serial[r.path]
         assert r.out_path == str(out_dir / out_name(r.path))
@@ -79,14 +86,18 @@ def test_process_pool_outputs_equal_serial_replay_file_by_file(inputs, serial, t
     check_against_serial(results, inputs, serial, tmp_path / "out")
     check_known_counts(results)
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(
-        out_name(p) for p in inputs)                                    # no temp files left
+        out_name(p) for p in inputs
+    )  # no temp files left
 
 
 def test_dask_local_cluster_outputs_equal_serial_replay(inputs, serial, tmp_path):
     distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster, \
-            distributed.Client(cluster) as client:
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
         results = replay_many(inputs, tmp_path / "a", dask_address=client)
         check_against_serial(results, inputs, serial, tmp_path / "a")
         check_known_counts(results)
@@ -126,7 +137,9 @@ def test_out_name_drops_only_the_last_suffix():
 
 def test_replay_file_in_process_equals_serial(inputs, serial, tmp_path):
     r = replay_file(inputs[2], tmp_path / "one.parquet")
-    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "one.parquet"), serial[str(inputs[2])][0])
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(tmp_path / "one.parquet"), serial[str(inputs[2])][0]
+    )
     assert r.ok and r.rows == 3679 and r.books == 10
 
 

@@ -31,7 +31,7 @@ class TTY(io.StringIO):
 
 
 def test_silent_when_stream_is_not_a_terminal():
-    out = io.StringIO()                       # a pipe or file: isatty() is False
+    out = io.StringIO()  # a pipe or file: isatty() is False
     with Progress(total_bytes=100, stream=out, every=1, interval=0) as p:
         for i in range(1, 50):
             p.update(i, i)
@@ -39,7 +39,7 @@ def test_silent_when_stream_is_not_a_terminal():
 
 
 def test_silent_on_captured_stderr_by_default(capsys):
-    with Progress(total_bytes=100, every=1, interval=0) as p:   # stderr is pytest's capture
+    with Progress(total_bytes=100, every=1, interval=0) as p:  # stderr is pytest's capture
         p.update(10, 10)
     assert capsys.readouterr().err == ""
 
@@ -52,12 +52,12 @@ def test_draws_on_a_terminal_and_when_forced():
         p.update(5000, 250)
     text = tty.getvalue()
     assert text.startswith("\rreplay: 5,000 frames  2.5k frames/s  0.0/0.0 MiB 25%  ETA 0:06\x1b[K")
-    assert text.endswith("in 0:02\x1b[K\n")            # final state, then the line is ended
+    assert text.endswith("in 0:02\x1b[K\n")  # final state, then the line is ended
     forced = io.StringIO()
     with Progress(stream=forced, enabled=True, every=1, interval=0, clock=clock) as p:
         p.update(7)
     assert "replay: 7 frames" in forced.getvalue()
-    assert "ETA" not in forced.getvalue()               # no total: no ETA
+    assert "ETA" not in forced.getvalue()  # no total: no ETA
 
 
 def test_clock_read_only_every_n_frames_and_redraws_throttled():
@@ -66,21 +66,24 @@ def test_clock_read_only_every_n_frames_and_redraws_throttled():
     reads0 = clock.reads
     for i in range(1, 1000):
         p.update(i)
-    assert clock.reads - reads0 == 9                    # at 100, 200, ..., 900
-    assert out.getvalue().count("\r") == 1              # same instant: one redraw only
+    assert clock.reads - reads0 == 9  # at 100, 200, ..., 900
+    assert out.getvalue().count("\r") == 1  # same instant: one redraw only
     clock.t = 0.3
     p.update(1100)
     assert out.getvalue().count("\r") == 2
 
 
-@pytest.mark.parametrize("elapsed, done, total, expected", [
-    (10.0, 25, 100, 30.0),          # a quarter in 10 s: three quarters left take 30 s
-    (4.0, 100, 100, 0.0),
-    (4.0, 0, 100, None),            # nothing read: no rate yet
-    (4.0, 50, None, None),          # total unknown
-    (0.0, 50, 100, None),
-    (5.0, 120, 100, 0.0),           # an overshooting estimate never goes negative
-])
+@pytest.mark.parametrize(
+    "elapsed, done, total, expected",
+    [
+        (10.0, 25, 100, 30.0),  # a quarter in 10 s: three quarters left take 30 s
+        (4.0, 100, 100, 0.0),
+        (4.0, 0, 100, None),  # nothing read: no rate yet
+        (4.0, 50, None, None),  # total unknown
+        (0.0, 50, 100, None),
+        (5.0, 120, 100, 0.0),  # an overshooting estimate never goes negative
+    ],
+)
 def test_eta_is_elapsed_times_remaining_over_done(elapsed, done, total, expected):
     assert eta_seconds(elapsed, done, total) == expected
 
@@ -112,7 +115,7 @@ def test_track_frames_reports_on_disk_bytes_and_ends_exact(tmp_path, compress):
     n = sum(1 for _ in track_frames([path, path], p, every=1000))
     assert n == 2 * 5010
     assert seen[-1] == (n, 2 * size) and (p.frames, p.bytes_done) == (n, 2 * size)
-    assert (5010, size) in seen                                     # exact at the file boundary
+    assert (5010, size) in seen  # exact at the file boundary
     inside = [b for f, b in seen if f < 5010]
     assert inside == sorted(inside) and 0 < inside[0] < inside[-1] <= size
     # the in-file estimate tracks the true share of the file within a few percent

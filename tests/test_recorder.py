@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from okxbook.capture import recorder as recorder_mod
 from okxbook.capture import CaptureWarning, iter_frames
+from okxbook.capture import recorder as recorder_mod
 from okxbook.capture.recorder import Recorder, RecorderError, write_capture
 
 zstandard = pytest.importorskip("zstandard")
@@ -29,12 +29,14 @@ REPO = Path(__file__).resolve().parents[1]
 HOUR_NS = 3_600 * 10**9
 # 2026-11-25T08:59:59.5Z: half a second before an hour boundary.
 T0 = 1_795_597_199_500_000_000
-T1 = T0 + 1_500_000_000          # 09:00:01.0Z, on a whole second
+T1 = T0 + 1_500_000_000  # 09:00:01.0Z, on a whole second
 COMPRESSIONS = ["gzip", "zstd", "none"]
 
 
 def frame(i: int) -> bytes:
-    return b'{"arg":{"channel":"books","instId":"BTC-USDT"},"action":"update","data":[{"i":%d}]}' % i
+    return (
+        b'{"arg":{"channel":"books","instId":"BTC-USDT"},"action":"update","data":[{"i":%d}]}' % i
+    )
 
 
 def read_all(paths, disconnects=True):
@@ -88,9 +90,9 @@ def test_frames_and_disconnects_read_back_with_iter_frames_across_an_hour(tmp_pa
         rec = Recorder(tmp_path / "cap", compression=compression, flush_interval=0.02)
         await rec.start()
         for i in range(5):
-            rec.record(T0 + i * 123_456_789, frame(i))          # 5 frames before 09:00
+            rec.record(T0 + i * 123_456_789, frame(i))  # 5 frames before 09:00
         rec.mark_disconnect(T0 + 499_000_000)
-        await asyncio.sleep(0.06)                                # a flush in between
+        await asyncio.sleep(0.06)  # a flush in between
         for i in range(5, 10):
             rec.record(T0 + 600_000_000 + i * 1_001, frame(i))  # after 09:00
         await rec.close()
@@ -98,8 +100,10 @@ def test_frames_and_disconnects_read_back_with_iter_frames_across_an_hour(tmp_pa
 
     rec = asyncio.run(main())
     suffix = {"gzip": ".gz", "zstd": ".zst", "none": ""}[compression]
-    assert [p.name for p in rec.files] == [f"okx-2026-11-25T08.tardis{suffix}",
-                                           f"okx-2026-11-25T09.tardis{suffix}"]
+    assert [p.name for p in rec.files] == [
+        f"okx-2026-11-25T08.tardis{suffix}",
+        f"okx-2026-11-25T09.tardis{suffix}",
+    ]
     expected = [(floor100(T0 + i * 123_456_789), frame(i)) for i in range(5)]
     expected.append((None, b""))
     expected += [(floor100(T0 + 600_000_000 + i * 1_001), frame(i)) for i in range(5, 10)]
@@ -110,8 +114,11 @@ def test_frames_and_disconnects_read_back_with_iter_frames_across_an_hour(tmp_pa
     # The first line of the first file, as tardis writes it.
     with open(rec.files[0], "rb") as fh:
         head = fh.read()
-    text = {"gzip": gzip.decompress, "zstd": lambda b: zstandard.ZstdDecompressor()
-            .decompressobj().decompress(b), "none": bytes}[compression](head)
+    text = {
+        "gzip": gzip.decompress,
+        "zstd": lambda b: zstandard.ZstdDecompressor().decompressobj().decompress(b),
+        "none": bytes,
+    }[compression](head)
     assert text.startswith(b"2026-11-25T08:59:59.5000000Z " + frame(0) + b"\n")
 
 
@@ -152,8 +159,11 @@ def test_a_cut_last_member_leaves_every_earlier_member_decodable(tmp_path, compr
     sizes = []
     rest = data
     for _ in range(3):
-        d = zlib.decompressobj(31) if compression == "gzip" else \
-            zstandard.ZstdDecompressor().decompressobj()
+        d = (
+            zlib.decompressobj(31)
+            if compression == "gzip"
+            else zstandard.ZstdDecompressor().decompressobj()
+        )
         d.decompress(rest)
         sizes.append(len(rest) - len(d.unused_data))
         rest = d.unused_data
@@ -183,7 +193,7 @@ def test_gzip_capture_cut_mid_member_reads_back_with_iter_frames(tmp_path, cut):
     with pytest.warns(CaptureWarning):
         got = read_all([path])
     expected = [(floor100(t), f) for t, f in frames]
-    assert got == expected[:len(got)]
+    assert got == expected[: len(got)]
     assert len(got) >= lines_in_complete_members(data, len(data) - cut)
 
 
@@ -205,16 +215,23 @@ def test_a_restart_in_the_same_hour_writes_a_new_file_that_sorts_after(tmp_path)
     a = write_capture(tmp_path, [(T0 - 10**9, frame(1))], compression="gzip")
     b = write_capture(tmp_path, [(T0, frame(2))], compression="gzip")
     c = write_capture(tmp_path, [(T0 + 10**8, frame(3))], compression="gzip")
-    assert [p.name for p in a + b + c] == ["okx-2026-11-25T08.tardis.gz",
-                                           "okx-2026-11-25T08_01.tardis.gz",
-                                           "okx-2026-11-25T08_02.tardis.gz"]
+    assert [p.name for p in a + b + c] == [
+        "okx-2026-11-25T08.tardis.gz",
+        "okx-2026-11-25T08_01.tardis.gz",
+        "okx-2026-11-25T08_02.tardis.gz",
+    ]
     assert sorted(tmp_path.iterdir()) == a + b + c
     assert [f for _, f in read_all(sorted(tmp_path.iterdir()))] == [frame(1), frame(2), frame(3)]
 
 
 def test_daily_rotation_and_prefix(tmp_path):
-    files = write_capture(tmp_path, [(T0, frame(1)), (T0 + 24 * HOUR_NS, frame(2))],
-                          compression="none", rotate="day", prefix="okx-books")
+    files = write_capture(
+        tmp_path,
+        [(T0, frame(1)), (T0 + 24 * HOUR_NS, frame(2))],
+        compression="none",
+        rotate="day",
+        prefix="okx-books",
+    )
     assert [p.name for p in files] == ["okx-books-2026-11-25.tardis", "okx-books-2026-11-26.tardis"]
 
 
@@ -222,8 +239,8 @@ def test_text_and_bytearray_frames_are_stored_and_multiline_frames_rejected(tmp_
     async def main():
         rec = Recorder(tmp_path, compression="none", flush_interval=0.01)
         await rec.start()
-        rec.record(T0, '{"a":1}')                      # type: ignore[arg-type]
-        rec.record(T0 + 1000, bytearray(b'{"b":2}'))   # type: ignore[arg-type]
+        rec.record(T0, '{"a":1}')  # type: ignore[arg-type]
+        rec.record(T0 + 1000, bytearray(b'{"b":2}'))  # type: ignore[arg-type]
         rec.record(T0 + 2000, b'{"c":\n3}')
         rec.record(T0 + 3000, b'{"d":4}')
         await rec.close()
@@ -250,7 +267,7 @@ def test_unwritable_directory_fails_at_start(tmp_path, caplog):
         with pytest.raises(RecorderError, match="cannot record to"):
             await rec.start()
         rec.record(T0, frame(1))
-        await rec.close()       # closing a recorder that never started is fine
+        await rec.close()  # closing a recorder that never started is fine
         return rec
 
     with caplog.at_level(logging.ERROR, logger="okxbook.capture.recorder"):
@@ -281,7 +298,7 @@ def test_disk_full_mid_run_is_loud_and_stops_recording(tmp_path, monkeypatch, ca
         calls["n"] += 1
         if calls["n"] == 1:
             return real_write(fd, data)
-        real_write(fd, bytes(data)[: len(data) // 2])   # half a member, then the disk is full
+        real_write(fd, bytes(data)[: len(data) // 2])  # half a member, then the disk is full
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(recorder_mod, "_os_write", write_then_fail)
@@ -293,15 +310,15 @@ def test_disk_full_mid_run_is_loud_and_stops_recording(tmp_path, monkeypatch, ca
         await rec.start()
         for i in range(3):
             rec.record(T0 + i, frame(i))
-        await asyncio.sleep(0.1)                # first member written
+        await asyncio.sleep(0.1)  # first member written
         for i in range(3, 6):
             rec.record(T0 + i, frame(i))
-        for _ in range(100):                    # second member fails
+        for _ in range(100):  # second member fails
             await asyncio.sleep(0.01)
             if rec.error is not None:
                 break
         for i in range(6, 9):
-            rec.record(T0 + i, frame(i))        # refused, counted
+            rec.record(T0 + i, frame(i))  # refused, counted
         await rec.close()
         await rec.close()
         return rec
@@ -311,8 +328,10 @@ def test_disk_full_mid_run_is_loud_and_stops_recording(tmp_path, monkeypatch, ca
     assert len(errors) == 1 and errors[0] is rec.error
     assert isinstance(rec.error, OSError) and rec.error.errno == errno.ENOSPC
     assert rec.frames_written == 3
-    assert rec.frames_dropped == 6              # 3 lost in the failed member + 3 refused
-    assert [r for r in caplog.records if r.levelno == logging.ERROR and "No space" in r.getMessage()]
+    assert rec.frames_dropped == 6  # 3 lost in the failed member + 3 refused
+    assert [
+        r for r in caplog.records if r.levelno == logging.ERROR and "No space" in r.getMessage()
+    ]
     # The half member was taken back off: the file reads back clean, without a warning.
     with warnings.catch_warnings():
         warnings.simplefilter("error", CaptureWarning)
@@ -358,13 +377,13 @@ def test_a_writer_falling_behind_is_a_failure_not_unbounded_memory(tmp_path):
             if rec.error is None:
                 accepted += 1
         assert rec.pending_bytes <= 2_000 + len(frame(99))
-        await rec.close()               # what was accepted is still written
+        await rec.close()  # what was accepted is still written
         return rec, accepted
 
     rec, accepted = asyncio.run(main())
     assert len(errors) == 1 and "fell behind" in str(rec.error)
     assert 0 < accepted < 100
-    assert rec.frames_written == accepted + 1      # the frame that crossed the limit was queued
+    assert rec.frames_written == accepted + 1  # the frame that crossed the limit was queued
     assert rec.frames_dropped == 100 - accepted - 1
     assert len(read_all(rec.files)) == accepted + 1
 
@@ -377,7 +396,7 @@ def test_a_raising_on_error_callback_does_not_reach_the_feeder(tmp_path, caplog)
         rec = Recorder(tmp_path, flush_interval=60, max_pending_bytes=10)
         rec.on_error = boom
         await rec.start()
-        rec.record(T0, frame(0))        # must not raise
+        rec.record(T0, frame(0))  # must not raise
         await rec.close()
         return rec
 
@@ -399,7 +418,7 @@ def test_close_is_idempotent_concurrent_and_survives_cancellation(tmp_path):
         t1 = asyncio.create_task(rec.close())
         t2 = asyncio.create_task(rec.close())
         await asyncio.sleep(0)
-        t1.cancel()                     # the flush still completes for the other waiter
+        t1.cancel()  # the flush still completes for the other waiter
         await t2
         await rec.close()
         rec.record(T0 + 2000, frame(0))  # after close: counted, not written
@@ -416,8 +435,9 @@ def test_close_from_a_signal_triggered_task_flushes(tmp_path):
         await rec.start()
         loop = asyncio.get_running_loop()
         closing: list[asyncio.Task[None]] = []
-        loop.add_signal_handler(signal.SIGUSR1, lambda: closing.append(
-            asyncio.create_task(rec.close())))
+        loop.add_signal_handler(
+            signal.SIGUSR1, lambda: closing.append(asyncio.create_task(rec.close()))
+        )
         for i in range(10):
             rec.record(T0 + i, frame(i))
         os.kill(os.getpid(), signal.SIGUSR1)
@@ -437,11 +457,11 @@ def test_frames_recorded_before_start_are_written(tmp_path):
         rec = Recorder(tmp_path, compression="none")
         rec.record(T0, frame(0))
         await rec.start()
-        await rec.start()               # idempotent
+        await rec.start()  # idempotent
         rec.record(T0 + 1, frame(1))
         await rec.close()
         with pytest.raises(RecorderError):
-            await rec.start()           # a closed recorder is not restarted
+            await rec.start()  # a closed recorder is not restarted
         return rec
 
     rec = asyncio.run(main())
@@ -464,6 +484,7 @@ def test_recorder_as_async_context_manager(tmp_path):
 def test_record_is_cheap(tmp_path):
     """record() is a deque append and a few integer updates: well under a microsecond typically;
     asserted with a generous bound so a loaded CI machine does not fail it."""
+
     async def main():
         rec = Recorder(tmp_path, flush_interval=0.05)
         await rec.start()
@@ -512,9 +533,15 @@ def test_sigkill_mid_recording_loses_at_most_the_last_second(tmp_path):
     children = {}
     for compression in ("zstd", "gzip"):
         d = tmp_path / compression
-        children[compression] = (d, subprocess.Popen(
-            [sys.executable, "-c", CHILD, str(d), compression], cwd=REPO,
-            stdout=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(REPO)}))
+        children[compression] = (
+            d,
+            subprocess.Popen(
+                [sys.executable, "-c", CHILD, str(d), compression],
+                cwd=REPO,
+                stdout=subprocess.PIPE,
+                env={**os.environ, "PYTHONPATH": str(REPO)},
+            ),
+        )
     for _, proc in children.values():
         assert proc.stdout is not None and proc.stdout.readline() == b"started\n"
     time.sleep(2.3)
@@ -528,10 +555,10 @@ def test_sigkill_mid_recording_loses_at_most_the_last_second(tmp_path):
         files = sorted(d.iterdir())
         assert files and all(p.name.startswith("okx-") for p in files)
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", CaptureWarning)   # a cut last member, if any
+            warnings.simplefilter("ignore", CaptureWarning)  # a cut last member, if any
             got = read_all(files, disconnects=False)
         indices = [int(f.split(b",")[0][5:]) for _, f in got]
-        assert indices == list(range(len(indices))), compression    # a clean prefix, in order
+        assert indices == list(range(len(indices))), compression  # a clean prefix, in order
         assert len(indices) > 1000, compression
         last_t = int(got[-1][1].split(b'"t":')[1].rstrip(b"}"))
         lost_s = (killed_at[compression] - last_t) / 1e9

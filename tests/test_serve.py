@@ -20,24 +20,24 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
 import okxbook
-from okxbook.errors import (ChecksumError, MissingSnapshotError, SequenceError,
-                            UnknownChannelError)
-from okxbook.events import SubscribeAck, UnsubscribeAck
 from okxbook.capture.recorder import write_capture
 from okxbook.capture.replay import replay
 from okxbook.capture.serve import CaptureServer, serve_capture, snapshot_frame
 from okxbook.cli.serve import register_cli
+from okxbook.errors import ChecksumError, MissingSnapshotError, SequenceError, UnknownChannelError
+from okxbook.events import SubscribeAck, UnsubscribeAck
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 CAPTURE = SHARED / "okx-frames" / "bmoscon_cryptofeed" / "2022-05-13_books_3079107" / "OKX.ws.1.0"
 INSTS = ["BTC-USD-220527", "UNI-USD-SWAP", "BTC-USDT"]
-T0 = 1_795_597_201_000_000_000   # 2026-11-25T09:00:01Z
+T0 = 1_795_597_201_000_000_000  # 2026-11-25T09:00:01Z
 
 
 def run(coro, timeout: float = 15.0):
     async def bounded():
         return await asyncio.wait_for(coro, timeout)
+
     return asyncio.run(bounded())
 
 
@@ -135,17 +135,21 @@ def test_real_capture_served_at_max_speed_gives_clean_books_for_on_time_and_late
             await srv.wait_played(200)
             srv.pause()
             paused_at = srv.frames_played
-            for inst in INSTS:          # every book already had its captured snapshot played
+            for inst in INSTS:  # every book already had its captured snapshot played
                 assert srv.books.book("books", inst).snapshots == 1
-            await a.request("subscribe", [("books", INSTS[2])], "late1")   # same connection
+            await a.request("subscribe", [("books", INSTS[2])], "late1")  # same connection
             await b.request("subscribe", [("books", i) for i in INSTS], "late2")
             srv.resume()
             await srv.wait_done()
             await a.sync()
             await b.sync()
             async with httpx.AsyncClient() as http:
-                rest = (await http.get(f"{srv.rest_url}/api/v5/market/books",
-                                       params={"instId": "BTC-USDT", "sz": "5"})).json()
+                rest = (
+                    await http.get(
+                        f"{srv.rest_url}/api/v5/market/books",
+                        params={"instId": "BTC-USDT", "sz": "5"},
+                    )
+                ).json()
             server_books = {i: levels(srv.books.book("books", i)) for i in INSTS}
             total = srv.frames_played
             await a.close()
@@ -158,7 +162,7 @@ def test_real_capture_served_at_max_speed_gives_clean_books_for_on_time_and_late
         assert client.checksum_errors == 0
         assert client.seq_errors == 0
         assert client.missing_snapshot == 0
-        assert client.other == 0        # trades/tickers were not subscribed, so not sent
+        assert client.other == 0  # trades/tickers were not subscribed, so not sent
         assert [type(e) for e in client.events].count(SubscribeAck) == 3
     for inst in INSTS:
         expected = report.books[f"books/{inst}"]
@@ -168,7 +172,7 @@ def test_real_capture_served_at_max_speed_gives_clean_books_for_on_time_and_late
             assert list(book.best_bid) == expected["best_bid"]
             assert list(book.best_ask) == expected["best_ask"]
             assert book.checksum_mismatch == 0 and book.checksum_ok == book.frames
-            assert book.updates > 0     # captured updates followed the (synthesized) snapshot
+            assert book.updates > 0  # captured updates followed the (synthesized) snapshot
         # The late subscriber's book ends equal to the on-time one, level for level.
         assert levels(b.books.book("books", inst)) == levels(a.books.book("books", inst))
         assert levels(a.books.book("books", inst)) == server_books[inst]
@@ -177,7 +181,7 @@ def test_real_capture_served_at_max_speed_gives_clean_books_for_on_time_and_late
         first = json.loads(client.first_frame[("books", inst)])
         assert first["action"] == "snapshot"
         assert first["data"][0]["checksum"] != 0
-        assert "seqId" not in first["data"][0]     # the 2022 capture has none: none invented
+        assert "seqId" not in first["data"][0]  # the 2022 capture has none: none invented
     on_time = json.loads(a.first_frame[("books", INSTS[0])])
     assert on_time["action"] == "snapshot" and len(on_time["data"][0]["bids"]) > 0
     # REST serves the same final state.
@@ -190,13 +194,28 @@ def test_real_capture_served_at_max_speed_gives_clean_books_for_on_time_and_late
 # ---------------------------------------------------------------------------- synthetic captures
 
 
-def book_frame(action: str, seq: int, prev: int, bids, asks, checksum: int = 0,
-               inst: str = "BTC-USDT", channel: str = "books") -> bytes:
-    item = {"asks": [[p, s, "0", "1"] for p, s in asks], "bids": [[p, s, "0", "1"] for p, s in bids],
-            "ts": str(1_700_000_000_000 + seq), "checksum": checksum, "prevSeqId": prev,
-            "seqId": seq}
-    return json.dumps({"arg": {"channel": channel, "instId": inst}, "action": action,
-                       "data": [item]}, separators=(",", ":")).encode()
+def book_frame(
+    action: str,
+    seq: int,
+    prev: int,
+    bids,
+    asks,
+    checksum: int = 0,
+    inst: str = "BTC-USDT",
+    channel: str = "books",
+) -> bytes:
+    item = {
+        "asks": [[p, s, "0", "1"] for p, s in asks],
+        "bids": [[p, s, "0", "1"] for p, s in bids],
+        "ts": str(1_700_000_000_000 + seq),
+        "checksum": checksum,
+        "prevSeqId": prev,
+        "seqId": seq,
+    }
+    return json.dumps(
+        {"arg": {"channel": channel, "instId": inst}, "action": action, "data": [item]},
+        separators=(",", ":"),
+    ).encode()
 
 
 def small_capture(tmp_path: Path, gap_s: float = 0.2) -> Path:
@@ -205,8 +224,9 @@ def small_capture(tmp_path: Path, gap_s: float = 0.2) -> Path:
         book_frame("update", 15, 10, [("100.1", "0")], [("100.4", "1")]),
         book_frame("update", 22, 15, [("100.2", "5")], []),
     ]
-    (path,) = write_capture(tmp_path, [(T0 + int(i * gap_s * 1e9), f)
-                                       for i, f in enumerate(frames)], compression="gzip")
+    (path,) = write_capture(
+        tmp_path, [(T0 + int(i * gap_s * 1e9), f) for i, f in enumerate(frames)], compression="gzip"
+    )
     return path
 
 
@@ -236,15 +256,21 @@ def test_speed_paces_frames_by_recorded_receive_times(tmp_path, speed, expected)
 
 def test_frames_without_timestamps_are_spaced_by_the_untimed_interval(tmp_path):
     path = tmp_path / "cap.jsonl"
-    path.write_bytes(b"\n".join([
-        book_frame("snapshot", 10, -1, [("1", "1")], [("2", "1")]),
-        book_frame("update", 11, 10, [("1", "2")], []),
-        book_frame("update", 12, 11, [("1", "3")], []),
-    ]) + b"\n")
+    path.write_bytes(
+        b"\n".join(
+            [
+                book_frame("snapshot", 10, -1, [("1", "1")], [("2", "1")]),
+                book_frame("update", 11, 10, [("1", "2")], []),
+                book_frame("update", 12, 11, [("1", "3")], []),
+            ]
+        )
+        + b"\n"
+    )
 
     async def main():
-        async with CaptureServer(path, speed=1.0, untimed_interval=0.1,
-                                 wait_for_subscriber=True) as srv:
+        async with CaptureServer(
+            path, speed=1.0, untimed_interval=0.1, wait_for_subscriber=True
+        ) as srv:
             c = await Client.open(srv.ws_url)
             await c.request("subscribe", [("books", "BTC-USDT")])
             await srv.wait_done()
@@ -274,7 +300,7 @@ def test_late_subscriber_to_a_seq_id_book_gets_a_snapshot_at_the_current_seq_id(
     item = snap["data"][0]
     assert snap["action"] == "snapshot"
     assert (item["prevSeqId"], item["seqId"], item["ts"]) == (-1, 22, str(1_700_000_000_022))
-    assert item["checksum"] == 0          # the capture's checksums were 0: so is ours
+    assert item["checksum"] == 0  # the capture's checksums were 0: so is ours
     assert item["bids"] == [["100.2", "5", "0", "1"], ["100", "1", "0", "1"]]
     assert item["asks"] == [["100.4", "1", "0", "1"], ["100.5", "3", "0", "1"]]
     assert levels(c.books.book("books", "BTC-USDT")) == levels(server_book)
@@ -290,10 +316,23 @@ def test_snapshot_frame_carries_a_checksum_when_the_capture_did():
 
 
 def test_image_channel_subscribers_get_the_next_images(tmp_path):
-    frames = [json.dumps({"arg": {"channel": "books5", "instId": "X"}, "data": [
-        {"asks": [[str(101 + i), "1", "0", "1"]], "bids": [[str(100 + i), "1", "0", "1"]],
-         "instId": "X", "ts": str(1_700_000_000_000 + i), "seqId": i}]}).encode()
-        for i in range(4)]
+    frames = [
+        json.dumps(
+            {
+                "arg": {"channel": "books5", "instId": "X"},
+                "data": [
+                    {
+                        "asks": [[str(101 + i), "1", "0", "1"]],
+                        "bids": [[str(100 + i), "1", "0", "1"]],
+                        "instId": "X",
+                        "ts": str(1_700_000_000_000 + i),
+                        "seqId": i,
+                    }
+                ],
+            }
+        ).encode()
+        for i in range(4)
+    ]
     (path,) = write_capture(tmp_path, [(T0 + i * 10**6, f) for i, f in enumerate(frames)])
 
     async def main():
@@ -307,7 +346,7 @@ def test_image_channel_subscribers_get_the_next_images(tmp_path):
 
     c = run(main())
     got = [f for _, f in c.frames if f.startswith(b'{"arg"')]
-    assert got == frames                   # the captured images themselves, nothing synthesized
+    assert got == frames  # the captured images themselves, nothing synthesized
 
 
 # ---------------------------------------------------------------------------- protocol
@@ -319,7 +358,7 @@ def test_answers_ping_subscribe_unsubscribe_login_and_bad_requests(tmp_path):
     async def main():
         async with CaptureServer(path, speed=None, wait_for_subscriber=True) as srv:
             c = await Client.open(srv.ws_url)
-            await c.sync()                                          # ping -> pong
+            await c.sync()  # ping -> pong
             await c.request("subscribe", [("books", "BTC-USDT")], "abc1")
             await c.ws.send("not json")
             await c.ws.send(json.dumps({"op": "frobnicate", "args": []}))
@@ -333,11 +372,20 @@ def test_answers_ping_subscribe_unsubscribe_login_and_bad_requests(tmp_path):
 
     c = run(main())
     raw = [json.loads(f) for _, f in c.frames if f.startswith(b'{"') and b'"event"' in f]
-    assert raw[0] == {"id": "abc1", "event": "subscribe",
-                      "arg": {"channel": "books", "instId": "BTC-USDT"}, "connId": raw[0]["connId"]}
+    assert raw[0] == {
+        "id": "abc1",
+        "event": "subscribe",
+        "arg": {"channel": "books", "instId": "BTC-USDT"},
+        "connId": raw[0]["connId"],
+    }
     codes = [(e.get("event"), e.get("code")) for e in raw[1:]]
-    assert codes == [("error", "60012"), ("error", "60019"), ("error", "60013"), ("login", "0"),
-                     ("unsubscribe", None)]
+    assert codes == [
+        ("error", "60012"),
+        ("error", "60019"),
+        ("error", "60013"),
+        ("login", "0"),
+        ("unsubscribe", None),
+    ]
     assert raw[4]["id"] == "l1" and raw[5]["id"] == "u1"
     assert isinstance(c.events[-1], UnsubscribeAck)
 
@@ -352,10 +400,16 @@ def test_unsubscribed_books_are_not_sent_and_rest_errors(tmp_path):
             await srv.wait_done()
             await c.sync()
             async with httpx.AsyncClient() as http:
-                missing = (await http.get(f"{srv.rest_url}/api/v5/market/books",
-                                          params={"instId": "ETH-USDT"})).json()
-                ok = (await http.get(f"{srv.rest_url}/api/v5/market/books",
-                                     params={"instId": "BTC-USDT"})).json()
+                missing = (
+                    await http.get(
+                        f"{srv.rest_url}/api/v5/market/books", params={"instId": "ETH-USDT"}
+                    )
+                ).json()
+                ok = (
+                    await http.get(
+                        f"{srv.rest_url}/api/v5/market/books", params={"instId": "BTC-USDT"}
+                    )
+                ).json()
             await c.close()
             return c, missing, ok
 
@@ -421,9 +475,13 @@ CLI_CHILD = textwrap.dedent("""
 
 def test_serve_command_prints_the_url_serves_and_stops_on_sigint(tmp_path):
     path = small_capture(tmp_path, gap_s=0.0)
-    proc = subprocess.Popen([sys.executable, "-c", CLI_CHILD, "serve", str(path), "--speed", "max",
-                             "--wait"], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env={**os.environ, "PYTHONPATH": str(REPO)})
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CLI_CHILD, "serve", str(path), "--speed", "max", "--wait"],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
     try:
         assert proc.stdout is not None
         url = proc.stdout.readline().decode().strip()
@@ -432,8 +490,12 @@ def test_serve_command_prints_the_url_serves_and_stops_on_sigint(tmp_path):
         async def client():
             c = await Client.open(url)
             await c.request("subscribe", [("books", "BTC-USDT")])
-            await c.until(lambda: c.books.get("books", "BTC-USDT") is not None
-                          and c.books.book("books", "BTC-USDT").seq_id == 22)
+            await c.until(
+                lambda: (
+                    c.books.get("books", "BTC-USDT") is not None
+                    and c.books.book("books", "BTC-USDT").seq_id == 22
+                )
+            )
             await c.close()
 
         run(client())
@@ -457,16 +519,19 @@ def test_feed_recording_a_served_capture_replays_to_the_same_books(tmp_path):
     report = replay([CAPTURE])
 
     def final(feed) -> bool:
-        return all(feed.book("books", i).best_bid is not None
-                   and list(feed.book("books", i).best_bid) == report.books[f"books/{i}"]["best_bid"]
-                   for i in INSTS)
+        return all(
+            feed.book("books", i).best_bid is not None
+            and list(feed.book("books", i).best_bid) == report.books[f"books/{i}"]["best_bid"]
+            for i in INSTS
+        )
 
     async def main():
         async with CaptureServer(CAPTURE, speed=None, wait_for_subscriber=True) as srv:
             rec = Recorder(tmp_path, compression="zstd", flush_interval=0.05)
             await rec.start()
-            async with feed_mod.Feed([("books", i) for i in INSTS], url=srv.ws_url,
-                                     rest_url=srv.rest_url, recorder=rec) as feed:
+            async with feed_mod.Feed(
+                [("books", i) for i in INSTS], url=srv.ws_url, rest_url=srv.rest_url, recorder=rec
+            ) as feed:
                 await srv.wait_done()
                 async with asyncio.timeout(5):
                     while not final(feed):
@@ -494,5 +559,6 @@ def test_synthesized_books_rpi_snapshot_keeps_the_non_rpi_size_of_every_level():
     book = books.apply(path.read_bytes())
     item = json.loads(snapshot_frame(book))["data"][0]
     for side in ("asks", "bids"):
-        assert [(px, sz, third) for px, sz, third, _ in item[side]] == \
-               [(px, sz, third) for px, sz, third, _ in original[side]]
+        assert [(px, sz, third) for px, sz, third, _ in item[side]] == [
+            (px, sz, third) for px, sz, third, _ in original[side]
+        ]

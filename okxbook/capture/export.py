@@ -47,8 +47,16 @@ if TYPE_CHECKING:  # pandas and pyarrow are the optional ``research`` extra: imp
     import pandas
     import pyarrow
 
-__all__ = ["METADATA_KEY", "depth_columns", "export_replay", "read_metadata", "replay_series",
-           "to_arrow", "to_pandas", "write_parquet"]
+__all__ = [
+    "METADATA_KEY",
+    "depth_columns",
+    "export_replay",
+    "read_metadata",
+    "replay_series",
+    "to_arrow",
+    "to_pandas",
+    "write_parquet",
+]
 
 #: Schema metadata key holding the export's JSON description (bands, version, replay report).
 METADATA_KEY = b"okxbook"
@@ -63,9 +71,14 @@ def _as_path_list(paths: PathLike | Iterable[PathLike]) -> list[PathLike]:
     return list(paths)
 
 
-def replay_series(paths: PathLike | Iterable[PathLike], *, bps: Iterable[float] = (5, 10, 25),
-                  only_top_changes: bool = False, verify_checksum: bool = True,
-                  progress: bool | None = False) -> tuple[TopSeries, ReplayReport]:
+def replay_series(
+    paths: PathLike | Iterable[PathLike],
+    *,
+    bps: Iterable[float] = (5, 10, 25),
+    only_top_changes: bool = False,
+    verify_checksum: bool = True,
+    progress: bool | None = False,
+) -> tuple[TopSeries, ReplayReport]:
     """Replay ``paths`` as one stream (in order, as ``replay.replay`` does) and record a row per
     book frame into a new ``TopSeries(bps, only_top_changes)``.
 
@@ -98,8 +111,9 @@ def to_arrow(series: TopSeries, *, metadata: dict[str, Any] | None = None) -> py
     cols = series.columns()
     names = series.book_names
     # int32 codes into the names: exactly Arrow's dictionary layout, so no per-row string is made.
-    book = pa.DictionaryArray.from_arrays(pa.array(cols["book"], type=pa.int32()),
-                                          pa.array(names, type=pa.string()))
+    book = pa.DictionaryArray.from_arrays(
+        pa.array(cols["book"], type=pa.int32()), pa.array(names, type=pa.string())
+    )
     utc_ns = pa.timestamp("ns", tz="UTC")
     recv_ns = cols["recv_ns"]
     ts_ms = cols["ts_ms"]
@@ -109,18 +123,35 @@ def to_arrow(series: TopSeries, *, metadata: dict[str, Any] | None = None) -> py
     exchange_time = pa.array(ts_ms * 1_000_000, type=utc_ns, mask=ts_ms == 0)
     arrays: dict[str, Any] = {
         "book": book,
-        "recv_ns": recv_ns, "recv_time": recv_time,
-        "ts_ms": ts_ms, "exchange_time": exchange_time,
+        "recv_ns": recv_ns,
+        "recv_time": recv_time,
+        "ts_ms": ts_ms,
+        "exchange_time": exchange_time,
     }
-    for name in ("seq_id", "bid_ticks", "ask_ticks", "bid_px", "bid_sz", "ask_px", "ask_sz",
-                 "spread", "mid", "valid", "crossed", "top_changed"):
+    for name in (
+        "seq_id",
+        "bid_ticks",
+        "ask_ticks",
+        "bid_px",
+        "bid_sz",
+        "ask_px",
+        "ask_sz",
+        "spread",
+        "mid",
+        "valid",
+        "crossed",
+        "top_changed",
+    ):
         arrays[name] = cols[name]
     for bid_col, ask_col in depth_columns(series):
         arrays[bid_col] = cols[bid_col]
         arrays[ask_col] = cols[ask_col]
-    meta: dict[str, Any] = {"version": __version__, "bps": list(series.bps),
-                            "only_top_changes": bool(series.only_top_changes),
-                            "book_names": names}
+    meta: dict[str, Any] = {
+        "version": __version__,
+        "bps": list(series.bps),
+        "only_top_changes": bool(series.only_top_changes),
+        "book_names": names,
+    }
     if metadata:
         meta.update(metadata)
     table = pa.table({k: v if isinstance(v, pa.Array) else pa.array(v) for k, v in arrays.items()})
@@ -141,8 +172,9 @@ def _arrow_to_pandas(table: pyarrow.Table) -> pandas.DataFrame:
     return table.to_pandas()
 
 
-def write_parquet(series: TopSeries, path: PathLike, *,
-                  metadata: dict[str, Any] | None = None) -> None:
+def write_parquet(
+    series: TopSeries, path: PathLike, *, metadata: dict[str, Any] | None = None
+) -> None:
     """Write the series to one Parquet file at ``path`` (layout in the module docstring).
 
     Written to ``<path>.tmp`` and renamed, so a crash never leaves a truncated file under the
@@ -169,15 +201,29 @@ def read_metadata(path: PathLike) -> dict[str, Any]:
     return json.loads(raw) if raw else {}
 
 
-def export_replay(paths: PathLike | Iterable[PathLike], out_path: PathLike, *,
-                  bps: Iterable[float] = (5, 10, 25), only_top_changes: bool = False,
-                  verify_checksum: bool = True, progress: bool | None = False) -> ReplayReport:
+def export_replay(
+    paths: PathLike | Iterable[PathLike],
+    out_path: PathLike,
+    *,
+    bps: Iterable[float] = (5, 10, 25),
+    only_top_changes: bool = False,
+    verify_checksum: bool = True,
+    progress: bool | None = False,
+) -> ReplayReport:
     """Replay ``paths`` as one stream and write every book frame's row to the Parquet file
     ``out_path`` (one file; ``book`` is a dictionary column). Returns the replay report, which is
     also stored in the file's metadata (``read_metadata(out_path)["report"]``)."""
     path_list = _as_path_list(paths)
-    series, report = replay_series(path_list, bps=bps, only_top_changes=only_top_changes,
-                                   verify_checksum=verify_checksum, progress=progress)
-    write_parquet(series, out_path, metadata={
-        "sources": [os.fspath(p) for p in path_list], "report": report.as_dict()})
+    series, report = replay_series(
+        path_list,
+        bps=bps,
+        only_top_changes=only_top_changes,
+        verify_checksum=verify_checksum,
+        progress=progress,
+    )
+    write_parquet(
+        series,
+        out_path,
+        metadata={"sources": [os.fspath(p) for p in path_list], "report": report.as_dict()},
+    )
     return report

@@ -34,7 +34,7 @@ import os
 import warnings
 from collections.abc import Iterator
 from contextlib import ExitStack
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any, BinaryIO, NamedTuple
 
 __all__ = [
@@ -85,7 +85,7 @@ class _BadLine(Exception):
 _NS_PER_S = 1_000_000_000
 # _FRAC_SCALE[n]: multiplier turning an n-digit decimal fraction of a second into ns.
 _FRAC_SCALE: tuple[int, ...] = tuple(10 ** (9 - n) for n in range(10))
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _EPOCH_ORDINAL = _EPOCH.toordinal()
 
 
@@ -132,7 +132,12 @@ def _second_epoch_s(prefix: bytes) -> int:
     # datetime() checks the ranges (month, day incl. leap years, hour, minute, second <= 59; tardis
     # never writes a leap second).
     d = datetime(
-        int(prefix[0:4]), int(prefix[5:7]), int(prefix[8:10]), int(prefix[11:13]), int(prefix[14:16]), int(prefix[17:19])
+        int(prefix[0:4]),
+        int(prefix[5:7]),
+        int(prefix[8:10]),
+        int(prefix[11:13]),
+        int(prefix[14:16]),
+        int(prefix[17:19]),
     )
     return (d.toordinal() - _EPOCH_ORDINAL) * 86_400 + d.hour * 3_600 + d.minute * 60 + d.second
 
@@ -229,7 +234,9 @@ def _parse_line(body: bytes) -> tuple[int | None, bytes] | None:
         recv_ns = None
         frame = body
     elif 0x30 <= c <= 0x39:  # a digit: a timestamp comes first
-        if len(body) > 21 and body[4] == 0x2D:  # "2026-": tardis ISO time; cryptofeed has a digit there
+        if (
+            len(body) > 21 and body[4] == 0x2D
+        ):  # "2026-": tardis ISO time; cryptofeed has a digit there
             z = body.find(b"Z ", 19, 31)
             if z < 0:
                 raise _BadLine(f"timestamped line without 'Z ' after an ISO time: {body[:60]!r}")
@@ -246,7 +253,9 @@ def _parse_line(body: bytes) -> tuple[int | None, bytes] | None:
         else:
             sep = body.find(b": ", 0, _CF_TS_MAX)
             if sep < 0:
-                raise _BadLine(f"line starts with a digit but has no '<unix time>: ' prefix: {body[:60]!r}")
+                raise _BadLine(
+                    f"line starts with a digit but has no '<unix time>: ' prefix: {body[:60]!r}"
+                )
             recv_ns = _unix_seconds_to_ns(body[:sep])
             frame = body[sep + 2 :]
     elif body in _TEXT_FRAMES:
@@ -311,12 +320,16 @@ def _open_binary(path: str, stack: ExitStack) -> BinaryIO:
                 f"{path} is zstd-compressed; reading it needs the 'zstandard' package (pip install zstandard)"
             ) from None
         # read_across_frames: a recorder that appends after a restart writes several zstd frames.
-        reader = stack.enter_context(zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True))
+        reader = stack.enter_context(
+            zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
+        )
         return io.BufferedReader(reader, buffer_size=_READ_BUFFER)
     return raw
 
 
-def iter_frames(path: str | os.PathLike[str], *, disconnects: bool = False) -> Iterator[CapturedFrame]:
+def iter_frames(
+    path: str | os.PathLike[str], *, disconnects: bool = False
+) -> Iterator[CapturedFrame]:
     """Yield the received frames of a capture file, in file order.
 
     ``path`` may be plain, gzip or zstd (by magic bytes). Each line is recognised on its own (module
@@ -353,7 +366,10 @@ def iter_frames(path: str | os.PathLike[str], *, disconnects: bool = False) -> I
                     first = False
                     c = body[0]
                     stripped = body.rstrip()
-                    if (c == _LBRACE or c == _LBRACKET) and stripped[-1] not in (_RBRACE, _RBRACKET):
+                    if (c == _LBRACE or c == _LBRACKET) and stripped[-1] not in (
+                        _RBRACE,
+                        _RBRACKET,
+                    ):
                         yield _read_document(path, fh, line, line_no)
                         return
                 try:
@@ -409,6 +425,8 @@ def _read_document(path: str, fh: BinaryIO, first_line: bytes, line_no: int) -> 
         json.loads(doc)
     except ValueError as e:
         raise CaptureFormatError(
-            path, line_no, f"first line is not a complete frame and the file is not one JSON document ({e})"
+            path,
+            line_no,
+            f"first line is not a complete frame and the file is not one JSON document ({e})",
         ) from None
     return CapturedFrame(None, doc, line_no)

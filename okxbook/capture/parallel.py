@@ -20,8 +20,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .files import CaptureFormatError
 from .export import replay_series, write_parquet
+from .files import CaptureFormatError
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -37,17 +37,17 @@ class FileResult:
     sequence gap and no malformed frame; ``error`` names an unreadable file (then nothing is
     written and ``out_path`` is None)."""
 
-    path: str                   # the capture file
-    out_path: str | None        # the Parquet file written
-    frames: int                 # frames read
-    rows: int                   # book frames recorded (rows in the Parquet file)
+    path: str  # the capture file
+    out_path: str | None  # the Parquet file written
+    frames: int  # frames read
+    rows: int  # book frames recorded (rows in the Parquet file)
     books: int
     checksum_mismatches: int
     seq_gaps: int
     bad_frames: int
     ok: bool
-    seconds: float              # wall time of the task on its worker
-    bytes: int = 0              # on-disk size of the capture file
+    seconds: float  # wall time of the task on its worker
+    bytes: int = 0  # on-disk size of the capture file
     error: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
@@ -61,25 +61,53 @@ def out_name(path: PathLike) -> str:
     return Path(path).stem + ".parquet"
 
 
-def replay_file(path: PathLike, out_path: PathLike, *, bps: Iterable[float] = (5, 10, 25),
-                only_top_changes: bool = False, verify_checksum: bool = True) -> FileResult:
+def replay_file(
+    path: PathLike,
+    out_path: PathLike,
+    *,
+    bps: Iterable[float] = (5, 10, 25),
+    only_top_changes: bool = False,
+    verify_checksum: bool = True,
+) -> FileResult:
     """Replay one file on its own and write its rows to ``out_path``; the unit of work of
     ``replay_many`` (module level so a process pool or Dask can ship it by reference)."""
     start = time.perf_counter()
     path, out_path = os.fspath(path), os.fspath(out_path)
     try:
         size = os.path.getsize(path)
-        series, report = replay_series(path, bps=bps, only_top_changes=only_top_changes,
-                                       verify_checksum=verify_checksum)
+        series, report = replay_series(
+            path, bps=bps, only_top_changes=only_top_changes, verify_checksum=verify_checksum
+        )
         write_parquet(series, out_path, metadata={"sources": [path], "report": report.as_dict()})
     except (OSError, CaptureFormatError) as exc:
         # An unreadable or foreign file in a batch of hundreds: say which and why, and let the
         # other tasks finish; the caller sees ok=False (the CLI exits non-zero).
-        return FileResult(path, None, 0, 0, 0, 0, 0, 0, False, time.perf_counter() - start,
-                          error=f"{type(exc).__name__}: {exc}")
-    return FileResult(path, out_path, report.frames, len(series), len(report.books),
-                      report.checksum_mismatches, report.seq_gaps, report.bad_frames, report.ok,
-                      time.perf_counter() - start, bytes=size)
+        return FileResult(
+            path,
+            None,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            False,
+            time.perf_counter() - start,
+            error=f"{type(exc).__name__}: {exc}",
+        )
+    return FileResult(
+        path,
+        out_path,
+        report.frames,
+        len(series),
+        len(report.books),
+        report.checksum_mismatches,
+        report.seq_gaps,
+        report.bad_frames,
+        report.ok,
+        time.perf_counter() - start,
+        bytes=size,
+    )
 
 
 def _plan(paths: Iterable[PathLike], out_dir: PathLike) -> list[tuple[str, str]]:
@@ -91,8 +119,10 @@ def _plan(paths: Iterable[PathLike], out_dir: PathLike) -> list[tuple[str, str]]
     seen: dict[str, str] = {}
     for src, dst in plan:
         if dst in seen:
-            raise ValueError(f"{seen[dst]} and {src} would both be written to {dst}; "
-                             "rename one or replay them into different directories")
+            raise ValueError(
+                f"{seen[dst]} and {src} would both be written to {dst}; "
+                "rename one or replay them into different directories"
+            )
         seen[dst] = src
     return plan
 
@@ -105,13 +135,21 @@ def _largest_first(plan: list[tuple[str, str]]) -> list[int]:
             return os.path.getsize(plan[i][0])
         except OSError:
             return -1
+
     return sorted(range(len(plan)), key=size, reverse=True)
 
 
-def replay_many(paths: Sequence[PathLike], out_dir: PathLike, *, workers: int | None = None,
-                dask_address: str | Client | None = None, bps: Iterable[float] = (5, 10, 25),
-                only_top_changes: bool = False, verify_checksum: bool = True,
-                progress: bool | None = False) -> list[FileResult]:
+def replay_many(
+    paths: Sequence[PathLike],
+    out_dir: PathLike,
+    *,
+    workers: int | None = None,
+    dask_address: str | Client | None = None,
+    bps: Iterable[float] = (5, 10, 25),
+    only_top_changes: bool = False,
+    verify_checksum: bool = True,
+    progress: bool | None = False,
+) -> list[FileResult]:
     """Replay each of ``paths`` independently (one task per file) and write
     ``<out_dir>/<stem>.parquet`` for each; return their ``FileResult`` in the order of ``paths``.
 
@@ -125,13 +163,16 @@ def replay_many(paths: Sequence[PathLike], out_dir: PathLike, *, workers: int | 
     if not plan:
         return []
     os.makedirs(os.path.dirname(plan[0][1]), exist_ok=True)
-    kwargs: dict[str, Any] = {"bps": tuple(float(b) for b in bps),
-                              "only_top_changes": only_top_changes,
-                              "verify_checksum": verify_checksum}
+    kwargs: dict[str, Any] = {
+        "bps": tuple(float(b) for b in bps),
+        "only_top_changes": only_top_changes,
+        "verify_checksum": verify_checksum,
+    }
     order = _largest_first(plan)
     results: list[FileResult | None] = [None] * len(plan)
 
     from .progress import Progress
+
     total = sum(os.path.getsize(s) for s, _ in plan if os.path.exists(s))
     with Progress(total_bytes=total, enabled=progress, every=1, label="replay") as bar:
         done_frames = done_bytes = 0
@@ -169,15 +210,26 @@ def _pool_context() -> multiprocessing.context.BaseContext:
     return ctx
 
 
-def _run_dask(address: str | Client, plan: list[tuple[str, str]], order: list[int],
-              kwargs: dict[str, Any], collect: Any) -> None:
-    from distributed import Client, as_completed as dask_completed
+def _run_dask(
+    address: str | Client,
+    plan: list[tuple[str, str]],
+    order: list[int],
+    kwargs: dict[str, Any],
+    collect: Any,
+) -> None:
+    from distributed import Client
+    from distributed import as_completed as dask_completed
 
     client = address if isinstance(address, Client) else Client(address)
     try:
         # pure=False: a re-run must replay again (the files may have changed), not reuse results.
-        futures = client.map(replay_file, [plan[i][0] for i in order],
-                             [plan[i][1] for i in order], pure=False, **kwargs)
+        futures = client.map(
+            replay_file,
+            [plan[i][0] for i in order],
+            [plan[i][1] for i in order],
+            pure=False,
+            **kwargs,
+        )
         index = {fut.key: i for fut, i in zip(futures, order)}
         for fut in dask_completed(futures):
             collect(index[fut.key], fut.result())
@@ -189,16 +241,36 @@ def _run_dask(address: str | Client, plan: list[tuple[str, str]], order: list[in
 def format_results(results: Sequence[FileResult]) -> str:
     """The table ``okxbook replay --workers`` prints: one line per file, then the totals."""
     head = ("file", "frames", "rows", "books", "cs_bad", "gaps", "bad", "s", "result")
-    rows = [(os.path.basename(r.path), r.frames, r.rows, r.books, r.checksum_mismatches,
-             r.seq_gaps, r.bad_frames, f"{r.seconds:.2f}",
-             "OK" if r.ok else (r.error or "PROBLEMS")) for r in results]
+    rows = [
+        (
+            os.path.basename(r.path),
+            r.frames,
+            r.rows,
+            r.books,
+            r.checksum_mismatches,
+            r.seq_gaps,
+            r.bad_frames,
+            f"{r.seconds:.2f}",
+            "OK" if r.ok else (r.error or "PROBLEMS"),
+        )
+        for r in results
+    ]
     widths = [max(len(str(row[i])) for row in [head, *rows]) for i in range(len(head) - 1)]
-    lines = ["  ".join([str(v).ljust(w) if i == 0 else str(v).rjust(w)
-                        for i, (v, w) in enumerate(zip(row[:-1], widths))] + [str(row[-1])])
-             for row in [head, *rows]]
+    lines = [
+        "  ".join(
+            [
+                str(v).ljust(w) if i == 0 else str(v).rjust(w)
+                for i, (v, w) in enumerate(zip(row[:-1], widths))
+            ]
+            + [str(row[-1])]
+        )
+        for row in [head, *rows]
+    ]
     bad = sum(not r.ok for r in results)
     frames = sum(r.frames for r in results)
     lines.append("")
-    lines.append(f"{len(results)} files, {frames} frames, {sum(r.rows for r in results)} rows: "
-                 + ("OK" if not bad else f"{bad} with problems"))
+    lines.append(
+        f"{len(results)} files, {frames} frames, {sum(r.rows for r in results)} rows: "
+        + ("OK" if not bad else f"{bad} with problems")
+    )
     return "\n".join(lines)

@@ -44,8 +44,7 @@ def load_frame(source: Source, *, bps: Iterable[float] | None = None) -> pandas.
         return source
     if isinstance(source, TopSeries):
         return to_pandas(source)
-    paths: list[PathLike] = ([source] if isinstance(source, (str, os.PathLike))
-                             else list(source))
+    paths: list[PathLike] = [source] if isinstance(source, (str, os.PathLike)) else list(source)
     if not paths:
         raise ValueError("no input files")
     if all(_is_parquet(p) for p in paths):
@@ -64,7 +63,7 @@ def _bands(df: pandas.DataFrame) -> list[float]:
     out = []
     for col in df.columns:
         if col.startswith("bid_depth_") and col.endswith("bps"):
-            out.append(float(col[len("bid_depth_"):-3].replace("_", ".")))
+            out.append(float(col[len("bid_depth_") : -3].replace("_", ".")))
     return sorted(out)
 
 
@@ -86,8 +85,15 @@ def _time_axis(df: pandas.DataFrame) -> tuple[np.ndarray, str, bool]:
 def _legend_above(ax: Any, ncols: int, handles: list[Any] | None = None) -> None:
     # Above the panel, right-aligned: a legend inside would cover the data wherever it is put.
     kw: dict[str, Any] = {} if handles is None else {"handles": handles}
-    ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), ncols=ncols, fontsize="small",
-              frameon=False, borderaxespad=0.2, **kw)
+    ax.legend(
+        loc="lower right",
+        bbox_to_anchor=(1.0, 1.0),
+        ncols=ncols,
+        fontsize="small",
+        frameon=False,
+        borderaxespad=0.2,
+        **kw,
+    )
 
 
 def _si(v: float) -> str:
@@ -98,9 +104,16 @@ def _si(v: float) -> str:
     return f"{v:.4g}"
 
 
-def plot_books(source: Source, out_png: PathLike, *, book: str | None = None,
-               depth_bps: Iterable[float] | None = None, title: str | None = None,
-               width_in: float = 12.0, dpi: int = 110) -> str:
+def plot_books(
+    source: Source,
+    out_png: PathLike,
+    *,
+    book: str | None = None,
+    depth_bps: Iterable[float] | None = None,
+    title: str | None = None,
+    width_in: float = 12.0,
+    dpi: int = 110,
+) -> str:
     """Plot one book and save it as a PNG at ``out_png``; returns the ``"channel/instId"`` drawn.
 
     ``source``: capture files (replayed as one stream), exported Parquet files, a ``TopSeries`` or
@@ -135,8 +148,11 @@ def plot_books(source: Source, out_png: PathLike, *, book: str | None = None,
         bands = want
 
     x, xlabel, is_time = _time_axis(rows)
-    valid = rows["valid"].to_numpy() & rows["bid_ticks"].to_numpy().astype(bool) \
+    valid = (
+        rows["valid"].to_numpy()
+        & rows["bid_ticks"].to_numpy().astype(bool)
         & rows["ask_ticks"].to_numpy().astype(bool)
+    )
 
     def col(name: str) -> np.ndarray:
         v = rows[name].to_numpy(dtype="f8", copy=True)
@@ -148,9 +164,10 @@ def plot_books(source: Source, out_png: PathLike, *, book: str | None = None,
 
     fig = Figure(figsize=(width_in, width_in * 0.75), dpi=dpi, layout="constrained")
     FigureCanvasAgg(fig)
-    ax_px, ax_spread, ax_depth = fig.subplots(3, 1, sharex=True,
-                                              gridspec_kw={"height_ratios": [3, 1.3, 2.4]})
-    step = {"drawstyle": "steps-post"}    # a book state holds until the next frame
+    ax_px, ax_spread, ax_depth = fig.subplots(
+        3, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1.3, 2.4]}
+    )
+    step = {"drawstyle": "steps-post"}  # a book state holds until the next frame
 
     ax_px.plot(x, ask, color="#c0392b", lw=0.8, label="best ask", **step)
     ax_px.plot(x, bid, color="#1e8449", lw=0.8, label="best bid", **step)
@@ -176,10 +193,12 @@ def plot_books(source: Source, out_png: PathLike, *, book: str | None = None,
     for b, alpha in zip(reversed(bands), shades):
         lab = _label(b)
         ask_d, bid_d = col(f"ask_depth_{lab}bps"), col(f"bid_depth_{lab}bps")
-        handles["ask", b] = ax_depth.fill_between(x, 0, ask_d, step="post", color="#c0392b",
-                                                  alpha=alpha, lw=0, label=f"asks ≤ {b:g} bps")
-        handles["bid", b] = ax_depth.fill_between(x, 0, -bid_d, step="post", color="#1e8449",
-                                                  alpha=alpha, lw=0, label=f"bids ≤ {b:g} bps")
+        handles["ask", b] = ax_depth.fill_between(
+            x, 0, ask_d, step="post", color="#c0392b", alpha=alpha, lw=0, label=f"asks ≤ {b:g} bps"
+        )
+        handles["bid", b] = ax_depth.fill_between(
+            x, 0, -bid_d, step="post", color="#1e8449", alpha=alpha, lw=0, label=f"bids ≤ {b:g} bps"
+        )
     ax_depth.axhline(0, color="black", lw=0.5)
     ax_depth.set_ylabel("size within band of mid\n(asks up, bids down)")
     # Sizes are magnitudes on both sides: label the bid half without its minus sign.

@@ -58,15 +58,23 @@ class Progress:
     ``interval``: minimum seconds between redraws. The last state is drawn on exit, with a newline.
     """
 
-    def __init__(self, total_bytes: int | None = None, *, enabled: bool | None = None,
-                 stream: TextIO | None = None, label: str = "replay", unit: str = "frames",
-                 every: int = 4096, interval: float = 0.25,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        total_bytes: int | None = None,
+        *,
+        enabled: bool | None = None,
+        stream: TextIO | None = None,
+        label: str = "replay",
+        unit: str = "frames",
+        every: int = 4096,
+        interval: float = 0.25,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.stream = stream if stream is not None else sys.stderr
         if enabled is None:
             try:
                 enabled = self.stream.isatty()
-            except (AttributeError, ValueError):   # closed or file-like without isatty
+            except (AttributeError, ValueError):  # closed or file-like without isatty
                 enabled = False
         self.enabled: bool = bool(enabled)
         self.total_bytes = total_bytes
@@ -76,7 +84,7 @@ class Progress:
         self.interval = interval
         self._clock = clock
         self._start = clock()
-        self._next_check = self.every     # frame count at which the clock is read next
+        self._next_check = self.every  # frame count at which the clock is read next
         self._last_draw = float("-inf")
         self.frames = 0
         self.bytes_done: int | None = None
@@ -84,8 +92,12 @@ class Progress:
     def __enter__(self) -> Progress:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.close()
 
     def update(self, frames: int, bytes_done: int | None = None) -> None:
@@ -170,26 +182,27 @@ def _uncompressed_size(path: str, size: int) -> int | None:
                 n = zstandard.frame_content_size(fh.read(18))
             except zstandard.ZstdError:
                 return None
-            return n if n > 0 else None    # -1: not declared (streaming writers)
+            return n if n > 0 else None  # -1: not declared (streaming writers)
     return size
 
 
-def track_frames(paths: Iterable[str | os.PathLike[str]], progress: Progress,
-                 every: int = 1024) -> Iterator[CapturedFrame]:
+def track_frames(
+    paths: Iterable[str | os.PathLike[str]], progress: Progress, every: int = 1024
+) -> Iterator[CapturedFrame]:
     """``iter_frames`` over ``paths`` in order, reporting to ``progress`` every ``every`` frames.
 
     Bytes are on-disk bytes (what ``total_bytes`` should count: ``sum(os.path.getsize(p))``): exact
     at each file boundary, and inside a file the share of decompressed frame bytes read so far
     applied to its on-disk size (an estimate: line prefixes and skipped lines are not counted)."""
     frames = 0
-    done_before = 0        # on-disk bytes of the files already finished
+    done_before = 0  # on-disk bytes of the files already finished
     update = progress.update
-    for path in paths:
-        path = os.fspath(path)
+    for given in paths:
+        path = os.fspath(given)
         size = os.path.getsize(path)
         full = _uncompressed_size(path, size)
         scale = size / full if full else 0.0
-        read = 0           # decompressed bytes of frames (+ newline) yielded from this file
+        read = 0  # decompressed bytes of frames (+ newline) yielded from this file
         countdown = every
         for captured in iter_frames(path):
             yield captured
@@ -202,4 +215,3 @@ def track_frames(paths: Iterable[str | os.PathLike[str]], progress: Progress,
         done_before += size
         update(frames, done_before)
     progress.finish(frames, done_before)
-

@@ -49,13 +49,13 @@ import time
 import zlib
 from collections import deque
 from collections.abc import Callable, Iterable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final
 
 from .files import format_tardis_line
 
-__all__ = ["Recorder", "RecorderError", "write_capture", "COMPRESSIONS", "ROTATIONS"]
+__all__ = ["COMPRESSIONS", "ROTATIONS", "Recorder", "RecorderError", "write_capture"]
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ def _resolve_compression(compression: str) -> str:
         raise ValueError(f"compression must be one of {COMPRESSIONS}, not {compression!r}")
     if compression == "auto":
         try:
-            import zstandard  # noqa: F401
+            import zstandard
         except ImportError:
             return "gzip"
         return "zstd"
@@ -96,8 +96,15 @@ class _Files:
     the file is still the one we opened. Any OSError propagates: the caller decides it is fatal.
     """
 
-    def __init__(self, directory: Path, compression: str, prefix: str, rotate: str,
-                 level: int | None, fsync_interval: float) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        compression: str,
+        prefix: str,
+        rotate: str,
+        level: int | None,
+        fsync_interval: float,
+    ) -> None:
         if rotate not in ROTATIONS:
             raise ValueError(f"rotate must be one of {tuple(ROTATIONS)}, not {rotate!r}")
         self.directory = directory
@@ -109,13 +116,14 @@ class _Files:
         self.files: list[Path] = []
         self.frames_written = 0
         self.disconnects_written = 0
-        self.bytes_written = 0          # compressed bytes on disk
-        self.raw_bytes_written = 0      # line bytes before compression
-        self.frames_rejected = 0        # empty or multi-line frames: cannot be one capture line
+        self.bytes_written = 0  # compressed bytes on disk
+        self.raw_bytes_written = 0  # line bytes before compression
+        self.frames_rejected = 0  # empty or multi-line frames: cannot be one capture line
         lvl = _DEFAULT_LEVEL[compression] if level is None else level
         self._compress: Callable[[bytes], bytes]
         if compression == "zstd":
             import zstandard
+
             cctx = zstandard.ZstdCompressor(level=lvl)
             # Each call is one whole zstd frame (with its size): a member a reader can decode alone.
             self._compress = cctx.compress
@@ -126,14 +134,14 @@ class _Files:
             self._compress = bytes
         self._fd = -1
         self._path: Path | None = None
-        self._key = -1                  # rotation period of the open file
-        self._size = 0                  # bytes of complete members in the open file
+        self._key = -1  # rotation period of the open file
+        self._size = 0  # bytes of complete members in the open file
         self._dirty = False
         self._last_sync = time.monotonic()
 
     # -- files
     def _name(self, key: int, part: int) -> str:
-        d = datetime.fromtimestamp(key * ROTATIONS[self.rotate], tz=timezone.utc)
+        d = datetime.fromtimestamp(key * ROTATIONS[self.rotate], tz=UTC)
         stamp = d.strftime("%Y-%m-%dT%H") if self.rotate == "hour" else d.strftime("%Y-%m-%d")
         tail = f"_{part:02d}" if part else ""
         return f"{self.prefix}-{stamp}{tail}.tardis{_SUFFIX[self.compression]}"
@@ -153,7 +161,7 @@ class _Files:
             raise RecorderError(errno.EEXIST, f"no free file name for {self._name(key, 0)}")
         self._fd, self._path, self._key, self._size = fd, path, key, 0
         self.files.append(path)
-        _fsync_dir(self.directory)      # the new directory entry survives a power cut too
+        _fsync_dir(self.directory)  # the new directory entry survives a power cut too
         self._dirty = False
         self._last_sync = time.monotonic()
 
@@ -189,8 +197,11 @@ class _Files:
         except FileNotFoundError:
             on_disk = None
         if st.st_nlink == 0 or on_disk is None or on_disk.st_ino != st.st_ino:
-            raise RecorderError(errno.ENOENT, "capture file was deleted or replaced while recording",
-                                str(self._path))
+            raise RecorderError(
+                errno.ENOENT,
+                "capture file was deleted or replaced while recording",
+                str(self._path),
+            )
 
     # -- writing
     def write(self, batch: list[tuple[int, bytes]]) -> None:
@@ -236,8 +247,11 @@ class _Files:
             pass
         self.frames_rejected += 1
         if self.frames_rejected == 1 or self.frames_rejected % 10_000 == 0:
-            log.warning("not recording a frame that cannot be one capture line (%d so far): %.80r",
-                        self.frames_rejected, frame)
+            log.warning(
+                "not recording a frame that cannot be one capture line (%d so far): %.80r",
+                self.frames_rejected,
+                frame,
+            )
         return None
 
     def _append(self, lines: list[bytes], frames: int, disconnects: int) -> None:
@@ -268,7 +282,7 @@ def _fsync_dir(directory: Path) -> None:
     try:
         fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
     except OSError:
-        return                          # not supported here (e.g. Windows): best effort
+        return  # not supported here (e.g. Windows): best effort
     try:
         os.fsync(fd)
     except OSError:
@@ -297,10 +311,18 @@ class Recorder:
     ``record()`` is O(1) and never blocks nor raises; frames recorded before ``start()`` are queued.
     """
 
-    def __init__(self, directory: str | os.PathLike[str], *, compression: str = "auto",
-                 prefix: str = "okx", flush_interval: float = 1.0, rotate: str = "hour",
-                 max_pending_bytes: int = 256 << 20, compression_level: int | None = None,
-                 fsync_interval: float = 1.0) -> None:
+    def __init__(
+        self,
+        directory: str | os.PathLike[str],
+        *,
+        compression: str = "auto",
+        prefix: str = "okx",
+        flush_interval: float = 1.0,
+        rotate: str = "hour",
+        max_pending_bytes: int = 256 << 20,
+        compression_level: int | None = None,
+        fsync_interval: float = 1.0,
+    ) -> None:
         if flush_interval <= 0:
             raise ValueError("flush_interval must be > 0")
         if max_pending_bytes <= 0:
@@ -317,18 +339,19 @@ class Recorder:
         """Why recording stopped, or None while it is healthy."""
         self.on_error: Callable[[BaseException], None] | None = None
         """Called once, on the event loop thread, when recording stops on a failure."""
-        self._files = _Files(self.directory, self.compression, prefix, rotate, compression_level,
-                             fsync_interval)
+        self._files = _Files(
+            self.directory, self.compression, prefix, rotate, compression_level, fsync_interval
+        )
         # record() (loop thread) appends, the writer thread pops: deque append/popleft are atomic.
         self._queue: deque[tuple[int, bytes]] = deque()
         self._accepting = True
         # Each counter has one writing thread, so no lock: pending = _in_bytes - _out_bytes.
-        self._in_bytes = 0              # loop thread
-        self._out_bytes = 0             # writer thread
+        self._in_bytes = 0  # loop thread
+        self._out_bytes = 0  # writer thread
         self.frames_received = 0
         """Frames accepted by ``record`` (disconnect marks not included)."""
-        self._dropped_loop = 0          # loop thread: refused after stop / failure
-        self._dropped_writer = 0        # writer thread: queued but lost to a write failure
+        self._dropped_loop = 0  # loop thread: refused after stop / failure
+        self._dropped_writer = 0  # writer thread: queued but lost to a write failure
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._wake = threading.Event()
@@ -344,12 +367,16 @@ class Recorder:
             self.frames_received += 1
             try:
                 self._in_bytes += len(frame)
-            except TypeError:           # not sized: the writer will reject it; count it small
+            except TypeError:  # not sized: the writer will reject it; count it small
                 self._in_bytes += 1
             if self._in_bytes - self._out_bytes > self.max_pending_bytes:
-                self._fail(RecorderError(
-                    errno.ENOBUFS, f"recorder writer fell behind: more than "
-                    f"{self.max_pending_bytes} bytes waiting to be written; recording stopped"))
+                self._fail(
+                    RecorderError(
+                        errno.ENOBUFS,
+                        f"recorder writer fell behind: more than "
+                        f"{self.max_pending_bytes} bytes waiting to be written; recording stopped",
+                    )
+                )
         else:
             self._dropped_loop += 1
 
@@ -411,7 +438,9 @@ class Recorder:
         try:
             await asyncio.to_thread(_prepare_directory, self.directory)
         except OSError as exc:
-            err = RecorderError(exc.errno, f"cannot record to {self.directory}: {exc.strerror or exc}")
+            err = RecorderError(
+                exc.errno, f"cannot record to {self.directory}: {exc.strerror or exc}"
+            )
             self.error = err
             self._accepting = False
             self._dropped_loop += sum(1 for _, f in self._queue if f)
@@ -460,13 +489,18 @@ class Recorder:
         if self.error is not None:
             return
         self.error = exc
-        log.error("recording stopped: %s (%d frames written to %s, %d dropped)", exc,
-                  self.frames_written, self.directory, self.frames_dropped)
+        log.error(
+            "recording stopped: %s (%d frames written to %s, %d dropped)",
+            exc,
+            self.frames_written,
+            self.directory,
+            self.frames_dropped,
+        )
         callback = self.on_error
         if callback is not None:
             try:
                 callback(exc)
-            except Exception:           # a broken callback must not break the feeder's loop
+            except Exception:  # a broken callback must not break the feeder's loop
                 log.exception("Recorder.on_error callback raised")
 
     def _writer_failed(self, exc: BaseException) -> None:
@@ -487,7 +521,7 @@ class Recorder:
             if loop is None or loop.is_closed():
                 raise RuntimeError("no loop")
             loop.call_soon_threadsafe(fn, *args)
-        except RuntimeError:            # the loop is gone (interpreter exit): act here
+        except RuntimeError:  # the loop is gone (interpreter exit): act here
             fn(*args)
 
     # ------------------------------------------------------------------ writer thread
@@ -506,15 +540,15 @@ class Recorder:
                     files.sync(force=True)
                     break
                 files.sync()
-        except BaseException as exc:   # noqa: BLE001 - any writer death is a recording failure
+        except BaseException as exc:
             failure = exc
         try:
             files.close()
-        except BaseException as exc:   # noqa: BLE001
+        except BaseException as exc:
             if failure is None:
                 failure = exc
         if failure is not None:
-            self._accepting = False     # at once, not when the loop gets to it
+            self._accepting = False  # at once, not when the loop gets to it
             self._to_loop(self._writer_failed, failure)
         self._to_loop(self._writer_exited)
 
@@ -545,16 +579,29 @@ class Recorder:
             self._out_bytes += size
 
 
-def write_capture(directory: str | os.PathLike[str], frames: Iterable[tuple[int, bytes]], *,
-                  compression: str = "auto", prefix: str = "okx", rotate: str = "hour",
-                  flush_interval: float = 1.0, compression_level: int | None = None) -> list[Path]:
+def write_capture(
+    directory: str | os.PathLike[str],
+    frames: Iterable[tuple[int, bytes]],
+    *,
+    compression: str = "auto",
+    prefix: str = "okx",
+    rotate: str = "hour",
+    flush_interval: float = 1.0,
+    compression_level: int | None = None,
+) -> list[Path]:
     """Write ``(recv_ns, frame)`` pairs (``b""`` = disconnect) synchronously, as a ``Recorder``
     fed the same frames would: same names, rotation, lines, and one member per ``flush_interval``
     of receive time. For tests and tools; returns the files written."""
     directory = Path(directory)
     _prepare_directory(directory)
-    files = _Files(directory, _resolve_compression(compression), prefix, rotate,
-                   compression_level, fsync_interval=0.0)
+    files = _Files(
+        directory,
+        _resolve_compression(compression),
+        prefix,
+        rotate,
+        compression_level,
+        fsync_interval=0.0,
+    )
     bucket_ns = max(1, int(flush_interval * _NS))
     batch: list[tuple[int, bytes]] = []
     bucket = None

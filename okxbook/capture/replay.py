@@ -15,17 +15,33 @@ from typing import Any
 
 from okxbook._book import Book
 from okxbook._books import Books
+from okxbook.errors import (
+    ChecksumError,
+    FrameError,
+    MissingSnapshotError,
+    SequenceError,
+    UnknownChannelError,
+)
+
 from ._series import TopSeries
 from .files import CapturedFrame, iter_frames
-from okxbook.errors import (ChecksumError, FrameError, MissingSnapshotError, SequenceError,
-                     UnknownChannelError)
 
 __all__ = ["ReplayReport", "format_report", "replay", "replay_frames", "sample_capture"]
 
 #: Counters reported per book, in this order.
-BOOK_FIELDS = ("frames", "snapshots", "updates", "checksum_ok", "checksum_mismatch",
-               "checksum_absent", "seq_gaps", "seq_resets", "heartbeats", "missing_deletes",
-               "dropped_while_invalid")
+BOOK_FIELDS = (
+    "frames",
+    "snapshots",
+    "updates",
+    "checksum_ok",
+    "checksum_mismatch",
+    "checksum_absent",
+    "seq_gaps",
+    "seq_resets",
+    "heartbeats",
+    "missing_deletes",
+    "dropped_while_invalid",
+)
 
 
 def sample_capture() -> str:
@@ -42,10 +58,10 @@ class ReplayReport:
     books: dict[str, dict[str, Any]] = field(default_factory=dict)
     frames: int = 0
     events: int = 0
-    other_channels: int = 0          # pushes of non-book channels (trades, tickers ...)
-    before_snapshot: int = 0         # updates for a book with no snapshot yet (capture began mid-stream)
+    other_channels: int = 0  # pushes of non-book channels (trades, tickers ...)
+    before_snapshot: int = 0  # updates for a book with no snapshot yet (capture began mid-stream)
     bad_frames: int = 0
-    errors: list[str] = field(default_factory=list)   # the first few problems, for the reader
+    errors: list[str] = field(default_factory=list)  # the first few problems, for the reader
 
     @property
     def checksum_mismatches(self) -> int:
@@ -61,10 +77,16 @@ class ReplayReport:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "books": self.books, "frames": self.frames, "events": self.events,
-            "other_channels": self.other_channels, "before_snapshot": self.before_snapshot,
-            "bad_frames": self.bad_frames, "checksum_mismatch": self.checksum_mismatches,
-            "seq_gaps": self.seq_gaps, "ok": self.ok, "errors": self.errors,
+            "books": self.books,
+            "frames": self.frames,
+            "events": self.events,
+            "other_channels": self.other_channels,
+            "before_snapshot": self.before_snapshot,
+            "bad_frames": self.bad_frames,
+            "checksum_mismatch": self.checksum_mismatches,
+            "seq_gaps": self.seq_gaps,
+            "ok": self.ok,
+            "errors": self.errors,
         }
 
 
@@ -78,9 +100,12 @@ def _book_summary(book: Book) -> dict[str, Any]:
     return out
 
 
-def replay_frames(frames: Iterable[CapturedFrame], books: Books | None = None,
-                  series: TopSeries | None = None,
-                  max_errors: int = 20) -> tuple[Books, ReplayReport]:
+def replay_frames(
+    frames: Iterable[CapturedFrame],
+    books: Books | None = None,
+    series: TopSeries | None = None,
+    max_errors: int = 20,
+) -> tuple[Books, ReplayReport]:
     """Apply every frame; integrity and input errors are counted (the books record them too) and
     replay carries on, as a live feeder would after a resync. With ``series``, every book frame
     (including one that invalidated its book) adds a row to it."""
@@ -127,8 +152,13 @@ def _chain(paths: Iterable[str | os.PathLike[str]]) -> Iterator[CapturedFrame]:
         yield from iter_frames(path)
 
 
-def replay(paths: Iterable[str | os.PathLike[str]], verify_checksum: bool = True, *,
-           series: TopSeries | None = None, progress: bool | None = False) -> ReplayReport:
+def replay(
+    paths: Iterable[str | os.PathLike[str]],
+    verify_checksum: bool = True,
+    *,
+    series: TopSeries | None = None,
+    progress: bool | None = False,
+) -> ReplayReport:
     """Replay capture files as one stream and return the report; with ``series``, fill it.
     ``progress``: a progress line on stderr (``None``: only when stderr is a terminal)."""
     paths = [os.fspath(p) for p in ([paths] if isinstance(paths, (str, os.PathLike)) else paths)]
@@ -136,10 +166,11 @@ def replay(paths: Iterable[str | os.PathLike[str]], verify_checksum: bool = True
     if progress is False:
         return replay_frames(_chain(paths), books, series=series)[1]
     from .progress import Progress, track_frames
+
     try:
         total: int | None = sum(os.path.getsize(p) for p in paths)
     except OSError:
-        total = None            # replay names the missing file; the bar just has no ETA
+        total = None  # replay names the missing file; the bar just has no ETA
     with Progress(total_bytes=total, enabled=progress) as bar:
         frames = track_frames(paths, bar) if bar.enabled else _chain(paths)
         return replay_frames(frames, books, series=series)[1]
@@ -148,23 +179,56 @@ def replay(paths: Iterable[str | os.PathLike[str]], verify_checksum: bool = True
 def format_report(report: ReplayReport) -> str:
     """The human-readable table ``okxbook replay`` prints."""
     lines = []
-    head = ("book", "frames", "snap", "upd", "cs_ok", "cs_bad", "cs_abs", "gaps", "resets", "hb",
-            "del_missing", "best bid", "best ask")
+    head = (
+        "book",
+        "frames",
+        "snap",
+        "upd",
+        "cs_ok",
+        "cs_bad",
+        "cs_abs",
+        "gaps",
+        "resets",
+        "hb",
+        "del_missing",
+        "best bid",
+        "best ask",
+    )
     rows = []
     for key, b in sorted(report.books.items()):
         bid = f"{b['best_bid'][0]} x {b['best_bid'][1]}" if b["best_bid"] else "-"
         ask = f"{b['best_ask'][0]} x {b['best_ask'][1]}" if b["best_ask"] else "-"
-        rows.append((key, b["frames"], b["snapshots"], b["updates"], b["checksum_ok"],
-                     b["checksum_mismatch"], b["checksum_absent"], b["seq_gaps"], b["seq_resets"],
-                     b["heartbeats"], b["missing_deletes"], bid, ask))
+        rows.append(
+            (
+                key,
+                b["frames"],
+                b["snapshots"],
+                b["updates"],
+                b["checksum_ok"],
+                b["checksum_mismatch"],
+                b["checksum_absent"],
+                b["seq_gaps"],
+                b["seq_resets"],
+                b["heartbeats"],
+                b["missing_deletes"],
+                bid,
+                ask,
+            )
+        )
     widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(len(head))]
     for r in [head, *rows]:
-        lines.append("  ".join(str(v).ljust(w) if i in (0, 11, 12) else str(v).rjust(w)
-                               for i, (v, w) in enumerate(zip(r, widths))).rstrip())
+        lines.append(
+            "  ".join(
+                str(v).ljust(w) if i in (0, 11, 12) else str(v).rjust(w)
+                for i, (v, w) in enumerate(zip(r, widths))
+            ).rstrip()
+        )
     lines.append("")
-    lines.append(f"{report.frames} frames: {report.events} events, {report.other_channels} "
-                 f"other channels, {report.before_snapshot} before a snapshot, "
-                 f"{report.bad_frames} malformed; checksum mismatches {report.checksum_mismatches}, "
-                 f"sequence gaps {report.seq_gaps}: {'OK' if report.ok else 'PROBLEMS'}")
+    lines.append(
+        f"{report.frames} frames: {report.events} events, {report.other_channels} "
+        f"other channels, {report.before_snapshot} before a snapshot, "
+        f"{report.bad_frames} malformed; checksum mismatches {report.checksum_mismatches}, "
+        f"sequence gaps {report.seq_gaps}: {'OK' if report.ok else 'PROBLEMS'}"
+    )
     lines.extend(f"  {e}" for e in report.errors)
     return "\n".join(lines)

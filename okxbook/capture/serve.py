@@ -31,14 +31,11 @@ is over ``max_queue`` frames, so a slow client slows playback rather than growin
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import itertools
 import logging
 import os
-import signal
-import sys
 from collections import deque
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -52,11 +49,12 @@ from websockets.http11 import Request, Response
 from okxbook._book import Book
 from okxbook._books import Books
 from okxbook._checksum import okx_checksum
-from .files import CapturedFrame, CaptureFormatError, iter_frames
 from okxbook.errors import BookError, UnknownChannelError
 from okxbook.testing.exchange import REST_BOOKS_PATH, WS_PATH, LoopbackEndpoint
 
-__all__ = ["CaptureServer", "register_cli", "serve_capture", "snapshot_frame"]
+from .files import CapturedFrame, CaptureFormatError, iter_frames
+
+__all__ = ["CaptureServer", "serve_capture", "snapshot_frame"]
 
 log = logging.getLogger(__name__)
 
@@ -75,19 +73,28 @@ def snapshot_frame(book: Book) -> bytes:
     asks = book.ask_levels()
     scale = book.sz_decimals
     item: dict[str, Any] = {
-        "asks": [[px, sz, _lots_text(extra, scale), str(n)]
-                 for (px, sz, n), extra in zip(asks, book.asks()["extra_lots"].tolist())],
-        "bids": [[px, sz, _lots_text(extra, scale), str(n)]
-                 for (px, sz, n), extra in zip(bids, book.bids()["extra_lots"].tolist())],
+        "asks": [
+            [px, sz, _lots_text(extra, scale), str(n)]
+            for (px, sz, n), extra in zip(asks, book.asks()["extra_lots"].tolist())
+        ],
+        "bids": [
+            [px, sz, _lots_text(extra, scale), str(n)]
+            for (px, sz, n), extra in zip(bids, book.bids()["extra_lots"].tolist())
+        ],
         "ts": str(book.ts_ms),
         # §0/§3: captures from before 2026-06-23 carry real CRC32s; later ones 0. Keep the style.
         "checksum": okx_checksum(bids, asks) if book.checksum != 0 else 0,
     }
-    if book.seq_id >= 0:        # 2022-era captures have no seqId at all: invent none
+    if book.seq_id >= 0:  # 2022-era captures have no seqId at all: invent none
         item["prevSeqId"] = -1
         item["seqId"] = book.seq_id
-    return orjson.dumps({"arg": {"channel": book.channel, "instId": book.inst_id},
-                         "action": "snapshot", "data": [item]})
+    return orjson.dumps(
+        {
+            "arg": {"channel": book.channel, "instId": book.inst_id},
+            "action": "snapshot",
+            "data": [item],
+        }
+    )
 
 
 def _lots_text(lots: int, decimals: int) -> str:
@@ -95,7 +102,7 @@ def _lots_text(lots: int, decimals: int) -> str:
     field (books-rpi non-RPI size; "0" on other channels)."""
     if decimals == 0 or lots == 0:
         return str(lots)
-    whole, frac = divmod(lots, 10 ** decimals)
+    whole, frac = divmod(lots, 10**decimals)
     frac_text = str(frac).rjust(decimals, "0").rstrip("0")
     return f"{whole}.{frac_text}" if frac_text else str(whole)
 
@@ -121,7 +128,7 @@ class _Conn:
     synthesized snapshot and the next played frame can never overtake one another.
     """
 
-    __slots__ = ("conn_id", "ws", "subs", "queue", "wake", "room", "closed", "sent", "max_queue")
+    __slots__ = ("closed", "conn_id", "max_queue", "queue", "room", "sent", "subs", "wake", "ws")
 
     def __init__(self, conn_id: str, ws: ServerConnection, max_queue: int) -> None:
         self.conn_id = conn_id
@@ -181,10 +188,18 @@ class CaptureServer(LoopbackEndpoint):
     ``wait_for_subscriber`` starts playback at the first subscription instead of at ``start()``.
     """
 
-    def __init__(self, paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], *,
-                 speed: float | None = 1.0, host: str = "127.0.0.1", port: int = 0,
-                 loop_forever: bool = False, wait_for_subscriber: bool = False,
-                 untimed_interval: float = 0.01, max_queue: int = 4096) -> None:
+    def __init__(
+        self,
+        paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
+        *,
+        speed: float | None = 1.0,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        loop_forever: bool = False,
+        wait_for_subscriber: bool = False,
+        untimed_interval: float = 0.01,
+        max_queue: int = 4096,
+    ) -> None:
         if isinstance(paths, (str, os.PathLike)):
             paths = [paths]
         self.paths: list[str] = [os.fspath(p) for p in paths]
@@ -287,7 +302,7 @@ class CaptureServer(LoopbackEndpoint):
 
     # ------------------------------------------------------------------ the player
     def _frames(self) -> Iterator[CapturedFrame]:
-        for path in self.paths:     # one stream, as replay does (a day split into hourly files)
+        for path in self.paths:  # one stream, as replay does (a day split into hourly files)
             yield from iter_frames(path)
 
     async def _play(self) -> None:
@@ -314,13 +329,13 @@ class CaptureServer(LoopbackEndpoint):
         # subscribers get those snapshots (prevSeqId -1 resets their books too).
         self.books = Books()
         speed = self.speed
-        target = loop.time()        # when the current frame is due, on the loop clock
+        target = loop.time()  # when the current frame is due, on the loop clock
         prev_ns: int | None = None
         since_yield = played = 0
         for captured in self._frames():
             frame = captured.frame
             if not frame:
-                continue            # a disconnect marker of the recorder
+                continue  # a disconnect marker of the recorder
             if not self._running.is_set():
                 paused_at = loop.time()
                 await self._running.wait()
@@ -339,7 +354,7 @@ class CaptureServer(LoopbackEndpoint):
                     since_yield = 0
             for conn in self._dispatch(frame):
                 if not conn.room.is_set():
-                    await conn.room.wait()      # backpressure: this client is far behind
+                    await conn.room.wait()  # backpressure: this client is far behind
             self.frames_played += 1
             if self._played_waiters:
                 self._wake_played_waiters()
@@ -358,7 +373,7 @@ class CaptureServer(LoopbackEndpoint):
         except BookError as exc:
             # Unknown channel (trades ...), update before snapshot, gap or checksum error in the
             # capture: the frame still goes out as captured; the client judges it as OKX's.
-            if not isinstance(exc, UnknownChannelError):   # trades, tickers: no book, no error
+            if not isinstance(exc, UnknownChannelError):  # trades, tickers: no book, no error
                 self.book_errors += 1
             if exc.channel is not None and exc.inst_id is not None:
                 key = (exc.channel, exc.inst_id)
@@ -366,7 +381,7 @@ class CaptureServer(LoopbackEndpoint):
                 key = _frame_key(frame)
         else:
             if not isinstance(result, Book):
-                return []           # the recorder's own acks, pongs, errors: not replayed
+                return []  # the recorder's own acks, pongs, errors: not replayed
             key = (result.channel, result.inst_id)
         if key is None:
             return []
@@ -432,15 +447,22 @@ class CaptureServer(LoopbackEndpoint):
             conn.event({"event": "error", "code": "60019", "msg": f"Invalid OP: {op}"}, req_id)
             return
         if not isinstance(args, list) or not args:
-            conn.event({"event": "error", "code": "60012",
-                        "msg": f"Invalid request: {orjson.dumps(req).decode()}"}, req_id)
+            conn.event(
+                {
+                    "event": "error",
+                    "code": "60012",
+                    "msg": f"Invalid request: {orjson.dumps(req).decode()}",
+                },
+                req_id,
+            )
             return
         for arg in args:
             channel = arg.get("channel") if isinstance(arg, dict) else None
             inst_id = arg.get("instId") if isinstance(arg, dict) else None
             if not isinstance(channel, str) or not isinstance(inst_id, str) or not inst_id:
-                conn.event({"event": "error", "code": "60013", "msg": f"Invalid args : {arg}"},
-                           req_id)
+                conn.event(
+                    {"event": "error", "code": "60013", "msg": f"Invalid args : {arg}"}, req_id
+                )
                 continue
             key = (channel, inst_id)
             if op == "subscribe":
@@ -449,14 +471,15 @@ class CaptureServer(LoopbackEndpoint):
                 if key in conn.subs:
                     conn.subs.discard(key)
                     self._subscribers[key].remove(conn)
-                conn.event({"event": "unsubscribe", "arg": {"channel": channel, "instId": inst_id}},
-                           req_id)
+                conn.event(
+                    {"event": "unsubscribe", "arg": {"channel": channel, "instId": inst_id}}, req_id
+                )
 
     def _subscribe(self, conn: _Conn, key: BookKey, req_id: Any) -> None:
         channel, inst_id = key
         conn.event({"event": "subscribe", "arg": {"channel": channel, "instId": inst_id}}, req_id)
         if key in conn.subs:
-            return                  # OKX acks a repeated subscribe and sends nothing new
+            return  # OKX acks a repeated subscribe and sends nothing new
         conn.subs.add(key)
         self._subscribers.setdefault(key, []).append(conn)
         book = self.books.get(channel, inst_id)
@@ -474,17 +497,25 @@ class CaptureServer(LoopbackEndpoint):
         except ValueError:
             sz = -1
         if not inst_id:
-            return _json(connection, 400, {"code": "50014", "msg": "Parameter instId can not be empty",
-                                           "data": []})
-        if not 1 <= sz <= 400:      # §8: default 1, max 400
-            return _json(connection, 400, {"code": "51000", "msg": "Parameter sz error", "data": []})
+            return _json(
+                connection,
+                400,
+                {"code": "50014", "msg": "Parameter instId can not be empty", "data": []},
+            )
+        if not 1 <= sz <= 400:  # §8: default 1, max 400
+            return _json(
+                connection, 400, {"code": "51000", "msg": "Parameter sz error", "data": []}
+            )
         for channel in _REST_SOURCES:
             book = self.books.get(channel, inst_id)
             if book is not None and book.is_valid and book.snapshots:
                 break
         else:
-            return _json(connection, 400, {"code": "51001", "msg": "Instrument ID does not exist",
-                                           "data": []})
+            return _json(
+                connection,
+                400,
+                {"code": "51001", "msg": "Instrument ID does not exist", "data": []},
+            )
         data: dict[str, Any] = {
             "asks": [[px, s, "0", str(n)] for px, s, n in book.ask_levels(sz)],
             "bids": [[px, s, "0", str(n)] for px, s, n in book.bid_levels(sz)],
@@ -502,13 +533,20 @@ def _json(connection: ServerConnection, status: int, body: dict[str, Any]) -> Re
     return response
 
 
-async def serve_capture(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], *,
-                        speed: float | None = 1.0, host: str = "127.0.0.1", port: int = 0,
-                        loop_forever: bool = False, **options: Any) -> CaptureServer:
+async def serve_capture(
+    paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
+    *,
+    speed: float | None = 1.0,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    loop_forever: bool = False,
+    **options: Any,
+) -> CaptureServer:
     """Start serving ``paths`` (one stream, in order) and return the running server.
 
     ``speed`` divides the recorded gaps (10 = ten times faster; None = as fast as clients read).
     ``options`` go to :class:`CaptureServer` (``wait_for_subscriber``, ``untimed_interval``,
     ``max_queue``)."""
-    return await CaptureServer(paths, speed=speed, host=host, port=port,
-                               loop_forever=loop_forever, **options).start()
+    return await CaptureServer(
+        paths, speed=speed, host=host, port=port, loop_forever=loop_forever, **options
+    ).start()

@@ -33,20 +33,32 @@ def register_cli(subparsers: Any) -> argparse.ArgumentParser:
     exits 2 if a file cannot be read.
     """
     p: argparse.ArgumentParser = subparsers.add_parser(
-        "serve", help="re-serve capture files as a live OKX WebSocket endpoint",
+        "serve",
+        help="re-serve capture files as a live OKX WebSocket endpoint",
         description="Play capture files (one stream, in order) to OKX clients on a local "
         "WebSocket (and REST books) endpoint, paced by their recorded receive times. Clients "
-        "that subscribe late get a snapshot of the book's current state first.")
-    p.add_argument("files", nargs="+", help="capture files (cryptofeed, JSON lines, tardis; "
-                   "plain, .gz or .zst)")
-    p.add_argument("--speed", type=_speed, default=1.0, metavar="X",
-                   help="playback speed: 1 = as recorded, 10 = ten times faster, max = no pacing "
-                   "(default: 1)")
+        "that subscribe late get a snapshot of the book's current state first.",
+    )
+    p.add_argument(
+        "files",
+        nargs="+",
+        help="capture files (cryptofeed, JSON lines, tardis; plain, .gz or .zst)",
+    )
+    p.add_argument(
+        "--speed",
+        type=_speed,
+        default=1.0,
+        metavar="X",
+        help="playback speed: 1 = as recorded, 10 = ten times faster, max = no pacing (default: 1)",
+    )
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
     p.add_argument("--port", type=int, default=0, help="port (default: any free port)")
     p.add_argument("--loop", action="store_true", help="start over at the end of the capture")
-    p.add_argument("--wait", action="store_true",
-                   help="start playing at the first subscription rather than at once")
+    p.add_argument(
+        "--wait",
+        action="store_true",
+        help="start playing at the first subscription rather than at once",
+    )
     p.set_defaults(func=_cmd_serve)
     return p
 
@@ -54,7 +66,7 @@ def register_cli(subparsers: Any) -> argparse.ArgumentParser:
 def _cmd_serve(args: argparse.Namespace) -> int:
     for path in args.files:
         try:
-            next(iter_frames(path), None)       # fail now on a missing or unreadable file
+            next(iter_frames(path), None)  # fail now on a missing or unreadable file
         except (OSError, CaptureFormatError, ImportError) as exc:
             print(f"okxbook serve: {exc}", file=sys.stderr)
             return 2
@@ -70,8 +82,14 @@ async def _serve_until_signal(args: argparse.Namespace) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
-    server = CaptureServer(args.files, speed=args.speed, host=args.host, port=args.port,
-                           loop_forever=args.loop, wait_for_subscriber=args.wait)
+    server = CaptureServer(
+        args.files,
+        speed=args.speed,
+        host=args.host,
+        port=args.port,
+        loop_forever=args.loop,
+        wait_for_subscriber=args.wait,
+    )
     try:
         await server.start()
     except OSError as exc:
@@ -79,8 +97,12 @@ async def _serve_until_signal(args: argparse.Namespace) -> int:
         return 2
     speed = "max" if args.speed is None else f"{args.speed:g}x"
     print(server.ws_url, flush=True)
-    print(f"serving {len(args.files)} file(s) at {speed}; REST {server.rest_url}"
-          f"{REST_BOOKS_PATH}; Ctrl-C to stop", file=sys.stderr, flush=True)
+    print(
+        f"serving {len(args.files)} file(s) at {speed}; REST {server.rest_url}"
+        f"{REST_BOOKS_PATH}; Ctrl-C to stop",
+        file=sys.stderr,
+        flush=True,
+    )
 
     async def report_end() -> None:
         with contextlib.suppress(Exception):
@@ -88,8 +110,12 @@ async def _serve_until_signal(args: argparse.Namespace) -> int:
         if server.error is not None:
             print(f"okxbook serve: playback stopped: {server.error}", file=sys.stderr, flush=True)
         else:
-            print(f"end of capture ({server.frames_played} frames); still serving the final "
-                  "state, Ctrl-C to stop", file=sys.stderr, flush=True)
+            print(
+                f"end of capture ({server.frames_played} frames); still serving the final "
+                "state, Ctrl-C to stop",
+                file=sys.stderr,
+                flush=True,
+            )
 
     ender = asyncio.create_task(report_end())
     try:

@@ -22,10 +22,10 @@ import orjson
 
 from okxbook._book import Book
 from okxbook.capture.files import iter_frames
-from okxbook.feed import Feed
 from okxbook.capture.replay import sample_capture
+from okxbook.feed import Feed
 
-__all__ = ["watch", "record", "demo"]
+__all__ = ["demo", "record", "watch"]
 
 
 class JsonLines:
@@ -47,16 +47,25 @@ class JsonLines:
         bid = book.best_bid if live else None
         ask = book.best_ask if live else None
         try:
-            self.out.write(orjson.dumps({
-                "channel": book.channel, "instId": book.inst_id,
-                "seqId": book.seq_id if book.seq_id >= 0 else None, "ts": book.ts_ms,
-                "bid": list(bid) if bid else None, "ask": list(ask) if ask else None,
-                "status": status}) + b"\n")
-        except BrokenPipeError:          # the reader went away (e.g. `| head`): stop quietly
+            self.out.write(
+                orjson.dumps(
+                    {
+                        "channel": book.channel,
+                        "instId": book.inst_id,
+                        "seqId": book.seq_id if book.seq_id >= 0 else None,
+                        "ts": book.ts_ms,
+                        "bid": list(bid) if bid else None,
+                        "ask": list(ask) if ask else None,
+                        "status": status,
+                    }
+                )
+                + b"\n"
+            )
+        except BrokenPipeError:  # the reader went away (e.g. `| head`): stop quietly
             self._closed()
             return
         self.lines += 1
-        if not self._flush_pending:      # one flush per loop tick, not per line
+        if not self._flush_pending:  # one flush per loop tick, not per line
             self._flush_pending = True
             asyncio.get_running_loop().call_soon(self._flush)
 
@@ -77,27 +86,37 @@ def _fmt(value: float) -> str:
 
 
 def render_table(feed: Feed) -> str:
-    rows = [("channel/instId", "status", "bid", "bid sz", "ask", "ask sz", "spread", "seqId",
-             "age ms")]
+    rows = [
+        ("channel/instId", "status", "bid", "bid sz", "ask", "ask sz", "spread", "seqId", "age ms")
+    ]
     now_ms = time.time() * 1000
     for (channel, inst_id), status in feed.statuses().items():
         book = feed.book(channel, inst_id)
         live = status.state == "live"
-        rows.append((f"{channel}/{inst_id}", status.state if live else
-                     f"{status.state} ({status.reason})" if status.reason else status.state,
-                     book.best_bid[0] if live and book.best_bid else "-",
-                     book.best_bid[1] if live and book.best_bid else "-",
-                     book.best_ask[0] if live and book.best_ask else "-",
-                     book.best_ask[1] if live and book.best_ask else "-",
-                     _fmt(book.spread) if live else "-",
-                     str(book.seq_id) if book.seq_id >= 0 else "-",
-                     f"{now_ms - book.ts_ms:.0f}" if live and book.ts_ms else "-"))
+        rows.append(
+            (
+                f"{channel}/{inst_id}",
+                status.state
+                if live
+                else f"{status.state} ({status.reason})"
+                if status.reason
+                else status.state,
+                book.best_bid[0] if live and book.best_bid else "-",
+                book.best_bid[1] if live and book.best_bid else "-",
+                book.best_ask[0] if live and book.best_ask else "-",
+                book.best_ask[1] if live and book.best_ask else "-",
+                _fmt(book.spread) if live else "-",
+                str(book.seq_id) if book.seq_id >= 0 else "-",
+                f"{now_ms - book.ts_ms:.0f}" if live and book.ts_ms else "-",
+            )
+        )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
 
 
-async def _run(feed: Feed, *, as_json: bool, duration: float | None, out: TextIO,
-               until: Any = None) -> int:
+async def _run(
+    feed: Feed, *, as_json: bool, duration: float | None, out: TextIO, until: Any = None
+) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -128,19 +147,44 @@ async def _run(feed: Feed, *, as_json: bool, duration: float | None, out: TextIO
     return 1 if feed.errors else 0
 
 
-def watch(inst_ids: list[str], *, channel: str = "books", url: str | None = None,
-          rest_url: str | None = None, demo: bool = False, transport: str = "websockets",
-          as_json: bool = False, duration: float | None = None, recorder: Any = None,
-          out: TextIO = sys.stdout) -> int:
-    feed = Feed(inst_ids, channel=channel, url=url, rest_url=rest_url, demo=demo,
-                transport=transport, recorder=recorder)
+def watch(
+    inst_ids: list[str],
+    *,
+    channel: str = "books",
+    url: str | None = None,
+    rest_url: str | None = None,
+    demo: bool = False,
+    transport: str = "websockets",
+    as_json: bool = False,
+    duration: float | None = None,
+    recorder: Any = None,
+    out: TextIO = sys.stdout,
+) -> int:
+    feed = Feed(
+        inst_ids,
+        channel=channel,
+        url=url,
+        rest_url=rest_url,
+        demo=demo,
+        transport=transport,
+        recorder=recorder,
+    )
     return asyncio.run(_run(feed, as_json=as_json, duration=duration, out=out))
 
 
-def record(inst_ids: list[str], out_dir: str, *, channel: str = "books", url: str | None = None,
-           rest_url: str | None = None, demo: bool = False, transport: str = "websockets",
-           compression: str = "auto", duration: float | None = None,
-           out: TextIO = sys.stdout) -> int:
+def record(
+    inst_ids: list[str],
+    out_dir: str,
+    *,
+    channel: str = "books",
+    url: str | None = None,
+    rest_url: str | None = None,
+    demo: bool = False,
+    transport: str = "websockets",
+    compression: str = "auto",
+    duration: float | None = None,
+    out: TextIO = sys.stdout,
+) -> int:
     """Watch and record every raw frame the feeder receives (tardis lines, hourly files). Exit 2
     if recording cannot start, 3 if it stopped because writing failed; SIGINT/SIGTERM stop it
     cleanly with everything received so far on disk."""
@@ -154,16 +198,27 @@ def record(inst_ids: list[str], out_dir: str, *, channel: str = "books", url: st
             print(f"okxbook record: {exc}", file=sys.stderr)
             return 2
         failed: list[BaseException] = []
-        recorder.on_error = failed.append      # loud stop: the feed does not go on unrecorded
-        feed = Feed(inst_ids, channel=channel, url=url, rest_url=rest_url, demo=demo,
-                    transport=transport, recorder=recorder)
+        recorder.on_error = failed.append  # loud stop: the feed does not go on unrecorded
+        feed = Feed(
+            inst_ids,
+            channel=channel,
+            url=url,
+            rest_url=rest_url,
+            demo=demo,
+            transport=transport,
+            recorder=recorder,
+        )
         try:
-            code = await _run(feed, as_json=False, duration=duration, out=out,
-                              until=lambda: bool(failed))
+            code = await _run(
+                feed, as_json=False, duration=duration, out=out, until=lambda: bool(failed)
+            )
         finally:
             await recorder.close()
-        print(f"record: {recorder.frames_written} frames in {len(recorder.files)} file(s) under "
-              f"{out_dir}", file=sys.stderr)
+        print(
+            f"record: {recorder.frames_written} frames in {len(recorder.files)} file(s) under "
+            f"{out_dir}",
+            file=sys.stderr,
+        )
         if failed:
             print(f"okxbook record: recording stopped: {failed[0]}", file=sys.stderr)
             return 3
@@ -172,8 +227,13 @@ def record(inst_ids: list[str], out_dir: str, *, channel: str = "books", url: st
     return asyncio.run(main())
 
 
-def demo(*, as_json: bool = False, transport: str = "websockets", interval: float = 0.02,
-         out: TextIO = sys.stdout) -> int:
+def demo(
+    *,
+    as_json: bool = False,
+    transport: str = "websockets",
+    interval: float = 0.02,
+    out: TextIO = sys.stdout,
+) -> int:
     """The whole live path with no network and no keys: a local OKX-like exchange serves the
     bundled real capture and the feeder keeps its books until the capture has been played."""
     from okxbook.testing import LocalExchange
@@ -192,13 +252,15 @@ def demo(*, as_json: bool = False, transport: str = "websockets", interval: floa
 
             def finished() -> bool:
                 conns = ex.connections
-                return bool(conns) and all(
-                    ex.conn(c).capture_cursor >= len(frames) for c in conns)
+                return bool(conns) and all(ex.conn(c).capture_cursor >= len(frames) for c in conns)
 
             code = await _run(feed, as_json=as_json, duration=120.0, out=out, until=finished)
             if not as_json:
-                print(f"demo: served {len(frames)} captured frames from {ex.ws_url}; "
-                      f"feed stats {dict(feed.stats)}", file=out)
+                print(
+                    f"demo: served {len(frames)} captured frames from {ex.ws_url}; "
+                    f"feed stats {dict(feed.stats)}",
+                    file=out,
+                )
             return code
 
     return asyncio.run(main())

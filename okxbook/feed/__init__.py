@@ -4,9 +4,26 @@
 picows; ``ratelimit``, ``auth`` and ``rest`` hold OKX's limits, login and REST snapshots."""
 
 from .auth import Credentials
-from .feed import (DEMO_URL, PROD_REST_URL, PROD_URL, BookStatus, Feed, Subscription,
-                   SubscriptionError)
+from .feed import (
+    DEMO_URL,
+    PROD_REST_URL,
+    PROD_URL,
+    BookStatus,
+    Feed,
+    Subscription,
+    SubscriptionError,
+)
 from .tops import Top, TopStream
 
-__all__ = ["Feed", "Top", "TopStream", "BookStatus", "SubscriptionError", "Credentials",
-           "Subscription", "PROD_URL", "DEMO_URL", "PROD_REST_URL"]
+__all__ = [
+    "DEMO_URL",
+    "PROD_REST_URL",
+    "PROD_URL",
+    "BookStatus",
+    "Credentials",
+    "Feed",
+    "Subscription",
+    "SubscriptionError",
+    "Top",
+    "TopStream",
+]

@@ -24,8 +24,9 @@ class Credentials:
     @classmethod
     def from_env(cls) -> Credentials | None:
         """``OKX_API_KEY`` / ``OKX_SECRET_KEY`` / ``OKX_PASSPHRASE``, or None if any is unset."""
-        key, secret, phrase = (os.environ.get(n) for n in
-                               ("OKX_API_KEY", "OKX_SECRET_KEY", "OKX_PASSPHRASE"))
+        key, secret, phrase = (
+            os.environ.get(n) for n in ("OKX_API_KEY", "OKX_SECRET_KEY", "OKX_PASSPHRASE")
+        )
         if key and secret and phrase:
             return cls(key, secret, phrase)
         return None
@@ -36,14 +37,23 @@ class Credentials:
 
 def sign(secret_key: str, timestamp: str) -> str:
     """base64(HMAC-SHA256(secret, ts + "GET" + "/users/self/verify"))."""
-    digest = hmac.new(secret_key.encode(), f"{timestamp}GET/users/self/verify".encode(),
-                      hashlib.sha256).digest()
+    digest = hmac.new(
+        secret_key.encode(), f"{timestamp}GET/users/self/verify".encode(), hashlib.sha256
+    ).digest()
     return base64.b64encode(digest).decode()
 
 
 def login_request(credentials: Credentials, now: float | None = None) -> dict[str, Any]:
     """The ``op: login`` request; it expires 30 s after its timestamp (seconds)."""
     ts = str(int(time.time() if now is None else now))
-    return {"op": "login", "args": [{"apiKey": credentials.api_key,
-                                     "passphrase": credentials.passphrase, "timestamp": ts,
-                                     "sign": sign(credentials.secret_key, ts)}]}
+    return {
+        "op": "login",
+        "args": [
+            {
+                "apiKey": credentials.api_key,
+                "passphrase": credentials.passphrase,
+                "timestamp": ts,
+                "sign": sign(credentials.secret_key, ts),
+            }
+        ],
+    }

@@ -23,11 +23,17 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from .._book import Book
-from .._books import Books
-from ..errors import (ChecksumError, FrameError, MissingSnapshotError, SequenceError,
-                      UnknownChannelError)
-from ..events import ErrorEvent, LoginAck, Notice, Pong, SubscribeAck
+from okxbook._book import Book
+from okxbook._books import Books
+from okxbook.errors import (
+    ChecksumError,
+    FrameError,
+    MissingSnapshotError,
+    SequenceError,
+    UnknownChannelError,
+)
+from okxbook.events import ErrorEvent, LoginAck, Notice, Pong, SubscribeAck
+
 from .auth import login_request
 from .ratelimit import CONNECTS_PER_IP, requests_per_connection
 from .rest import RestError, fetch_books
@@ -49,11 +55,11 @@ _ids = itertools.count(1)
 class ConnSub:
     """The sync state of one subscription on one connection."""
 
-    __slots__ = ("sub", "state", "req_id", "buffer", "seeding", "resync_task")
+    __slots__ = ("buffer", "req_id", "resync_task", "seeding", "state", "sub")
 
     def __init__(self, sub: Subscription) -> None:
         self.sub = sub
-        self.state = "idle"          # idle|subscribing|syncing|seeding|live|failed
+        self.state = "idle"  # idle|subscribing|syncing|seeding|live|failed
         self.req_id: str | None = None
         self.buffer: list[bytes] = []
         self.seeding: asyncio.Task[None] | None = None
@@ -61,12 +67,13 @@ class ConnSub:
 
 
 class Connection:
-    def __init__(self, feed: Feed, name: str, subs: list[Subscription], books: Books,
-                 staging: bool = False) -> None:
+    def __init__(
+        self, feed: Feed, name: str, subs: list[Subscription], books: Books, staging: bool = False
+    ) -> None:
         self.feed = feed
         self.name = name
         self.books = books
-        self.staging = staging           # a 64008 successor syncing its own books
+        self.staging = staging  # a 64008 successor syncing its own books
         self.states: dict[tuple[str, str], ConnSub] = {s.key: ConnSub(s) for s in subs}
         self.by_book: dict[Book, ConnSub] = {}
         self._bind_books()
@@ -100,7 +107,7 @@ class Connection:
         if self.transport is not None:
             try:
                 await asyncio.wait_for(self.transport.close(), 2.0)
-            except (asyncio.TimeoutError, Exception):
+            except (TimeoutError, Exception):
                 self.transport.abort()
         if self._task is not None:
             self._task.cancel()
@@ -111,24 +118,25 @@ class Connection:
 
     def _backoff(self) -> float:
         first, cap = self.feed.reconnect_delay
-        delay = min(cap, first * (2 ** self._attempt))
+        delay = min(cap, first * (2**self._attempt))
         self._attempt += 1
-        return float(delay * random.uniform(0.5, 1.0))   # jitter: reconnects do not synchronise
+        return float(delay * random.uniform(0.5, 1.0))  # jitter: reconnects do not synchronise
 
     async def _run(self) -> None:
         feed = self.feed
         while not self.retired and not feed.closing:
             await CONNECTS_PER_IP.acquire()
             try:
-                self.transport = await connect_transport(feed.transport_kind, feed.url,
-                                                         self._on_frame)
+                self.transport = await connect_transport(
+                    feed.transport_kind, feed.url, self._on_frame
+                )
             except TransportError as exc:
                 delay = self._backoff()
                 log.warning("%s: connect failed (%s); retrying in %.2fs", self.name, exc, delay)
                 await asyncio.sleep(delay)
                 continue
             feed.stats["connects"] += 1
-            self.budget = requests_per_connection()   # OKX counts requests per connection
+            self.budget = requests_per_connection()  # OKX counts requests per connection
             self.last_rx = time.monotonic()
             keepalive = asyncio.get_running_loop().create_task(self._keepalive())
             try:
@@ -137,10 +145,10 @@ class Connection:
                     if cs.state != "failed":
                         await self._subscribe(cs)
                 code = await self.transport.wait_closed()
-            except (ConnectionError, OSError) as exc:   # the socket died while we were sending
+            except (ConnectionError, OSError) as exc:  # the socket died while we were sending
                 code = 1006
                 log.debug("%s: send failed: %s", self.name, exc)
-            except Exception:         # a bug must not end this connection's reconnect loop
+            except Exception:  # a bug must not end this connection's reconnect loop
                 log.exception("%s: unexpected error; reconnecting", self.name)
                 code = 1011
                 if self.transport is not None:
@@ -173,8 +181,11 @@ class Connection:
                 return
             await asyncio.sleep(feed.pong_timeout)
             if self.last_rx < sent_at and self.transport is not None:
-                log.warning("%s: no pong within %.1fs; dropping the connection", self.name,
-                            feed.pong_timeout)
+                log.warning(
+                    "%s: no pong within %.1fs; dropping the connection",
+                    self.name,
+                    feed.pong_timeout,
+                )
                 feed.stats["pong_timeouts"] += 1
                 self.transport.abort()
                 return
@@ -206,14 +217,16 @@ class Connection:
         closed: asyncio.Future[Any] = asyncio.ensure_future(self.transport.wait_closed())
         waiting: set[asyncio.Future[Any]] = {self._login_ack, closed}
         try:
-            done, _ = await asyncio.wait(waiting, timeout=LOGIN_TIMEOUT,
-                                         return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait(
+                waiting, timeout=LOGIN_TIMEOUT, return_when=asyncio.FIRST_COMPLETED
+            )
         finally:
             closed.cancel()
         if self._login_ack not in done:
             # The socket died, or no answer came: not a refusal. Reconnect and log in again.
-            raise ConnectionError("connection lost during login" if closed in done
-                                  else "login timed out")
+            raise ConnectionError(
+                "connection lost during login" if closed in done else "login timed out"
+            )
         ack = self._login_ack.result()
         if isinstance(ack, LoginAck) and ack.code == "0":
             return
@@ -229,17 +242,23 @@ class Connection:
         cs.buffer.clear()
         self.pending_ids[req_id] = cs
         channel, inst_id = cs.sub.key
-        await self._request({"id": req_id, "op": "subscribe",
-                             "args": [{"channel": channel, "instId": inst_id}]})
+        await self._request(
+            {"id": req_id, "op": "subscribe", "args": [{"channel": channel, "instId": inst_id}]}
+        )
 
     async def _unsubscribe(self, cs: ConnSub) -> None:
         channel, inst_id = cs.sub.key
-        await self._request({"id": f"u{next(_ids)}", "op": "unsubscribe",
-                             "args": [{"channel": channel, "instId": inst_id}]})
+        await self._request(
+            {
+                "id": f"u{next(_ids)}",
+                "op": "unsubscribe",
+                "args": [{"channel": channel, "instId": inst_id}],
+            }
+        )
 
     def _on_disconnect(self, code: int | None) -> None:
         self.transport = None
-        if self.retired:       # replaced (64008) or stopped: its books now belong to another
+        if self.retired:  # replaced (64008) or stopped: its books now belong to another
             return
         self.feed.stats["disconnects"] += 1
         if self.feed.recorder is not None and not self.staging:
@@ -257,8 +276,11 @@ class Connection:
             if book.status != "empty":
                 book.invalidate(f"connection lost (close code {code})")
             if not self.staging:
-                self.feed._set_status(cs.sub, "resyncing" if cs.sub.was_live else "syncing",
-                                      f"connection lost (close code {code})")
+                self.feed._set_status(
+                    cs.sub,
+                    "resyncing" if cs.sub.was_live else "syncing",
+                    f"connection lost (close code {code})",
+                )
 
     # ------------------------------------------------------------------ the receive path
 
@@ -284,7 +306,7 @@ class Connection:
         except FrameError as exc:
             self._bad_frame(exc, frame)
             return
-        except Exception:           # a bug must not kill the connection's receive path
+        except Exception:  # a bug must not kill the connection's receive path
             log.exception("%s: unexpected error applying a frame", self.name)
             return
         if type(result) is Book:
@@ -323,9 +345,14 @@ class Connection:
             cs = self.pending_ids.pop(event.id, None) if event.id else None
             if cs is None:
                 cs = self._state_of(event.channel, event.inst_id)
-            if self._login_ack is not None and not self._login_ack.done() and (
-                    cs is None and event.code in ("60009", "60024", "60004", "60005", "60006",
-                                                  "60007")):
+            if (
+                self._login_ack is not None
+                and not self._login_ack.done()
+                and (
+                    cs is None
+                    and event.code in ("60009", "60024", "60004", "60005", "60006", "60007")
+                )
+            ):
                 self._login_ack.set_result(event)
                 return
             if cs is None:
@@ -333,8 +360,9 @@ class Connection:
                 self.feed._event(event)
                 return
             if event.code in RETRYABLE_CODES:
-                log.warning("%s: %s/%s: %s %s; retrying", self.name, *cs.sub.key, event.code,
-                            event.msg)
+                log.warning(
+                    "%s: %s/%s: %s %s; retrying", self.name, *cs.sub.key, event.code, event.msg
+                )
                 self._schedule_resync(cs, "rejected: retrying")
             else:
                 self._fail(cs, event.code, event.msg)
@@ -354,7 +382,7 @@ class Connection:
     def _went_live(self, cs: ConnSub, recv_ns: int) -> None:
         seeding = cs.seeding
         if seeding is not None and seeding is not asyncio.current_task():
-            seeding.cancel()        # a WS snapshot came after all: an older REST splice must not
+            seeding.cancel()  # a WS snapshot came after all: an older REST splice must not
             cs.seeding = None
         cs.buffer.clear()
         cs.state = "live"
@@ -416,8 +444,11 @@ class Connection:
         if delay > 0:
             await asyncio.sleep(delay)
         try:
-            if self.feed.resync_mode == "rest" and sub.key[0] in ("books", "books-l2-tbt",
-                                                                  "books50-l2-tbt"):
+            if self.feed.resync_mode == "rest" and sub.key[0] in (
+                "books",
+                "books-l2-tbt",
+                "books50-l2-tbt",
+            ):
                 cs.state = "seeding"
                 cs.buffer.clear()
                 cs.seeding = asyncio.get_running_loop().create_task(self._seed(cs))
@@ -425,7 +456,7 @@ class Connection:
                 await self._unsubscribe(cs)
                 await self._subscribe(cs)
         except (ConnectionError, OSError):
-            pass                      # the reconnect loop resubscribes everything
+            pass  # the reconnect loop resubscribes everything
         finally:
             cs.resync_task = None
 
@@ -441,7 +472,7 @@ class Connection:
             cs.seeding = asyncio.get_running_loop().create_task(self._seed(cs))
         elif cs.state == "seeding":
             cs.buffer.append(frame)
-            if len(cs.buffer) > 100_000:        # REST unreachable for far too long: start over
+            if len(cs.buffer) > 100_000:  # REST unreachable for far too long: start over
                 cs.buffer.clear()
                 self._schedule_resync(cs, "REST seed buffer overflow")
 
@@ -463,23 +494,24 @@ class Connection:
                 except RestError as exc:
                     attempt += 1
                     log.warning("%s: REST snapshot for %s failed: %s", self.name, inst_id, exc)
-                    await asyncio.sleep(min(10.0, 0.2 * 2 ** attempt))
+                    await asyncio.sleep(min(10.0, 0.2 * 2**attempt))
                     continue
                 deadline = time.monotonic() + SEED_WAIT
                 while True:
                     buffered = self._buffered_seqs(cs)
                     # An update chained exactly onto the snapshot (also a maintenance reset,
                     # whose new seqId is lower) splices at once; else the §4 rule.
-                    exact = next((i for i, (prev, _, _) in enumerate(buffered)
-                                  if prev == snap.seq_id), None)
+                    exact = next(
+                        (i for i, (prev, _, _) in enumerate(buffered) if prev == snap.seq_id), None
+                    )
                     if exact is not None:
                         kept = [(prev, raw) for prev, _, raw in buffered[exact:]]
                     else:
                         kept = [(prev, raw) for prev, seq, raw in buffered if seq > snap.seq_id]
                     if kept or (buffered and buffered[-1][1] == snap.seq_id):
-                        break       # an update follows the snapshot, or it is exactly current
+                        break  # an update follows the snapshot, or it is exactly current
                     if time.monotonic() > deadline:
-                        break       # updates of another numbering only: fetch again
+                        break  # updates of another numbering only: fetch again
                     await asyncio.sleep(0.01)
                 if kept and kept[0][0] <= snap.seq_id:
                     self._splice(cs, snap.as_frame(channel, kept[0][0]), [raw for _, raw in kept])

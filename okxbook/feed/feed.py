@@ -18,16 +18,17 @@ from typing import Any
 
 import httpx
 
-from .._book import CHANNELS, Book
-from .._books import Books
-from ..errors import BookError
-from ..events import Event
+from okxbook._book import CHANNELS, Book
+from okxbook._books import Books
+from okxbook.errors import BookError
+from okxbook.events import Event
+
 from .auth import Credentials
 from .connection import Connection
 from .tops import Top, TopStream, top_of
 from .transport import TRANSPORTS
 
-__all__ = ["Feed", "BookStatus", "SubscriptionError", "PROD_URL", "DEMO_URL", "PROD_REST_URL"]
+__all__ = ["DEMO_URL", "PROD_REST_URL", "PROD_URL", "BookStatus", "Feed", "SubscriptionError"]
 
 log = logging.getLogger("okxbook.feed")
 
@@ -50,16 +51,24 @@ class SubscriptionError(BookError):
 
 @dataclass(frozen=True, slots=True)
 class BookStatus:
-    state: str                 # "syncing" | "live" | "resyncing" | "invalid"
+    state: str  # "syncing" | "live" | "resyncing" | "invalid"
     reason: str | None
-    since: float               # time.time() of the change
+    since: float  # time.time() of the change
 
 
 class Subscription:
     """One (channel, instId) the feed keeps: its public status and resync pacing."""
 
-    __slots__ = ("key", "status", "was_live", "error", "live_event", "resyncs", "_last_resync",
-                 "_resync_delay")
+    __slots__ = (
+        "_last_resync",
+        "_resync_delay",
+        "error",
+        "key",
+        "live_event",
+        "resyncs",
+        "status",
+        "was_live",
+    )
 
     def __init__(self, key: tuple[str, str]) -> None:
         self.key = key
@@ -86,7 +95,9 @@ class Subscription:
         return self._resync_delay
 
 
-def _normalise(subscriptions: Iterable[str | tuple[str, str]], channel: str) -> list[tuple[str, str]]:
+def _normalise(
+    subscriptions: Iterable[str | tuple[str, str]], channel: str
+) -> list[tuple[str, str]]:
     keys: list[tuple[str, str]] = []
     for item in subscriptions:
         key = (channel, item) if isinstance(item, str) else (str(item[0]), str(item[1]))
@@ -113,13 +124,25 @@ class Feed:
                 print(top.inst_id, top.bid, top.ask)
     """
 
-    def __init__(self, subscriptions: Iterable[str | tuple[str, str]], *, channel: str = "books",
-                 url: str | None = None, rest_url: str | None = None, demo: bool = False,
-                 transport: str = "websockets", credentials: Credentials | None = None,
-                 max_per_connection: int = 25, resync: str = "resubscribe",
-                 verify_checksum: bool = True, recorder: Any = None, ping_after: float = 25.0,
-                 pong_timeout: float = 5.0, reconnect_delay: tuple[float, float] = (1.0, 60.0),
-                 resync_delay: tuple[float, float] = (1.0, 60.0)) -> None:
+    def __init__(
+        self,
+        subscriptions: Iterable[str | tuple[str, str]],
+        *,
+        channel: str = "books",
+        url: str | None = None,
+        rest_url: str | None = None,
+        demo: bool = False,
+        transport: str = "websockets",
+        credentials: Credentials | None = None,
+        max_per_connection: int = 25,
+        resync: str = "resubscribe",
+        verify_checksum: bool = True,
+        recorder: Any = None,
+        ping_after: float = 25.0,
+        pong_timeout: float = 5.0,
+        reconnect_delay: tuple[float, float] = (1.0, 60.0),
+        resync_delay: tuple[float, float] = (1.0, 60.0),
+    ) -> None:
         if transport not in TRANSPORTS:
             raise ValueError(f"transport must be one of {TRANSPORTS}")
         if resync not in ("resubscribe", "rest"):
@@ -131,8 +154,10 @@ class Feed:
         self.transport_kind = transport
         self.credentials = credentials if credentials is not None else Credentials.from_env()
         if any(k[0] in VIP_CHANNELS for k in self.keys) and self.credentials is None:
-            raise ValueError("books-l2-tbt/books50-l2-tbt need login: pass credentials or set "
-                             "OKX_API_KEY, OKX_SECRET_KEY and OKX_PASSPHRASE")
+            raise ValueError(
+                "books-l2-tbt/books50-l2-tbt need login: pass credentials or set "
+                "OKX_API_KEY, OKX_SECRET_KEY and OKX_PASSPHRASE"
+            )
         self.max_per_connection = max_per_connection
         self.resync_mode = resync
         self.recorder = recorder
@@ -153,7 +178,7 @@ class Feed:
         self._status_callbacks: list[Callable[[str, str, BookStatus], None]] = []
         self._successors: dict[Connection, Connection] = {}
         for key in self.keys:
-            self.books.book(*key)     # consumers can hold the book from the start
+            self.books.book(*key)  # consumers can hold the book from the start
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -171,10 +196,12 @@ class Feed:
         for key in self.keys:
             for group in groups:
                 if len(group) < self.max_per_connection and not any(
-                        k[1] == key[1] and "books-l2-tbt" in (k[0], key[0])
-                        and k[0] in ("books", "books-l2-tbt", "books50-l2-tbt")
-                        and key[0] in ("books", "books-l2-tbt", "books50-l2-tbt")
-                        for k in group):
+                    k[1] == key[1]
+                    and "books-l2-tbt" in (k[0], key[0])
+                    and k[0] in ("books", "books-l2-tbt", "books50-l2-tbt")
+                    and key[0] in ("books", "books-l2-tbt", "books50-l2-tbt")
+                    for k in group
+                ):
                     group.append(key)
                     break
             else:
@@ -311,10 +338,13 @@ class Feed:
             return
         self.stats["upgrade_notices"] += 1
         log.warning("%s: 64008 service upgrade notice; opening a successor", old.name)
-        successor = Connection(self, f"{old.name}-next", [cs.sub for cs in old.states.values()
-                                                         if cs.state != "failed"],
-                               Books(verify_checksum=self.books.verify_checksum),
-                               staging=True)
+        successor = Connection(
+            self,
+            f"{old.name}-next",
+            [cs.sub for cs in old.states.values() if cs.state != "failed"],
+            Books(verify_checksum=self.books.verify_checksum),
+            staging=True,
+        )
         self._successors[old] = successor
         successor.start()
 
@@ -335,7 +365,7 @@ class Feed:
                 return
             pairs.append((key, main, staged))
         # Every staged book is live and caught up: switch in this very tick.
-        for key, main, staged in pairs:
+        for _key, main, staged in pairs:
             main.copy_from(staged)
         if self.recorder is not None:
             # The recording continues with the successor's stream from its own snapshots, behind

@@ -13,7 +13,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-__all__ = ["SlidingWindow", "CONNECTS_PER_IP", "REST_BOOKS_PER_IP", "requests_per_connection"]
+__all__ = ["CONNECTS_PER_IP", "REST_BOOKS_PER_IP", "SlidingWindow", "requests_per_connection"]
 
 
 class SlidingWindow:

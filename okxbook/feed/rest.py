@@ -31,14 +31,27 @@ class RestSnapshot:
         """A WebSocket snapshot frame with these levels and the given ``seqId`` (the splice point:
         the ``prevSeqId`` of the first update kept), checksum absent. REST strings may differ from
         WS strings ("67856.0"): the book matches levels by value, so that is harmless."""
-        return orjson.dumps({"arg": {"channel": channel, "instId": self.inst_id},
-                             "action": "snapshot",
-                             "data": [{"asks": self.asks, "bids": self.bids, "ts": str(self.ts_ms),
-                                       "checksum": 0, "prevSeqId": -1, "seqId": seq_id}]})
+        return orjson.dumps(
+            {
+                "arg": {"channel": channel, "instId": self.inst_id},
+                "action": "snapshot",
+                "data": [
+                    {
+                        "asks": self.asks,
+                        "bids": self.bids,
+                        "ts": str(self.ts_ms),
+                        "checksum": 0,
+                        "prevSeqId": -1,
+                        "seqId": seq_id,
+                    }
+                ],
+            }
+        )
 
 
-async def fetch_books(client: httpx.AsyncClient, rest_url: str, inst_id: str,
-                      sz: int = 400) -> RestSnapshot:
+async def fetch_books(
+    client: httpx.AsyncClient, rest_url: str, inst_id: str, sz: int = 400
+) -> RestSnapshot:
     await REST_BOOKS_PER_IP.acquire()
     url = f"{rest_url.rstrip('/')}/api/v5/market/books"
     try:

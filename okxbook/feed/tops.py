@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from .._book import Book
+from okxbook._book import Book
 
 __all__ = ["Top", "TopStream", "top_of"]
 
@@ -24,17 +24,17 @@ __all__ = ["Top", "TopStream", "top_of"]
 class Top:
     channel: str
     inst_id: str
-    status: str                      # "syncing" | "live" | "resyncing" | "invalid"
+    status: str  # "syncing" | "live" | "resyncing" | "invalid"
     seq_id: int | None
-    ts_ms: int                       # exchange time of the frame (ms)
-    recv_ns: int                     # local receive time of the frame (time.time_ns())
-    bid: tuple[str, str] | None      # (px, sz) as OKX sent them
+    ts_ms: int  # exchange time of the frame (ms)
+    recv_ns: int  # local receive time of the frame (time.time_ns())
+    bid: tuple[str, str] | None  # (px, sz) as OKX sent them
     ask: tuple[str, str] | None
-    bid_px: float                    # NaN when absent
+    bid_px: float  # NaN when absent
     bid_sz: float
     ask_px: float
     ask_sz: float
-    skipped: int = 0                 # changes conflated into this reading
+    skipped: int = 0  # changes conflated into this reading
 
     @property
     def age_ms(self) -> float:
@@ -47,27 +47,43 @@ class Top:
 
     def as_json(self) -> dict[str, Any]:
         """The ``okxbook watch --json`` line."""
-        return {"channel": self.channel, "instId": self.inst_id, "seqId": self.seq_id,
-                "ts": self.ts_ms, "bid": list(self.bid) if self.bid else None,
-                "ask": list(self.ask) if self.ask else None, "status": self.status}
+        return {
+            "channel": self.channel,
+            "instId": self.inst_id,
+            "seqId": self.seq_id,
+            "ts": self.ts_ms,
+            "bid": list(self.bid) if self.bid else None,
+            "ask": list(self.ask) if self.ask else None,
+            "status": self.status,
+        }
 
 
 def top_of(book: Book, status: str, recv_ns: int, skipped: int = 0) -> Top:
     live = status == "live"
-    return Top(book.channel, book.inst_id, status, book.seq_id if book.seq_id >= 0 else None,
-               book.ts_ms, recv_ns, book.best_bid if live else None,
-               book.best_ask if live else None, book.best_bid_px if live else float("nan"),
-               book.best_bid_sz if live else float("nan"),
-               book.best_ask_px if live else float("nan"),
-               book.best_ask_sz if live else float("nan"), skipped)
+    return Top(
+        book.channel,
+        book.inst_id,
+        status,
+        book.seq_id if book.seq_id >= 0 else None,
+        book.ts_ms,
+        recv_ns,
+        book.best_bid if live else None,
+        book.best_ask if live else None,
+        book.best_bid_px if live else float("nan"),
+        book.best_bid_sz if live else float("nan"),
+        book.best_ask_px if live else float("nan"),
+        book.best_ask_sz if live else float("nan"),
+        skipped,
+    )
 
 
 class TopStream:
     """``async for top in feed.tops(...)``: the latest top of book of each instrument that changed
     since it was last read, oldest change first. Status changes come through too."""
 
-    def __init__(self, keys: Iterable[tuple[str, str]] | None,
-                 status_of: Callable[[tuple[str, str]], str]) -> None:
+    def __init__(
+        self, keys: Iterable[tuple[str, str]] | None, status_of: Callable[[tuple[str, str]], str]
+    ) -> None:
         self._keys = set(keys) if keys is not None else None
         self._status_of = status_of
         # key -> [book, recv_ns, skipped]; dict order = order of first change since last read

@@ -16,7 +16,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Any, Protocol
 
-__all__ = ["Transport", "TransportError", "connect_transport", "TRANSPORTS"]
+__all__ = ["TRANSPORTS", "Transport", "TransportError", "connect_transport"]
 
 OnFrame = Callable[[bytes], None]
 TRANSPORTS = ("websockets", "picows")
@@ -44,6 +44,7 @@ class WebsocketsTransport:
 
     async def _read(self) -> None:
         from websockets.exceptions import ConnectionClosed
+
         recv = self._ws.recv
         on_frame = self._on_frame
         try:
@@ -56,9 +57,10 @@ class WebsocketsTransport:
 
     async def send(self, text: str) -> None:
         from websockets.exceptions import ConnectionClosed
+
         try:
             await self._ws.send(text)
-        except ConnectionClosed as exc:      # not an OSError: say what it means to the caller
+        except ConnectionClosed as exc:  # not an OSError: say what it means to the caller
             raise ConnectionError(f"connection closed: {exc}") from exc
 
     async def close(self, code: int = 1000) -> None:
@@ -76,7 +78,7 @@ class WebsocketsTransport:
 class PicowsTransport:
     def __init__(self, on_frame: OnFrame) -> None:
         self._on_frame = on_frame
-        self._ws: Any = None                 # picows.WSTransport once connected
+        self._ws: Any = None  # picows.WSTransport once connected
         self.close_code: int | None = None
         self._fragments: list[bytes] = []
 
@@ -107,12 +109,13 @@ class PicowsTransport:
 
     async def send(self, text: str) -> None:
         from picows import WSMsgType
+
         if self._ws.is_disconnected:
             raise ConnectionError("connection closed")
         self._ws.send(WSMsgType.TEXT, text.encode())
 
     async def close(self, code: int = 1000) -> None:
-        if not self._ws.is_disconnected:        # a property in picows 2.x
+        if not self._ws.is_disconnected:  # a property in picows 2.x
             self._ws.send_close(code)
             self._ws.disconnect()
         await self._ws.wait_disconnected()
@@ -130,29 +133,41 @@ class PicowsTransport:
         self._ws.underlying_transport.abort()
 
 
-async def connect_transport(kind: str, url: str, on_frame: OnFrame, *,
-                            open_timeout: float = 10.0) -> Transport:
+async def connect_transport(
+    kind: str, url: str, on_frame: OnFrame, *, open_timeout: float = 10.0
+) -> Transport:
     """Open a connection with the named transport; raises ``TransportError`` if it fails."""
     if kind == "websockets":
         from websockets.asyncio.client import connect
+
         try:
-            client = await connect(url, open_timeout=open_timeout, ping_interval=None,
-                               compression=None, max_size=2 ** 24, max_queue=4096,
-                               close_timeout=2.0)
-        except Exception as exc:      # refused, DNS, TLS, handshake, timeout: all retryable
+            client = await connect(
+                url,
+                open_timeout=open_timeout,
+                ping_interval=None,
+                compression=None,
+                max_size=2**24,
+                max_queue=4096,
+                close_timeout=2.0,
+            )
+        except Exception as exc:  # refused, DNS, TLS, handshake, timeout: all retryable
             raise TransportError(f"{url}: {exc}") from exc
         return WebsocketsTransport(client, on_frame)
     if kind == "picows":
         try:
             from picows import ws_connect
         except ImportError as exc:
-            raise ImportError("transport='picows' needs the picows package: "
-                              "pip install 'okxbook[picows]'") from exc
+            raise ImportError(
+                "transport='picows' needs the picows package: pip install 'okxbook[picows]'"
+            ) from exc
         picows_transport = PicowsTransport(on_frame)
         try:
-            ws, _ = await ws_connect(picows_transport.make_listener, url,
-                                     websocket_handshake_timeout=open_timeout,
-                                     max_frame_size=2 ** 24)
+            ws, _ = await ws_connect(
+                picows_transport.make_listener,
+                url,
+                websocket_handshake_timeout=open_timeout,
+                max_frame_size=2**24,
+            )
         except Exception as exc:
             raise TransportError(f"{url}: {exc}") from exc
         picows_transport._ws = ws

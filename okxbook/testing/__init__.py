@@ -27,17 +27,17 @@ from okxbook.testing.synthetic import (
 
 __all__ = [
     "CHANNEL_DEPTH",
+    "DELTA_CHANNELS",
+    "IMAGE_CHANNELS",
     "LOGIN_CHANNELS",
     "REST_BOOKS_PATH",
     "WS_PATH",
+    "ChecksumMode",
     "ConnInfo",
+    "Level",
     "LocalExchange",
     "RestRequest",
     "Sent",
-    "DELTA_CHANNELS",
-    "IMAGE_CHANNELS",
-    "ChecksumMode",
-    "Level",
     "SyntheticBook",
     "okx_checksum",
 ]

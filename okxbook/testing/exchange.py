@@ -174,16 +174,23 @@ class LoopbackEndpoint:
     host: str
     port: int
 
-    async def _bind(self, handler: Callable[[ServerConnection], Awaitable[None]],
-                    process_request: Callable[[ServerConnection, Request], Response | None]
-                    ) -> Server:
+    async def _bind(
+        self,
+        handler: Callable[[ServerConnection], Awaitable[None]],
+        process_request: Callable[[ServerConnection, Request], Response | None],
+    ) -> Server:
         """Serve WebSocket and REST on one port, as OKX's endpoints behave, and learn the port."""
         server = await serve(
-            handler, self.host, self.port, process_request=process_request,
+            handler,
+            self.host,
+            self.port,
+            process_request=process_request,
             # OKX keeps the connection alive with its own text ping/pong (§6), not control pings.
-            ping_interval=None, compression=None,
+            ping_interval=None,
+            compression=None,
             # §6: a request over 64 KB closes the connection with 1009.
-            max_size=64 * 1024)
+            max_size=64 * 1024,
+        )
         self.port = next(iter(server.sockets)).getsockname()[1]
         return server
 
@@ -316,7 +323,6 @@ class LocalExchange(LoopbackEndpoint):
             await asyncio.Future()
         finally:
             await self.stop()
-
 
     # ------------------------------------------------------------------ books
     def book(self, channel: str, inst_id: str) -> SyntheticBook:
@@ -509,13 +515,16 @@ class LocalExchange(LoopbackEndpoint):
             conn.login_requests += 1
         else:
             await self._send_event(
-                conn, _with_id(req_id, {"event": "error", "code": "60019", "msg": f"Invalid OP: {op}"})
+                conn,
+                _with_id(req_id, {"event": "error", "code": "60019", "msg": f"Invalid OP: {op}"}),
             )
             return
         if self._over_request_limit(conn):
             await self._send_event(
                 conn,
-                _with_id(req_id, {"event": "error", "code": "60014", "msg": "Requests too frequent."}),
+                _with_id(
+                    req_id, {"event": "error", "code": "60014", "msg": "Requests too frequent."}
+                ),
             )
             return
         async with self._lock:
@@ -534,7 +543,12 @@ class LocalExchange(LoopbackEndpoint):
 
     async def _login(self, conn: ConnInfo, req_id: str | None, args: Any) -> None:
         ok = False
-        if self.credentials and isinstance(args, list) and len(args) == 1 and isinstance(args[0], dict):
+        if (
+            self.credentials
+            and isinstance(args, list)
+            and len(args) == 1
+            and isinstance(args[0], dict)
+        ):
             a = args[0]
             ts = str(a.get("timestamp", ""))
             # §7: sign = base64(HMAC-SHA256(secret, timestamp + "GET" + "/users/self/verify")).
@@ -559,7 +573,9 @@ class LocalExchange(LoopbackEndpoint):
             )
         if ok:
             conn.logged_in = True
-            await self._send_event(conn, _with_id(req_id, {"event": "login", "code": "0", "msg": ""}))
+            await self._send_event(
+                conn, _with_id(req_id, {"event": "login", "code": "0", "msg": ""})
+            )
         else:
             await self._send_event(
                 conn, _with_id(req_id, {"event": "error", "code": "60009", "msg": "Login failed."})
@@ -572,7 +588,9 @@ class LocalExchange(LoopbackEndpoint):
             text = raw if isinstance(raw, str) else raw.decode("utf-8", "replace")
             await self._send_event(
                 conn,
-                _with_id(req_id, {"event": "error", "code": "60012", "msg": f"Invalid request: {text}"}),
+                _with_id(
+                    req_id, {"event": "error", "code": "60012", "msg": f"Invalid request: {text}"}
+                ),
             )
             return
         for arg in args:
@@ -581,7 +599,9 @@ class LocalExchange(LoopbackEndpoint):
             if not isinstance(channel, str) or not isinstance(inst_id, str) or not inst_id:
                 await self._send_event(
                     conn,
-                    _with_id(req_id, {"event": "error", "code": "60013", "msg": f"Invalid args : {arg}"}),
+                    _with_id(
+                        req_id, {"event": "error", "code": "60013", "msg": f"Invalid args : {arg}"}
+                    ),
                 )
                 continue
             if channel not in CHANNEL_DEPTH:
@@ -678,7 +698,9 @@ class LocalExchange(LoopbackEndpoint):
         if not inst_id:
             self.rest_requests.append(RestRequest(None, None, None, False))
             return _json_response(
-                connection, 400, {"code": "50014", "msg": "Parameter instId can not be empty", "data": []}
+                connection,
+                400,
+                {"code": "50014", "msg": "Parameter instId can not be empty", "data": []},
             )
         try:
             sz = int(sz_text)
@@ -693,7 +715,9 @@ class LocalExchange(LoopbackEndpoint):
         if feed is None:
             self.rest_requests.append(RestRequest(inst_id, sz, None, False))
             return _json_response(
-                connection, 400, {"code": "51001", "msg": "Instrument ID does not exist", "data": []}
+                connection,
+                400,
+                {"code": "51001", "msg": "Instrument ID does not exist", "data": []},
             )
         lag = 0
         lag_state = self._rest_lag.get(inst_id)
@@ -828,7 +852,12 @@ class LocalExchange(LoopbackEndpoint):
             c.last_sent = time.monotonic()
 
     async def send_raw(
-        self, conn: str | None, payload: bytes, *, channel: str | None = None, inst_id: str | None = None
+        self,
+        conn: str | None,
+        payload: bytes,
+        *,
+        channel: str | None = None,
+        inst_id: str | None = None,
     ) -> None:
         """Send any payload as a text frame, recorded as kind ``"event"`` (e.g. a custom event)."""
         for c in self._targets(conn):
@@ -959,8 +988,10 @@ def _parse_capture(frames: Sequence[bytes | str]) -> list[tuple[BookKey, bytes]]
         if not isinstance(msg, dict) or "data" not in msg or "event" in msg:
             continue
         arg = msg.get("arg")
-        if isinstance(arg, dict) and isinstance(arg.get("channel"), str) and isinstance(
-            arg.get("instId"), str
+        if (
+            isinstance(arg, dict)
+            and isinstance(arg.get("channel"), str)
+            and isinstance(arg.get("instId"), str)
         ):
             out.append(((arg["channel"], arg["instId"]), data))
     return out

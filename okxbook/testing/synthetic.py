@@ -519,5 +519,6 @@ class SyntheticBook:
             data["instId"] = self.inst_id
         data["ts"] = self._pub.ts
         data["seqId"] = self._pub.seq_id
-        return orjson.dumps({"arg": {"channel": self.channel, "instId": self.inst_id}, "data": [data]})
-
+        return orjson.dumps(
+            {"arg": {"channel": self.channel, "instId": self.inst_id}, "data": [data]}
+        )
