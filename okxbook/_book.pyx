@@ -2,7 +2,7 @@
 """One OKX price-level book (one channel, one instId): applies scanned frames, keeps the seqId chain
 and the checksum, and answers top-of-book and depth questions.
 
-Rules (../shared/docs/okx-books-protocol.md §2, §4, §5):
+Rules (docs/protocol.md §2, §4, §5):
 - a snapshot (``action: snapshot``, or ``prevSeqId: -1``) replaces the book; image channels
   (``books5``, ``bbo-tbt``) replace it on every push;
 - an update deletes a level on size "0" (a delete of a price we do not hold is counted, not an
@@ -32,16 +32,10 @@ from okxbook._checksum cimport book_checksum
 from okxbook.errors import (ChecksumError, FrameError, MissingSnapshotError, SequenceError,
                             UnknownChannelError)
 
-# channel -> (published depth, image channel). books-elp is the pre-2026-10 name of books-rpi.
-CHANNELS = {
-    "books": (400, False),
-    "books-l2-tbt": (400, False),
-    "books50-l2-tbt": (50, False),
-    "books-rpi": (400, False),
-    "books-elp": (400, False),
-    "books5": (5, True),
-    "bbo-tbt": (1, True),
-}
+from okxbook import okx
+
+# channel -> (published depth, image channel), from the one table of OKX facts (okxbook.okx).
+CHANNELS = {name: (c.depth, c.image) for name, c in okx.CHANNELS.items()}
 
 #: ``best_bid_ticks`` / ``best_ask_ticks`` of an empty side.
 NO_BID = -(2 ** 63)

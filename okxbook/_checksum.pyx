@@ -1,5 +1,5 @@
 # cython: language_level=3
-"""OKX's legacy order-book checksum (../shared/docs/okx-books-protocol.md §3).
+"""OKX's legacy order-book checksum (docs/protocol.md §3).
 
 Top 25 bids and asks after the update, interleaved bid then ask as ``px:sz``, joined with ':', a side
 with fewer levels simply contributing fewer entries; CRC32 (zlib) read as a signed int32. The input is

@@ -1,7 +1,7 @@
 # cython: language_level=3
 """Frame scanner: one raw OKX text frame -> ``Scratch``, with no Python object per level.
 
-A strict JSON reader specialised to OKX's push shapes (../shared/docs/okx-books-protocol.md §2): it
+A strict JSON reader specialised to OKX's push shapes (docs/protocol.md §2): it
 walks the top-level object, reads ``arg.channel``/``arg.instId``, ``action`` and each ``data`` item's
 ``asks``/``bids``/``ts``/``checksum``/``seqId``/``prevSeqId``, and skips any other key. Every read is
 bounds-checked; on any problem it returns -1 with a static reason and the byte offset, and the caller

@@ -2,7 +2,7 @@
 
 These are rare (a handful per connection), so they are decoded with orjson on the cold path and
 turned into small frozen dataclasses. The hot path never builds them.
-Shapes: ../shared/docs/okx-books-protocol.md §2, §6, §7.
+Shapes: docs/protocol.md §2, §6, §7.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 
 The reference never touches ``okxbook.Books``: it is a plain dict book (Decimal price keys, wire
 strings kept) replayed from the JSON frames the exchange recorded as sent, with the protocol rules
-written here from shared/docs/okx-books-protocol.md §2 (snapshot resets, size "0" deletes, else set;
+written here from docs/protocol.md §2 (snapshot resets, size "0" deletes, else set;
 image channels replace) and §4 (prevSeqId must equal the last seqId, else the book is unknown until
 the next snapshot; a reset has seqId < prevSeqId == last). Two flavours:
 

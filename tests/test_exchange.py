@@ -2,7 +2,7 @@
 
 These pin the server itself with a plain websockets client and httpx, and check every book it sends
 with an independent replay (Decimal-keyed book, own CRC32) written here, so they need nothing from
-the okxbook core. Protocol references (§n) are to shared/docs/okx-books-protocol.md.
+the okxbook core. Protocol references (§n) are to docs/protocol.md.
 """
 
 from __future__ import annotations

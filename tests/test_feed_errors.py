@@ -1,7 +1,7 @@
 """The real feeder against bad input and refusals from the local exchange: malformed frames (the
 process and the connection survive; a frame naming a subscribed book resyncs that book alone) and
 error events (a refused subscription fails alone with a ``SubscriptionError``; retryable codes are
-retried). Protocol references (§n): shared/docs/okx-books-protocol.md."""
+retried). Protocol references (§n): docs/protocol.md."""
 
 from __future__ import annotations
 

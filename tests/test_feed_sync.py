@@ -2,7 +2,7 @@
 resync after a seq gap or a bad checksum, and what must NOT resync (a maintenance seqId reset, the
 keep-alive). Every book is judged against an independent dict replay of what the server sent
 (tests/feed_helpers.py); every reading shown live is checked against the exchange's history.
-Protocol references (§n): shared/docs/okx-books-protocol.md."""
+Protocol references (§n): docs/protocol.md."""
 
 from __future__ import annotations
 

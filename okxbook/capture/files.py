@@ -5,7 +5,7 @@ This module owns the *file* side of capture and replay and nothing else: it turn
 stored (no JSON decode, no re-serialisation), and it formats/parses the tardis.dev-style line a
 recorder writes. It does not parse frames into book events, verify checksums or talk to a socket;
 replay hands these bytes to the same parse -> apply path as live data, so checksums verify on replay
-too (``shared/docs/style-examples.md`` point 12). Pure Python, no import from the rest of okxbook.
+too (one parse path for live and stored data). Pure Python, no import from the rest of okxbook.
 
 Line formats, recognised per line by one or two byte checks (no regex):
 

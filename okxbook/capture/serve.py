@@ -8,7 +8,7 @@ capture mode replays each connection from the start of the capture, unpaced, and
 synthetic, so a subscriber joining mid-capture could not get a correct start; only its endpoint
 paths are imported.
 
-What a client sees (``shared/docs/okx-books-protocol.md`` §2, §6): text ``ping`` -> ``pong``;
+What a client sees (``docs/protocol.md`` §2, §6): text ``ping`` -> ``pong``;
 ``subscribe``/``unsubscribe`` -> acks (``id`` echoed); ``login`` -> success for any credentials (a
 replay has nothing to protect, and ``*-l2-tbt`` clients log in first); malformed requests -> the
 OKX error events 60012/60013/60019. After subscribing to ``(channel, instId)`` a connection gets

@@ -1,5 +1,5 @@
 """Login for the VIP channels (``books-l2-tbt``, ``books50-l2-tbt``): credentials and the signed
-login request (../shared/docs/okx-books-protocol.md §7). The secret and passphrase never appear in
+login request (docs/protocol.md §7). The secret and passphrase never appear in
 a repr, a log line or an exception."""
 
 from __future__ import annotations

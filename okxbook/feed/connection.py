@@ -9,7 +9,7 @@ keep-alive, the request budget of its connection, and the per-instrument sync st
 Frames go straight from the transport into ``Books.apply``; it parses nothing itself except, on the
 cold path of a REST-seeded start, the seqIds of the few frames it buffered. What consumers see
 (status, tops) is the ``Feed``'s job: a connection reports to it.
-Sources: ../shared/docs/okx-books-protocol.md §4 (sequencing, REST seed), §6 (limits, ping, 64008).
+Sources: docs/protocol.md §4 (sequencing, REST seed), §6 (limits, ping, 64008).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Request budgets OKX enforces (../shared/docs/okx-books-protocol.md §6, §8): sliding windows that
+"""Request budgets OKX enforces (docs/protocol.md §6, §8): sliding windows that
 say "now" or "wait this long", so reconnects and resync storms are paced, never amplified.
 
 - new connections: 3 per second per IP (one window shared by every feed in the process);

@@ -1,4 +1,4 @@
-"""REST order-book snapshots for the seeded start (../shared/docs/okx-books-protocol.md §4, §8):
+"""REST order-book snapshots for the seeded start (docs/protocol.md §4, §8):
 ``GET /api/v5/market/books?instId=&sz=`` with httpx, paced by the per-IP limit, turned into a
 snapshot frame so it enters the book through the same ``Books.apply`` as everything else."""
 

@@ -6,7 +6,7 @@ REST snapshot endpoint, fault injection and per-connection accounting. Book cont
 bytes come from `okxbook.testing.synthetic.SyntheticBook` (or from a given capture); this module
 never builds a book frame itself.
 
-Protocol references (§n) are to `shared/docs/okx-books-protocol.md`. The server is
+Protocol references (§n) are to `docs/protocol.md`. The server is
 ``websockets.asyncio.server.serve``; REST shares its port through the ``process_request`` hook, so
 one ``127.0.0.1:0`` bind serves both, as nautilus_trader's and websockets' own test servers do.
 

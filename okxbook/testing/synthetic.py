@@ -7,7 +7,7 @@ sockets (that is `okxbook.testing.exchange`) nor about the client-side book (the
 
 Frames are compact JSON bytes with keys in OKX's order, exactly like
 `/work/shared/bench-frames/frames_1x5k.jsonl`. Protocol references below (§n) are to
-`shared/docs/okx-books-protocol.md`.
+`docs/protocol.md`.
 
 Everything is a pure function of the constructor arguments: the same seed gives the same frames, so
 a test can replay what the server sent and know what the client's book must be.
@@ -24,6 +24,8 @@ from typing import Any, Final, Literal
 
 import orjson
 
+from okxbook import okx
+
 __all__ = [
     "CHANNEL_DEPTH",
     "DELTA_CHANNELS",
@@ -38,22 +40,12 @@ ChecksumMode = Literal["crc", "zero", "absent"]
 Level = tuple[str, str, str]
 """One published level as printed: ``(px, sz, count)``. For ``books-rpi`` ``sz`` is the total."""
 
-# Published depth per channel (§1).
-CHANNEL_DEPTH: Final[dict[str, int]] = {
-    "books": 400,
-    "books-l2-tbt": 400,
-    "books50-l2-tbt": 50,
-    "books-elp": 400,
-    "books-rpi": 400,
-    "books5": 5,
-    "bbo-tbt": 1,
-}
+# Published depth per channel and the two kinds of channel, from okxbook's table of OKX facts (§1).
+CHANNEL_DEPTH: Final[dict[str, int]] = {name: c.depth for name, c in okx.CHANNELS.items()}
 # Snapshot-then-deltas channels carry `action` and `prevSeqId`; image channels push the whole
 # window each time with neither (§1, §2).
-DELTA_CHANNELS: Final[frozenset[str]] = frozenset(
-    {"books", "books-l2-tbt", "books50-l2-tbt", "books-elp", "books-rpi"}
-)
-IMAGE_CHANNELS: Final[frozenset[str]] = frozenset({"books5", "bbo-tbt"})
+DELTA_CHANNELS: Final[frozenset[str]] = okx.BOOKS_CHANNELS
+IMAGE_CHANNELS: Final[frozenset[str]] = frozenset(okx.CHANNELS) - okx.BOOKS_CHANNELS
 
 _BID: Final = 0
 _ASK: Final = 1
