@@ -7,6 +7,8 @@
    book frame, counted from the frames themselves).
 2. Many files: ``okxbook.parallel.replay_many`` (replay + TopSeries + Parquet per file) with 1 and 2
    worker processes on 8 plain + 8 gzip copies of ``frames_10x5k.jsonl``, pool start-up included.
+The synthetic streams come from ``bench/frames.py`` (generated unless ``OKXBOOK_BENCH_FRAMES`` says
+otherwise); the real captures are the repository's ``tests/data/okx-frames``.
 Best of several runs; no timing is asserted anywhere.
 """
 
@@ -22,15 +24,16 @@ from pathlib import Path
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from frames import source, stream_file
+
 from okxbook.capture import iter_frames
 from okxbook.capture.parallel import replay_many
 from okxbook.capture.replay import replay
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-BENCH = SHARED / "bench-frames"
 REAL = sorted(
     p
-    for p in (SHARED / "okx-frames").rglob("*")
+    for p in (Path(__file__).resolve().parents[1] / "tests" / "data" / "okx-frames").rglob("*")
     if p.is_file() and p.suffix not in (".txt", ".md") and "update" not in p.name
 )
 
@@ -66,12 +69,9 @@ def gz_copy(src: Path, dst: Path) -> Path:
 
 def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="okxbook-bench-"))
-    inputs = [
-        BENCH / "frames_1x5k.jsonl",
-        BENCH / "frames_10x5k.jsonl",
-        gz_copy(BENCH / "frames_10x5k.jsonl", tmp / "frames_10x5k.jsonl.gz"),
-        *REAL,
-    ]
+    bench_1, bench_10 = stream_file("1x5k", tmp), stream_file("10x5k", tmp)
+    print(f"synthetic streams: {source()}\n")
+    inputs = [bench_1, bench_10, gz_copy(bench_10, tmp / "frames_10x5k.jsonl.gz"), *REAL]
     print("| input | book frames | frames/s | level updates/s | µs/frame |")
     print("|---|---|---|---|---|")
     for path in inputs:
@@ -79,7 +79,11 @@ def main() -> None:
         if frames < 100:
             continue
         seconds = best_time(lambda: replay([path]))
-        name = path.name if path.parent in (BENCH, tmp) else f"{path.parent.name}/{path.name}"
+        name = (
+            path.name
+            if path.parent in (bench_10.parent, tmp)
+            else f"{path.parent.name}/{path.name}"
+        )
         print(
             f"| {name} | {frames:,} | {frames / seconds:,.0f} | {levels / seconds:,.0f} | "
             f"{seconds / frames * 1e6:.2f} |",
@@ -88,9 +92,9 @@ def main() -> None:
 
     files = []
     for i in range(8):
-        files.append(shutil.copy(BENCH / "frames_10x5k.jsonl", tmp / f"plain{i}.jsonl"))
-        files.append(gz_copy(BENCH / "frames_10x5k.jsonl", tmp / f"gz{i}.jsonl.gz"))
-    frames, levels = count(BENCH / "frames_10x5k.jsonl")
+        files.append(shutil.copy(bench_10, tmp / f"plain{i}.jsonl"))
+        files.append(gz_copy(bench_10, tmp / f"gz{i}.jsonl.gz"))
+    frames, levels = count(bench_10)
     frames, levels = frames * len(files), levels * len(files)
     print(
         f"\n{len(files)} files, {frames:,} frames, {levels:,} level updates "

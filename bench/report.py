@@ -19,7 +19,7 @@ from pathlib import Path
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from frames import load_stream
+from frames import load_stream, source
 
 import okxbook
 
@@ -87,7 +87,7 @@ def main() -> None:
         f"Python {platform.python_version()} on {platform.machine()} "
         f"({platform.processor() or platform.platform()}), "
         f"timer resolution {time.get_clock_info('perf_counter').resolution * 1e9:.0f} ns, "
-        f"median of {PASSES} passes, GC off\n"
+        f"median of {PASSES} passes, GC off; streams: {source()}\n"
     )
     print(
         "| input | okxbook µs/frame (median) | p50 | p99 | max | orjson.loads µs/frame | "

@@ -1,19 +1,54 @@
-"""Shared helpers for the tests/test_book_*.py files: the shared-data location, a frame builder, an
-independent reference checksum and a full snapshot of every book's observable state."""
+"""Shared helpers for the tests: the test-data location (``tests/data``, inside the repository), the
+generated synthetic streams, a frame builder, an independent reference checksum and a full snapshot
+of every book's observable state."""
 
 from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from okxbook.testing import okx_checksum as testing_okx_checksum
+from okxbook.testing import synthetic_stream
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-FRAMES_DIR = SHARED / "okx-frames"
+# The one place tests find their data: real frames from public repositories, with their licences
+# (tests/data/NOTICE.md). They are part of the repository, so a missing file is a failure, not a skip.
+DATA = Path(__file__).resolve().parent / "data"
+FRAMES_DIR = DATA / "okx-frames"
+CF_BOOKS_0513 = FRAMES_DIR / "bmoscon_cryptofeed/2022-05-13_books_3079107/OKX.ws.1.0"
+CF_L2TBT_0228 = FRAMES_DIR / "bmoscon_cryptofeed/2022-02-28_books-l2-tbt_ed5b535/OKX.ws.1.0"
+NAUTILUS_DIR = FRAMES_DIR / "nautechsystems_nautilus_trader"
+
+
+@dataclass(frozen=True)
+class StreamFile:
+    """A generated synthetic ``books`` stream written one frame per line. The counts come from
+    the generator's arguments, not from reading the file back with okxbook."""
+
+    path: Path
+    frames: list[bytes]
+    instruments: int
+    snapshots: int
+    updates: int
+
+    @property
+    def n_frames(self) -> int:
+        return self.snapshots + self.updates
+
+
+@pytest.fixture(scope="session")
+def synthetic_10x5k(tmp_path_factory) -> StreamFile:
+    """10 instruments, 400 levels a side: 10 snapshots, then 5,000 updates spread over them at
+    random, CRC32 checksums and seqId chains (the composition of the benchmark streams)."""
+    n_inst, n_updates = 10, 5_000
+    frames = synthetic_stream(n_inst, n_updates, seed=20261201)
+    path = tmp_path_factory.mktemp("streams") / "synthetic_10x5k.jsonl"
+    path.write_bytes(b"\n".join(frames) + b"\n")
+    return StreamFile(path, frames, n_inst, n_inst, n_updates)
 
 
 def make_frame(
@@ -74,8 +109,7 @@ def books_state(books) -> dict[tuple[str, str], dict[str, Any]]:
 
 @pytest.fixture(scope="session")
 def frames_dir() -> Path:
-    if not FRAMES_DIR.is_dir():
-        pytest.skip(f"{FRAMES_DIR} not present")
+    assert FRAMES_DIR.is_dir(), f"{FRAMES_DIR} is part of the repository"
     return FRAMES_DIR
 
 

@@ -1,4 +1,4 @@
-"""Every real capture in shared/okx-frames replays with zero checksum mismatches and zero sequence gaps,
+"""Every real capture in tests/data/okx-frames replays with zero checksum mismatches and zero sequence gaps,
 and ends (and passes through) exactly the book a plain dict model computes from the same frames.
 
 The reference model below is written from the protocol doc alone (json.loads, Decimal keys, delete on
@@ -15,12 +15,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import FRAMES_DIR
 
 import okxbook
 from okxbook import Book, Books, UnknownChannelError
 from okxbook.capture import iter_frames
 
-FRAMES_DIR = Path(__file__).resolve().parents[2] / "shared" / "okx-frames"
 DEPTH = {
     "books": 400,
     "books-l2-tbt": 400,
@@ -179,8 +179,6 @@ def decode(frame: bytes):
 
 
 def test_the_expected_captures_are_there():
-    if not STREAMS:
-        pytest.skip(f"{FRAMES_DIR} not present")
     names = {name for name, _ in STREAMS}
     assert len(STREAMS) == 8, names
     assert f"{NAUTILUS}/ws_books_rpi_snapshot+update" in names
@@ -313,8 +311,6 @@ def check_final_book(book: Book, ref: RefBook) -> None:
 def test_every_capture_checksum_verifies_through_the_engine_frame_by_frame():
     """Frame-level: each book frame with a checksum leaves checksum_ok one higher (none is skipped)."""
     path = FRAMES_DIR / "bmoscon_cryptofeed/2022-02-28_books-l2-tbt_ed5b535/OKX.ws.1.0"
-    if not path.is_file():
-        pytest.skip(f"{path} not present")
     books = Books()
     n = 0
     for frame in frames_of([path]):
@@ -331,4 +327,4 @@ def test_every_capture_checksum_verifies_through_the_engine_frame_by_frame():
         assert book.stats()["checksum_ok"] == before + 1
         assert book.checksum == msg["data"][0]["checksum"] != 0
         n += 1
-    assert n == 3679  # shared/okx-frames/README.md
+    assert n == 3679  # tests/data/okx-frames/README.md

@@ -6,21 +6,12 @@ empty) and the others untouched. Nothing else may escape, and the process never 
 from __future__ import annotations
 
 import random
-from pathlib import Path
 
-import pytest
+from conftest import CF_BOOKS_0513 as REAL
 
 import okxbook
 from okxbook import BookError, ChecksumError, FrameError, SequenceError
 from okxbook.capture import iter_frames
-
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-BENCH = SHARED / "bench-frames" / "frames_10x5k.jsonl"
-REAL = SHARED / "okx-frames" / "bmoscon_cryptofeed" / "2022-05-13_books_3079107" / "OKX.ws.1.0"
-
-pytestmark = pytest.mark.skipif(
-    not BENCH.exists() or not REAL.exists(), reason="shared frames not found"
-)
 
 INTERESTING = [
     b"{",
@@ -119,8 +110,10 @@ def inst_of(frame: bytes) -> bytes:
     return frame[start : frame.index(b'"', start)]
 
 
-def test_mutated_synthetic_frames_only_raise_documented_errors_and_never_corrupt_a_book():
-    lines = BENCH.read_bytes().splitlines()
+def test_mutated_synthetic_frames_only_raise_documented_errors_and_never_corrupt_a_book(
+    synthetic_10x5k,
+):
+    lines = synthetic_10x5k.frames
     snapshots = [f for f in lines if b'"snapshot"' in f]
     updates = [f for f in lines if b'"update"' in f]
     rng = random.Random(20261125)

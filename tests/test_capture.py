@@ -1,4 +1,4 @@
-"""okxbook.capture: reading the shared real captures and synthetic edge cases; tardis line format."""
+"""okxbook.capture: reading the real captures in tests/data and synthetic edge cases; tardis line format."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from conftest import FRAMES_DIR
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -23,9 +24,7 @@ from okxbook.capture import (
     parse_tardis_timestamp,
 )
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-FRAMES = SHARED / "okx-frames"
-needs_shared = pytest.mark.skipif(not FRAMES.is_dir(), reason=f"{FRAMES} not present")
+FRAMES = FRAMES_DIR
 
 CF_TBT = "bmoscon_cryptofeed/2022-02-28_books-l2-tbt_ed5b535/OKX.ws.1.0"
 CF_BOOKS = "bmoscon_cryptofeed/2022-05-13_books_3079107/OKX.ws.1.0"
@@ -40,7 +39,7 @@ JSONL = [
     "thrasher-corp_gocryptotrader/okx_books5_2023-09-28_instId-relabeled.jsonl",
     "thrasher-corp_gocryptotrader/okx_books_snapshot_2022-08-06_instId-relabeled.jsonl",
 ]
-# Book-frame counts from shared/okx-frames/README.md (snapshots + updates).
+# Book-frame counts from tests/data/okx-frames/README.md (snapshots + updates).
 README_BOOK_FRAMES = {CF_TBT: 3679, CF_BOOKS: 290, CF_OKCOIN: 6}
 
 
@@ -65,14 +64,13 @@ def cryptofeed_frame_lines(path: Path) -> list[tuple[str, bytes, int]]:
 
 def read_all(path: Path, **kw: bool) -> list[CapturedFrame]:
     with warnings.catch_warnings():
-        warnings.simplefilter("error", CaptureWarning)  # the shared files are whole: no warning
+        warnings.simplefilter("error", CaptureWarning)  # the real files are whole: no warning
         return list(iter_frames(path, **kw))
 
 
-# --- shared real captures ------------------------------------------------------------------------
+# --- real captures (tests/data) -------------------------------------------------------------------
 
 
-@needs_shared
 @pytest.mark.parametrize("rel", [CF_TBT, CF_BOOKS, CF_OKCOIN])
 def test_cryptofeed_recording_yields_every_received_frame_with_exact_time(rel: str) -> None:
     path = FRAMES / rel
@@ -84,7 +82,6 @@ def test_cryptofeed_recording_yields_every_received_frame_with_exact_time(rel: s
     assert sum(map(is_book_frame, (f.frame for f in got))) == README_BOOK_FRAMES[rel]
 
 
-@needs_shared
 def test_cryptofeed_time_converts_from_digits_not_float() -> None:
     got = {f.line_no: f.recv_ns for f in read_all(FRAMES / CF_TBT)}
     lines = (FRAMES / CF_TBT).read_bytes().split(b"\n")
@@ -93,7 +90,6 @@ def test_cryptofeed_time_converts_from_digits_not_float() -> None:
     assert int(1646003667.8790731 * 1e9) != 1646003667879073100  # why we do not go through float
 
 
-@needs_shared
 def test_cryptofeed_blank_line_is_a_disconnect_only_when_asked() -> None:
     path = FRAMES / CF_OKCOIN
     plain = read_all(path)
@@ -102,7 +98,6 @@ def test_cryptofeed_blank_line_is_a_disconnect_only_when_asked() -> None:
     assert [f for f in with_dc if not f.frame] == [CapturedFrame(None, b"", 76)]
 
 
-@needs_shared
 @pytest.mark.parametrize("rel", JSONL)
 def test_jsonl_capture_yields_each_line_as_is(rel: str) -> None:
     path = FRAMES / rel
@@ -114,7 +109,6 @@ def test_jsonl_capture_yields_each_line_as_is(rel: str) -> None:
     assert all(is_book_frame(f.frame) for f in got)
 
 
-@needs_shared
 @pytest.mark.parametrize("rel", NAUTILUS)
 def test_pretty_printed_document_is_one_frame(rel: str) -> None:
     path = FRAMES / rel
@@ -122,7 +116,6 @@ def test_pretty_printed_document_is_one_frame(rel: str) -> None:
     assert read_all(path) == [CapturedFrame(None, path.read_bytes().strip(), 1)]
 
 
-@needs_shared
 @pytest.mark.parametrize("rel", [CF_TBT, CF_OKCOIN, JSONL[1], NAUTILUS[0]])
 def test_gzip_and_plain_read_identically(rel: str, tmp_path: Path) -> None:
     path = FRAMES / rel
@@ -131,7 +124,6 @@ def test_gzip_and_plain_read_identically(rel: str, tmp_path: Path) -> None:
     assert read_all(gz, disconnects=True) == read_all(path, disconnects=True)
 
 
-@needs_shared
 def test_zstd_and_plain_read_identically(tmp_path: Path) -> None:
     zstandard = pytest.importorskip("zstandard")
     path = FRAMES / CF_BOOKS

@@ -778,11 +778,8 @@ def test_auto_mode_pushes_periodically() -> None:
     run(main())
 
 
-def test_capture_replays_subscribed_frames_in_order() -> None:
-    bench = Path("/work/shared/bench-frames/frames_10x5k.jsonl")
-    if not bench.exists():
-        pytest.skip("shared bench frames not available")
-    with bench.open("rb") as f:
+def test_capture_replays_subscribed_frames_in_order(synthetic_10x5k) -> None:
+    with synthetic_10x5k.path.open("rb") as f:
         frames = [next(f).rstrip(b"\n") for _ in range(200)]
     insts = [json.loads(f)["arg"]["instId"] for f in frames]
     wanted = {insts[0], insts[1]}

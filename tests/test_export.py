@@ -13,6 +13,8 @@ import pytest
 pd = pytest.importorskip("pandas")
 pa = pytest.importorskip("pyarrow")
 
+from conftest import CF_BOOKS_0513, CF_L2TBT_0228, NAUTILUS_DIR
+
 import okxbook
 from okxbook.capture import iter_frames
 from okxbook.capture.export import (
@@ -26,17 +28,15 @@ from okxbook.capture.export import (
 )
 from okxbook.capture.replay import replay, replay_frames
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-L2_TBT = SHARED / "okx-frames/bmoscon_cryptofeed/2022-02-28_books-l2-tbt_ed5b535/OKX.ws.1.0"
-BOOKS_0513 = SHARED / "okx-frames/bmoscon_cryptofeed/2022-05-13_books_3079107/OKX.ws.1.0"
-RPI_DIR = SHARED / "okx-frames/nautechsystems_nautilus_trader"
-BENCH_10 = SHARED / "bench-frames/frames_10x5k.jsonl"
+L2_TBT = CF_L2TBT_0228
+BOOKS_0513 = CF_BOOKS_0513
+RPI_DIR = NAUTILUS_DIR
 
 
 def need(*paths: Path) -> None:
+    """The captures are part of the repository (tests/data): a missing one is a failure."""
     for p in paths:
-        if not p.exists():
-            pytest.skip(f"{p} not present")
+        assert p.exists(), f"{p} is missing from tests/data"
 
 
 def book_frame_names(path: Path, n_frames: int | None = None) -> list[str]:
@@ -178,15 +178,15 @@ def test_write_parquet_leaves_no_temp_file(tmp_path, l2_tbt):
     assert [p.name for p in tmp_path.iterdir()] == ["a.parquet"]
 
 
-def test_capture_without_receive_times_gives_null_recv_time():
-    need(BENCH_10)
-    series, report = replay_series(BENCH_10)
+def test_capture_without_receive_times_gives_null_recv_time(synthetic_10x5k):
+    stream = synthetic_10x5k
+    series, report = replay_series(stream.path)
     table = to_arrow(series)
-    assert table.num_rows == report.frames == 5010
+    assert table.num_rows == report.frames == stream.n_frames
     assert table.column("recv_time").null_count == table.num_rows
     assert (table.column("recv_ns").to_numpy() == 0).all()
     assert (table.column("seq_id").to_numpy() > 0).all()
-    assert len(series.book_names) == 10
+    assert len(series.book_names) == stream.instruments
 
 
 def test_files_given_together_are_one_stream():

@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from conftest import CF_BOOKS_0513, CF_L2TBT_0228, NAUTILUS_DIR
 
 pd = pytest.importorskip("pandas")
 pytest.importorskip("pyarrow")
@@ -21,27 +22,21 @@ from okxbook.capture.parallel import (
     replay_many,
 )
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-FRAMES = SHARED / "okx-frames"
-INPUTS = {  # name in tmp -> source; a plain and a gzip copy of the bench stream, two real captures
-    "bench-10x5k.jsonl": SHARED / "bench-frames/frames_10x5k.jsonl",
-    "bench-10x5k.jsonl.gz": SHARED / "bench-frames/frames_10x5k.jsonl",
-    "okx-l2tbt-2022-02-27.cryptofeed": FRAMES
-    / "bmoscon_cryptofeed/2022-02-28_books-l2-tbt_ed5b535/OKX.ws.1.0",
-    "okx-books-2022-05-13.cryptofeed.gz": FRAMES
-    / "bmoscon_cryptofeed/2022-05-13_books_3079107/OKX.ws.1.0",
-    "rpi-update-alone.json": FRAMES / "nautechsystems_nautilus_trader/ws_books_rpi_update.json",
+REAL_INPUTS = {  # name in tmp -> source: two real captures and an update without its snapshot
+    "okx-l2tbt-2022-02-27.cryptofeed": CF_L2TBT_0228,
+    "okx-books-2022-05-13.cryptofeed.gz": CF_BOOKS_0513,
+    "rpi-update-alone.json": NAUTILUS_DIR / "ws_books_rpi_update.json",
 }
 
 
 @pytest.fixture(scope="module")
-def inputs(tmp_path_factory) -> list[Path]:
-    for src in INPUTS.values():
-        if not src.exists():
-            pytest.skip(f"{src} not present")
+def inputs(tmp_path_factory, synthetic_10x5k) -> list[Path]:
+    """A plain and a gzip copy of the generated bench-like stream, then the real captures."""
+    bench = synthetic_10x5k.path
+    sources = {"bench-10x5k.jsonl": bench, "bench-10x5k.jsonl.gz": bench, **REAL_INPUTS}
     d = tmp_path_factory.mktemp("captures")
     paths = []
-    for name, src in INPUTS.items():
+    for name, src in sources.items():
         dst = d / name
         if name.endswith(".gz"):
             with open(src, "rb") as f, gzip.open(dst, "wb") as g:
@@ -73,24 +68,26 @@ def check_against_serial(results: list[FileResult], inputs: list[Path], serial, 
         assert r.error is None and r.bytes == Path(r.path).stat().st_size
 
 
-def check_known_counts(results: list[FileResult]) -> None:
+def check_known_counts(results: list[FileResult], bench_frames: int) -> None:
     by_name = {Path(r.path).name: r for r in results}
-    assert by_name["bench-10x5k.jsonl.gz"].rows == by_name["bench-10x5k.jsonl"].rows == 5010
+    assert by_name["bench-10x5k.jsonl.gz"].rows == by_name["bench-10x5k.jsonl"].rows == bench_frames
     assert by_name["okx-l2tbt-2022-02-27.cryptofeed"].rows == 3679
     # each file has its own Books: an update with no snapshot before it in *its* file makes no row
     assert by_name["rpi-update-alone.json"].rows == 0
 
 
-def test_process_pool_outputs_equal_serial_replay_file_by_file(inputs, serial, tmp_path):
+def test_process_pool_outputs_equal_serial_replay_file_by_file(
+    inputs, serial, tmp_path, synthetic_10x5k
+):
     results = replay_many(inputs, tmp_path / "out", workers=2)
     check_against_serial(results, inputs, serial, tmp_path / "out")
-    check_known_counts(results)
+    check_known_counts(results, synthetic_10x5k.n_frames)
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(
         out_name(p) for p in inputs
     )  # no temp files left
 
 
-def test_dask_local_cluster_outputs_equal_serial_replay(inputs, serial, tmp_path):
+def test_dask_local_cluster_outputs_equal_serial_replay(inputs, serial, tmp_path, synthetic_10x5k):
     distributed = pytest.importorskip("distributed")
     with (
         distributed.LocalCluster(
@@ -100,13 +97,13 @@ def test_dask_local_cluster_outputs_equal_serial_replay(inputs, serial, tmp_path
     ):
         results = replay_many(inputs, tmp_path / "a", dask_address=client)
         check_against_serial(results, inputs, serial, tmp_path / "a")
-        check_known_counts(results)
+        check_known_counts(results, synthetic_10x5k.n_frames)
         # by scheduler address, as `okxbook replay --dask tcp://...` gives it
         by_address = replay_many(inputs[:2], tmp_path / "b", dask_address=cluster.scheduler_address)
         check_against_serial(by_address, inputs[:2], serial, tmp_path / "b")
 
 
-def test_unreadable_file_is_reported_and_the_others_finish(inputs, tmp_path):
+def test_unreadable_file_is_reported_and_the_others_finish(inputs, tmp_path, synthetic_10x5k):
     bad = tmp_path / "not-a-capture.txt"
     bad.write_bytes(b"hello\n")
     missing = tmp_path / "missing.jsonl"
@@ -117,7 +114,8 @@ def test_unreadable_file_is_reported_and_the_others_finish(inputs, tmp_path):
     assert [p.name for p in (tmp_path / "out").iterdir()] == [out_name(inputs[0])]
     table = format_results(results)
     assert "missing.jsonl" in table and "FileNotFoundError" in table
-    assert table.endswith("3 files, 5010 frames, 5010 rows: 2 with problems")
+    n = synthetic_10x5k.n_frames
+    assert table.endswith(f"3 files, {n} frames, {n} rows: 2 with problems")
 
 
 def test_same_stem_in_two_directories_is_refused_before_any_work(inputs, tmp_path):

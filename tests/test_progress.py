@@ -5,14 +5,10 @@ from __future__ import annotations
 import gzip
 import io
 import shutil
-from pathlib import Path
 
 import pytest
 
 from okxbook.capture.progress import Progress, eta_seconds, format_duration, track_frames
-
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-BENCH_10 = SHARED / "bench-frames/frames_10x5k.jsonl"
 
 
 class FakeClock:
@@ -95,15 +91,16 @@ def test_format_duration():
 
 
 @pytest.mark.parametrize("compress", [False, True])
-def test_track_frames_reports_on_disk_bytes_and_ends_exact(tmp_path, compress):
-    if not BENCH_10.exists():
-        pytest.skip(f"{BENCH_10} not present")
+def test_track_frames_reports_on_disk_bytes_and_ends_exact(tmp_path, compress, synthetic_10x5k):
+    stream = synthetic_10x5k
     path = tmp_path / ("f.jsonl.gz" if compress else "f.jsonl")
     if compress:
-        with open(BENCH_10, "rb") as src, gzip.open(path, "wb") as dst:
+        with open(stream.path, "rb") as src, gzip.open(path, "wb") as dst:
             shutil.copyfileobj(src, dst)
     else:
-        shutil.copy(BENCH_10, path)
+        shutil.copy(stream.path, path)
+    per_file = stream.n_frames
+    last_inside = (per_file - 1) // 1000 * 1000  # the last report (every=1000) before the boundary
     size = path.stat().st_size
     seen: list[tuple[int, int | None]] = []
 
@@ -113,10 +110,10 @@ def test_track_frames_reports_on_disk_bytes_and_ends_exact(tmp_path, compress):
 
     p = Recorder(total_bytes=2 * size, enabled=False)
     n = sum(1 for _ in track_frames([path, path], p, every=1000))
-    assert n == 2 * 5010
+    assert n == 2 * per_file
     assert seen[-1] == (n, 2 * size) and (p.frames, p.bytes_done) == (n, 2 * size)
-    assert (5010, size) in seen  # exact at the file boundary
-    inside = [b for f, b in seen if f < 5010]
+    assert (per_file, size) in seen  # exact at the file boundary
+    inside = [b for f, b in seen if f < per_file]
     assert inside == sorted(inside) and 0 < inside[0] < inside[-1] <= size
     # the in-file estimate tracks the true share of the file within a few percent
-    assert inside[-1] == pytest.approx(5000 / 5010 * size, rel=0.05)
+    assert inside[-1] == pytest.approx(last_inside / per_file * size, rel=0.05)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from conftest import CF_BOOKS_0513, NAUTILUS_DIR
 from websockets.asyncio.client import ClientConnection, connect
 
 import okxbook
@@ -28,8 +29,7 @@ from okxbook.errors import ChecksumError, MissingSnapshotError, SequenceError, U
 from okxbook.events import SubscribeAck, UnsubscribeAck
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-CAPTURE = SHARED / "okx-frames" / "bmoscon_cryptofeed" / "2022-05-13_books_3079107" / "OKX.ws.1.0"
+CAPTURE = CF_BOOKS_0513
 INSTS = ["BTC-USD-220527", "UNI-USD-SWAP", "BTC-USDT"]
 T0 = 1_795_597_201_000_000_000  # 2026-11-25T09:00:01Z
 
@@ -122,7 +122,6 @@ def levels(book):
 # ---------------------------------------------------------------------------- the real capture
 
 
-@pytest.mark.skipif(not CAPTURE.is_file(), reason=f"{CAPTURE} not present")
 def test_real_capture_served_at_max_speed_gives_clean_books_for_on_time_and_late_subscribers():
     report = replay([CAPTURE])
     assert report.ok
@@ -510,7 +509,6 @@ def test_serve_command_prints_the_url_serves_and_stops_on_sigint(tmp_path):
 # ---------------------------------------------------------------------------- round trip
 
 
-@pytest.mark.skipif(not CAPTURE.is_file(), reason=f"{CAPTURE} not present")
 def test_feed_recording_a_served_capture_replays_to_the_same_books(tmp_path):
     """capture -> serve -> live Feed with a Recorder -> files -> replay: same books as the source."""
     feed_mod = pytest.importorskip("okxbook.feed")
@@ -551,9 +549,7 @@ def test_feed_recording_a_served_capture_replays_to_the_same_books(tmp_path):
 def test_synthesized_books_rpi_snapshot_keeps_the_non_rpi_size_of_every_level():
     """A late subscriber to a re-served books-rpi capture gets each level's third field
     (nonRpiQty) as captured, not the "0" of other channels."""
-    path = SHARED / "okx-frames" / "nautechsystems_nautilus_trader" / "ws_books_rpi_snapshot.json"
-    if not path.exists():
-        pytest.skip("shared captures not found")
+    path = NAUTILUS_DIR / "ws_books_rpi_snapshot.json"
     original = json.loads(path.read_bytes())["data"][0]
     books = okxbook.Books()
     book = books.apply(path.read_bytes())

@@ -23,6 +23,7 @@ from okxbook.testing.synthetic import (
     Level,
     SyntheticBook,
     okx_checksum,
+    synthetic_stream,
 )
 
 __all__ = [
@@ -40,4 +41,5 @@ __all__ = [
     "Sent",
     "SyntheticBook",
     "okx_checksum",
+    "synthetic_stream",
 ]

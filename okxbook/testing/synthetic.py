@@ -5,9 +5,8 @@ book deeper than the published window, and the OKX wire frames that publish that
 update, keep-alive, seqId reset, image pushes, the REST snapshot form). It knows nothing about
 sockets (that is `okxbook.testing.exchange`) nor about the client-side book (the okxbook core).
 
-Frames are compact JSON bytes with keys in OKX's order, exactly like
-`/work/shared/bench-frames/frames_1x5k.jsonl`. Protocol references below (§n) are to
-`docs/protocol.md`.
+Frames are compact JSON bytes with keys in OKX's order, as OKX pushes them. Protocol references
+below (§n) are to `docs/protocol.md`.
 
 Everything is a pure function of the constructor arguments: the same seed gives the same frames, so
 a test can replay what the server sent and know what the client's book must be.
@@ -34,6 +33,7 @@ __all__ = [
     "Level",
     "SyntheticBook",
     "okx_checksum",
+    "synthetic_stream",
 ]
 
 ChecksumMode = Literal["crc", "zero", "absent"]
@@ -514,3 +514,51 @@ class SyntheticBook:
         return orjson.dumps(
             {"arg": {"channel": self.channel, "instId": self.inst_id}, "data": [data]}
         )
+
+
+def synthetic_stream(
+    instruments: Sequence[str] | int = ("BTC-USDT",),
+    updates: int = 5_000,
+    seed: int | str = 0,
+    *,
+    channel: str = "books",
+) -> list[bytes]:
+    """A deterministic multi-instrument ``books`` stream, one frame per item, as the benchmarks and
+    the file-level tests use it: every instrument's snapshot first, then ``updates`` update frames
+    spread over the instruments at random (seeded), each chained on its book's last seqId and
+    carrying the legacy CRC32 checksum (§3, §4). Each side holds ``CHANNEL_DEPTH[channel]`` levels
+    (400 for ``books``) after every frame, and no book is ever crossed.
+
+    ``instruments`` is a list of instIds or a count (``n`` picks ``n`` liquid-looking names). The
+    same arguments always give the same bytes.
+    """
+    if isinstance(instruments, int):
+        if instruments < 1:
+            raise ValueError("need at least one instrument")
+        names = [*_STREAM_NAMES, *(f"SYN{i}-USDT" for i in range(len(_STREAM_NAMES), instruments))]
+        instruments = names[:instruments]
+    insts = list(instruments)
+    if not insts or len(set(insts)) != len(insts):
+        raise ValueError(f"instruments must be distinct and non-empty, got {insts!r}")
+    if updates < 0:
+        raise ValueError("updates must be >= 0")
+    books = [SyntheticBook(inst, channel, seed=f"{seed}/stream") for inst in insts]
+    frames = [book.snapshot_frame() for book in books]
+    rng = random.Random(f"{seed}/stream/order/{len(insts)}")
+    frames.extend(rng.choice(books).next_update_frame() for _ in range(updates))
+    return frames
+
+
+# Names of the shared benchmark streams' instruments, so a generated stream reads alike.
+_STREAM_NAMES: Final = (
+    "BTC-USDT",
+    "ETH-USDT",
+    "SOL-USDT",
+    "XRP-USDT",
+    "DOGE-USDT",
+    "ADA-USDT",
+    "LTC-USDT",
+    "OKB-USDT",
+    "BTC-USDT-SWAP",
+    "ETH-USDT-SWAP",
+)
