@@ -153,6 +153,7 @@ cdef class Book:
         self._set_scale(px_decimals, sz_decimals)
         self.seq_id = -1
         self.prev_seq_id = -1
+        self._has_seq = False
         self._state = STATE_EMPTY
         self.invalid_reason = None
 
@@ -194,6 +195,7 @@ cdef class Book:
         self._asks.n = other._asks.n
         self._set_scale(other.px_decimals, other.sz_decimals)
         self.seq_id = other.seq_id
+        self._has_seq = other._has_seq
         self.prev_seq_id = other.prev_seq_id
         self.ts_ms = other.ts_ms
         self.checksum = other.checksum
@@ -315,11 +317,12 @@ cdef class Book:
             self.invalid_reason = None
             if not it.has_seq:
                 self.seq_id = -1
+                self._has_seq = False
         else:
             if self._state != STATE_LIVE:     # an earlier item of this frame broke the chain
                 self.dropped_while_invalid += 1
                 return 0
-            if it.has_prev and self.seq_id >= 0:
+            if it.has_prev and self._has_seq:
                 if it.prev != self.seq_id:
                     self.seq_gaps += 1
                     last = self.seq_id
@@ -335,6 +338,7 @@ cdef class Book:
             self._merge_side(&self._asks, s, it.asks_off, it.n_asks)
         if it.has_seq:
             self.seq_id = it.seq
+            self._has_seq = True
         if it.has_prev:
             self.prev_seq_id = it.prev
         if it.has_ts:

@@ -333,6 +333,7 @@ cdef int read_ts(Cur* c, int64_t* out) noexcept nogil:
 cdef int read_item(Cur* c) noexcept nogil:
     cdef Scratch* s = c.s
     cdef const char* k
+    cdef const char* at
     cdef Py_ssize_t kn
     cdef int more
     if s.n_items == MAX_ITEMS:
@@ -381,14 +382,27 @@ cdef int read_item(Cur* c) noexcept nogil:
         elif key_is(k, kn, "seqId", 5):
             if it.has_seq:
                 return fail(c, "duplicate seqId")
+            skip_ws(c)
+            at = c.p
             if read_int(c, &it.seq) < 0:
                 return -1
+            # OKX seqIds are >= 0 (docs/protocol.md §4); a negative one would be taken for "no
+            # seqId yet" or slip past the chain check.
+            if it.seq < 0:
+                c.p = at
+                return fail(c, "negative seqId")
             it.has_seq = True
         elif key_is(k, kn, "prevSeqId", 9):
             if it.has_prev:
                 return fail(c, "duplicate prevSeqId")
+            skip_ws(c)
+            at = c.p
             if read_int(c, &it.prev) < 0:
                 return -1
+            # -1 is the snapshot's prevSeqId (docs/protocol.md §4); any other negative is not OKX.
+            if it.prev < -1:
+                c.p = at
+                return fail(c, "negative prevSeqId")
             it.has_prev = True
         elif skip_value(c) < 0:
             return -1
