@@ -189,8 +189,12 @@ cdef class Book:
             raise ValueError("copy_from needs a book of the same channel and instId")
         reserve(&self._bids, other._bids.n)
         reserve(&self._asks, other._asks.n)
-        memcpy(self._bids.lv, other._bids.lv, <size_t>other._bids.n * sizeof(Level))
-        memcpy(self._asks.lv, other._asks.lv, <size_t>other._asks.n * sizeof(Level))
+        # An empty side may have no level array at all (NULL): memcpy of NULL is undefined even
+        # for 0 bytes, so copy only what exists.
+        if other._bids.n:
+            memcpy(self._bids.lv, other._bids.lv, <size_t>other._bids.n * sizeof(Level))
+        if other._asks.n:
+            memcpy(self._asks.lv, other._asks.lv, <size_t>other._asks.n * sizeof(Level))
         self._bids.n = other._bids.n
         self._asks.n = other._asks.n
         self._set_scale(other.px_decimals, other.sz_decimals)

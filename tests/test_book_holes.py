@@ -77,3 +77,46 @@ def test_seq_id_zero_is_data_not_no_seq_id(mkframe):
     books.apply(snapshot(mkframe, seq_id=0))
     with pytest.raises(SequenceError):
         books.apply(mkframe(CH, INST, [], [], action="update", prevSeqId=7, seqId=8))
+
+
+# ------------------------------------------------------------------ item 11: copy_from, empty sides
+
+
+def _levels(book):
+    return (book.bid_levels(), book.ask_levels(), book.bids().tobytes(), book.asks().tobytes())
+
+
+@pytest.mark.parametrize(
+    ("src_bids", "src_asks", "dst_bids", "dst_asks"),
+    [
+        ([], [], [], []),  # neither book ever allocated a level array
+        ([], [], [("100", "1")], [("101", "2")]),
+        ([("100", "1")], [], [], []),
+        ([], [("101", "2")], [("99", "3")], []),
+    ],
+    ids=["empty-into-fresh", "empty-into-full", "bids-only", "asks-only"],
+)
+def test_copy_from_with_empty_sides(mkframe, src_bids, src_asks, dst_bids, dst_asks):
+    """An empty side has no level array at all (NULL): copying it used to call memcpy with NULL
+    pointers (undefined behaviour; a build with -fsanitize=undefined aborts here before the fix)."""
+    src_books, dst_books = Books(), Books()
+    src = src_books.book(CH, INST)
+    dst = dst_books.book(CH, INST)
+    if src_bids or src_asks:
+        src = src_books.apply(
+            mkframe(CH, INST, src_bids, src_asks, action="snapshot", prevSeqId=-1, seqId=7)
+        )
+    if dst_bids or dst_asks:
+        dst = dst_books.apply(
+            mkframe(CH, INST, dst_bids, dst_asks, action="snapshot", prevSeqId=-1, seqId=3)
+        )
+    dst.copy_from(src)
+    assert _levels(dst) == _levels(src)
+    assert (dst.status, dst.seq_id) == (src.status, src.seq_id)
+    # The copy is a book of its own that goes on from where the source was.
+    if src.is_valid:
+        dst.copy_from(src)
+        book = dst_books.apply(
+            mkframe(CH, INST, [("98", "1")], [], action="update", prevSeqId=7, seqId=8)
+        )
+        assert book is dst and ("98", "1", 1) in dst.bid_levels() and src.seq_id == 7
