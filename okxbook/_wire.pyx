@@ -63,6 +63,45 @@ cdef inline int next_or_close(Cur* c, char close, const char* why) noexcept nogi
     return fail(c, why)
 
 
+cdef inline bint cont(unsigned char b) noexcept nogil:
+    return (b & 0xC0) == 0x80
+
+
+cdef inline Py_ssize_t utf8_length(const unsigned char* p, Py_ssize_t avail) noexcept nogil:
+    """Length of the well-formed UTF-8 sequence at ``p`` (lead byte >= 0x80): 2-4, -1 if it is
+    ill-formed (stray continuation, overlong form, surrogate, past U+10FFFF; Unicode 15 Table 3-7),
+    0 if the buffer ends inside an otherwise valid sequence."""
+    cdef unsigned char b0 = p[0]
+    cdef unsigned char lo = 0x80, hi = 0xBF
+    cdef Py_ssize_t k, i
+    if 0xC2 <= b0 <= 0xDF:
+        k = 2
+    elif 0xE0 <= b0 <= 0xEF:
+        k = 3
+        if b0 == 0xE0:
+            lo = 0xA0
+        elif b0 == 0xED:
+            hi = 0x9F
+    elif 0xF0 <= b0 <= 0xF4:
+        k = 4
+        if b0 == 0xF0:
+            lo = 0x90
+        elif b0 == 0xF4:
+            hi = 0x8F
+    else:
+        return -1
+    if avail < 2:
+        return 0
+    if not (lo <= p[1] <= hi):
+        return -1
+    for i in range(2, k):
+        if i >= avail:
+            return 0
+        if not cont(p[i]):
+            return -1
+    return k
+
+
 cdef int read_string(Cur* c, const char** out, Py_ssize_t* n) noexcept nogil:
     """Reads a JSON string; returns 1 if it holds a backslash escape (left undecoded), 0 if not."""
     skip_ws(c)
@@ -72,6 +111,7 @@ cdef int read_string(Cur* c, const char** out, Py_ssize_t* n) noexcept nogil:
         return fail(c, "expected a string")
     cdef const char* q = c.p + 1
     cdef int escaped = 0
+    cdef Py_ssize_t k
     while q < c.end:
         if q[0] == c'"':
             out[0] = c.p + 1
@@ -85,6 +125,15 @@ cdef int read_string(Cur* c, const char** out, Py_ssize_t* n) noexcept nogil:
         if <unsigned char>q[0] < 0x20:
             c.p = q
             return fail(c, "control character in a string")
+        if <unsigned char>q[0] >= 0x80:
+            # JSON text is UTF-8 (RFC 8259 §8.1): a name that is not would decode to replacement
+            # characters, and two different instIds would become one.
+            k = utf8_length(<const unsigned char*>q, c.end - q)
+            if k <= 0:
+                c.p = q
+                return fail(c, "truncated frame" if k == 0 else "invalid UTF-8 in a string")
+            q += k
+            continue
         q += 1
     c.p = c.end
     return fail(c, "truncated frame")

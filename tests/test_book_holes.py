@@ -120,3 +120,114 @@ def test_copy_from_with_empty_sides(mkframe, src_bids, src_asks, dst_bids, dst_a
             mkframe(CH, INST, [("98", "1")], [], action="update", prevSeqId=7, seqId=8)
         )
         assert book is dst and ("98", "1", 1) in dst.bid_levels() and src.seq_id == 7
+
+
+# ------------------------------------------------------------------ item 9: names and non-frames
+
+
+def _with_inst(mkframe, inst: bytes) -> bytes:
+    return snapshot(mkframe, inst="@INST@").replace(b"@INST@", inst)
+
+
+@pytest.mark.parametrize(
+    "inst",
+    [
+        b"BTC-\xff",
+        b"BTC-\xfe",
+        b"BTC-\x80USDT",  # a stray continuation byte
+        b"BTC-\xc0\xafUSDT",  # overlong "/"
+        b"BTC-\xe0\x80\xafUSDT",  # overlong, 3 bytes
+        b"BTC-\xed\xa0\x80USDT",  # a UTF-16 surrogate
+        b"BTC-\xf4\x90\x80\x80USDT",  # past U+10FFFF
+        b"BTC-\xe2\x82USDT",  # a 3-byte sequence cut short
+        b"BTC-\xf5\x80\x80\x80",
+    ],
+    ids=["ff", "fe", "cont", "overlong2", "overlong3", "surrogate", "past-max", "short", "f5"],
+)
+def test_an_inst_id_that_is_not_utf8_is_a_frame_error(mkframe, state, inst):
+    books = Books()
+    books.apply(snapshot(mkframe))
+    before = state(books)
+    frame = _with_inst(mkframe, inst)
+    with pytest.raises(FrameError, match="UTF-8") as ei:
+        books.apply(frame)
+    assert frame[ei.value.offset :].startswith(inst[4:5])
+    assert state(books) == before and len(books) == 1
+
+
+def test_a_channel_that_is_not_utf8_is_a_frame_error(mkframe):
+    books = Books()
+    frame = snapshot(mkframe).replace(b'"channel":"books"', b'"channel":"books\xff"')
+    with pytest.raises(FrameError, match="UTF-8"):
+        books.apply(frame)
+    assert len(books) == 0
+
+
+def test_two_bad_inst_ids_no_longer_become_one_book(mkframe):
+    """Both used to decode to "BTC-\ufffd": the second frame went into the first one's book."""
+    books = Books()
+    for inst in (b"BTC-\xff", b"BTC-\xfe"):
+        with pytest.raises(FrameError):
+            books.apply(_with_inst(mkframe, inst))
+    assert len(books) == 0 and books.get(CH, "BTC-\ufffd") is None
+
+
+@pytest.mark.parametrize("inst", ["BTC-€", "币安-USDT", "X-\U0001f600"])
+def test_a_non_ascii_utf8_inst_id_is_kept_and_found(mkframe, inst):
+    books = Books()
+    book = books.apply(_with_inst(mkframe, inst.encode()))
+    assert book.inst_id == inst and books[CH, inst] is book
+
+
+def _not_frames():
+    from array import array
+
+    import numpy as np
+
+    released = memoryview(b'{"event":"x"}')
+    released.release()
+    return {
+        "int": (5, TypeError),
+        "none": (None, TypeError),
+        "float": (1.5, TypeError),
+        "list": ([b"x"], TypeError),
+        "object": (object(), TypeError),
+        "int-array": (memoryview(array("i", [1, 2])), FrameError),
+        "double-array": (array("d", [1.0]), FrameError),
+        "2d": (memoryview(np.zeros((2, 3), dtype="u1")), FrameError),
+        "strided": (memoryview(b'{"event":"x"}')[::2], FrameError),
+        "released": (released, FrameError),
+    }
+
+
+@pytest.mark.parametrize("case", list(_not_frames()))
+def test_apply_of_a_non_frame_is_a_frame_error_or_a_type_error(mkframe, state, case):
+    obj, exc = _not_frames()[case]
+    books = Books()
+    books.apply(snapshot(mkframe))
+    before = state(books)
+    with pytest.raises(exc) as ei:
+        books.apply(obj)
+    assert type(ei.value) in (FrameError, TypeError), type(ei.value)
+    assert state(books) == before
+
+
+def test_byte_buffers_of_every_kind_apply(mkframe):
+    from array import array
+
+    import numpy as np
+
+    frame = snapshot(mkframe)
+    for obj in (
+        bytearray(frame),
+        memoryview(frame),
+        memoryview(bytearray(frame)),
+        np.frombuffer(frame, dtype="u1"),
+        array("b", frame),
+        memoryview(frame).cast("c"),
+    ):
+        books = Books()
+        assert books.apply(obj) is books[CH, INST]
+    for empty in (bytearray(), memoryview(b""), np.zeros(0, dtype="u1")):
+        with pytest.raises(FrameError, match="empty frame"):
+            Books().apply(empty)
