@@ -25,7 +25,7 @@ from libc.math cimport NAN
 
 import numpy as np
 
-from okxbook._level cimport Level, Side, side_set, side_delete
+from okxbook._level cimport Level, Side, side_set, side_delete, wide_t
 from okxbook._wire cimport (Scratch, Item, ACTION_NONE, ACTION_SNAPSHOT, ACTION_UPDATE)
 from okxbook._checksum cimport book_checksum
 
@@ -457,14 +457,16 @@ cdef class Book:
         """Best ask minus best bid (negative when crossed); NaN when a side is empty."""
         if self._bids.n == 0 or self._asks.n == 0:
             return NAN
-        return (self._asks.lv[self._asks.n - 1].px - self._bids.lv[self._bids.n - 1].px) / self._px_div
+        # In 128 bits: the difference of two int64 prices can pass int64 (a negative bid).
+        return (<double>(<wide_t>self._asks.lv[self._asks.n - 1].px
+                         - self._bids.lv[self._bids.n - 1].px) / self._px_div)
 
     @property
     def mid(self) -> float:
         if self._bids.n == 0 or self._asks.n == 0:
             return NAN
-        return ((self._asks.lv[self._asks.n - 1].px + self._bids.lv[self._bids.n - 1].px)
-                / (2.0 * self._px_div))
+        return (<double>(<wide_t>self._asks.lv[self._asks.n - 1].px
+                         + self._bids.lv[self._bids.n - 1].px) / (2.0 * self._px_div))
 
     @property
     def best_bid(self):
@@ -507,15 +509,14 @@ cdef class Book:
         if m == 0:
             return out
         cdef DepthRow[::1] rows = out
-        cdef double cum = 0.0
-        cdef int64_t cum_lots = 0
+        cdef wide_t cum_lots = 0          # 400 levels of 10**17 lots pass int64
         cdef Level* lv
         for j in range(m):
             lv = &side.lv[side.n - 1 - j]
             cum_lots += lv.sz
             rows[j].px = lv.px / self._px_div
             rows[j].sz = lv.sz / self._sz_div
-            rows[j].cum_sz = cum_lots / self._sz_div
+            rows[j].cum_sz = <double>cum_lots / self._sz_div
             rows[j].px_ticks = lv.px
             rows[j].sz_lots = lv.sz
             rows[j].orders = lv.orders

@@ -5,6 +5,8 @@ objects (item 9), int64 overflow in derived values (item 7)."""
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import pytest
 
 from okxbook import Books, FrameError, SequenceError
@@ -231,3 +233,64 @@ def test_byte_buffers_of_every_kind_apply(mkframe):
     for empty in (bytearray(), memoryview(b""), np.zeros(0, dtype="u1")):
         with pytest.raises(FrameError, match="empty frame"):
             Books().apply(empty)
+
+
+# ------------------------------------------------------------------ item 7: no int64 overflow
+
+
+BIG_SZ = "1000000000.00000000"  # 10**9 at 8 decimals: 10**17 lots; 400 of them pass 2**63
+
+
+def _deep_book(mkframe):
+    bids = [(f"{1000 - i}.0", BIG_SZ) for i in range(400)]
+    asks = [(f"{1001 + i}.0", BIG_SZ) for i in range(400)]
+    books = Books()
+    book = books.apply(mkframe("books", INST, bids, asks, action="snapshot", prevSeqId=-1, seqId=1))
+    assert book.n_bids == 400 and book.n_asks == 400 and book.sz_decimals == 8
+    return book
+
+
+def test_cum_sz_of_400_levels_of_1e9_does_not_wrap(mkframe):
+    book = _deep_book(mkframe)
+    for side in (book.bids(), book.asks()):
+        assert side["sz"][0] == 1e9
+        assert side["cum_sz"][-1] == pytest.approx(400e9, rel=1e-12)
+        assert (side["cum_sz"][1:] > side["cum_sz"][:-1]).all()  # a running total only grows
+
+
+def test_top_series_bands_of_400_levels_of_1e9_do_not_wrap(mkframe):
+    from okxbook import TopSeries
+
+    book = _deep_book(mkframe)
+    series = TopSeries(bps=(1, 10000))
+    series.observe(book, 0)
+    cols = series.columns()
+    assert cols["bid_depth_10000bps"][0] == pytest.approx(400e9, rel=1e-12)
+    assert cols["ask_depth_10000bps"][0] == pytest.approx(400e9, rel=1e-12)
+    assert cols["bid_depth_1bps"][0] == 0.0  # 1 bp of ~1000.5 holds no level
+
+
+@pytest.mark.parametrize(
+    ("bid", "ask"),
+    [
+        ("92233720368547758.00", "92233720368547758.07"),  # bid + ask passes 2**63 ticks
+        ("-92233720368547758.00", "92233720368547758.00"),  # ask - bid passes 2**63 ticks
+    ],
+    ids=["mid", "spread"],
+)
+def test_mid_and_spread_do_not_wrap(mkframe, bid, ask):
+    from okxbook import TopSeries
+
+    books = Books()
+    book = books.apply(
+        mkframe(CH, INST, [(bid, "1")], [(ask, "1")], action="snapshot", prevSeqId=-1, seqId=1)
+    )
+    want_mid = float((Fraction(bid) + Fraction(ask)) / 2)  # exact, rounded once
+    want_spread = float(Fraction(ask) - Fraction(bid))
+    assert book.mid == pytest.approx(want_mid, rel=1e-12, abs=1e-9)
+    assert book.spread == pytest.approx(want_spread, rel=1e-12)
+    series = TopSeries()
+    series.observe(book, 0)
+    cols = series.columns()
+    assert cols["mid"][0] == pytest.approx(want_mid, rel=1e-12, abs=1e-9)
+    assert cols["spread"][0] == pytest.approx(want_spread, rel=1e-12)
