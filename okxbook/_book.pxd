@@ -21,8 +21,9 @@ cdef class Book:
     cdef int _min_sz_decimals
     cdef double _px_div
     cdef double _sz_div
-    cdef readonly int64_t seq_id         # -1 until a frame carried one
+    cdef readonly int64_t seq_id         # -1 while _has_seq is False (OKX seqIds are >= 0)
     cdef readonly int64_t prev_seq_id
+    cdef bint _has_seq                   # the chain's last seqId is known: its own flag, no value
     cdef readonly int64_t ts_ms          # exchange timestamp of the last frame applied
     cdef readonly int checksum           # checksum field of the last frame (0: absent)
     cdef int _state

@@ -25,7 +25,7 @@ from libc.math cimport NAN
 
 import numpy as np
 
-from okxbook._level cimport Level, Side, side_set, side_delete
+from okxbook._level cimport Level, Side, side_set, side_delete, wide_t
 from okxbook._wire cimport (Scratch, Item, ACTION_NONE, ACTION_SNAPSHOT, ACTION_UPDATE)
 from okxbook._checksum cimport book_checksum
 
@@ -153,6 +153,7 @@ cdef class Book:
         self._set_scale(px_decimals, sz_decimals)
         self.seq_id = -1
         self.prev_seq_id = -1
+        self._has_seq = False
         self._state = STATE_EMPTY
         self.invalid_reason = None
 
@@ -188,12 +189,17 @@ cdef class Book:
             raise ValueError("copy_from needs a book of the same channel and instId")
         reserve(&self._bids, other._bids.n)
         reserve(&self._asks, other._asks.n)
-        memcpy(self._bids.lv, other._bids.lv, <size_t>other._bids.n * sizeof(Level))
-        memcpy(self._asks.lv, other._asks.lv, <size_t>other._asks.n * sizeof(Level))
+        # An empty side may have no level array at all (NULL): memcpy of NULL is undefined even
+        # for 0 bytes, so copy only what exists.
+        if other._bids.n:
+            memcpy(self._bids.lv, other._bids.lv, <size_t>other._bids.n * sizeof(Level))
+        if other._asks.n:
+            memcpy(self._asks.lv, other._asks.lv, <size_t>other._asks.n * sizeof(Level))
         self._bids.n = other._bids.n
         self._asks.n = other._asks.n
         self._set_scale(other.px_decimals, other.sz_decimals)
         self.seq_id = other.seq_id
+        self._has_seq = other._has_seq
         self.prev_seq_id = other.prev_seq_id
         self.ts_ms = other.ts_ms
         self.checksum = other.checksum
@@ -315,11 +321,12 @@ cdef class Book:
             self.invalid_reason = None
             if not it.has_seq:
                 self.seq_id = -1
+                self._has_seq = False
         else:
             if self._state != STATE_LIVE:     # an earlier item of this frame broke the chain
                 self.dropped_while_invalid += 1
                 return 0
-            if it.has_prev and self.seq_id >= 0:
+            if it.has_prev and self._has_seq:
                 if it.prev != self.seq_id:
                     self.seq_gaps += 1
                     last = self.seq_id
@@ -335,6 +342,7 @@ cdef class Book:
             self._merge_side(&self._asks, s, it.asks_off, it.n_asks)
         if it.has_seq:
             self.seq_id = it.seq
+            self._has_seq = True
         if it.has_prev:
             self.prev_seq_id = it.prev
         if it.has_ts:
@@ -449,14 +457,16 @@ cdef class Book:
         """Best ask minus best bid (negative when crossed); NaN when a side is empty."""
         if self._bids.n == 0 or self._asks.n == 0:
             return NAN
-        return (self._asks.lv[self._asks.n - 1].px - self._bids.lv[self._bids.n - 1].px) / self._px_div
+        # In 128 bits: the difference of two int64 prices can pass int64 (a negative bid).
+        return (<double>(<wide_t>self._asks.lv[self._asks.n - 1].px
+                         - self._bids.lv[self._bids.n - 1].px) / self._px_div)
 
     @property
     def mid(self) -> float:
         if self._bids.n == 0 or self._asks.n == 0:
             return NAN
-        return ((self._asks.lv[self._asks.n - 1].px + self._bids.lv[self._bids.n - 1].px)
-                / (2.0 * self._px_div))
+        return (<double>(<wide_t>self._asks.lv[self._asks.n - 1].px
+                         + self._bids.lv[self._bids.n - 1].px) / (2.0 * self._px_div))
 
     @property
     def best_bid(self):
@@ -499,15 +509,14 @@ cdef class Book:
         if m == 0:
             return out
         cdef DepthRow[::1] rows = out
-        cdef double cum = 0.0
-        cdef int64_t cum_lots = 0
+        cdef wide_t cum_lots = 0          # 400 levels of 10**17 lots pass int64
         cdef Level* lv
         for j in range(m):
             lv = &side.lv[side.n - 1 - j]
             cum_lots += lv.sz
             rows[j].px = lv.px / self._px_div
             rows[j].sz = lv.sz / self._sz_div
-            rows[j].cum_sz = cum_lots / self._sz_div
+            rows[j].cum_sz = <double>cum_lots / self._sz_div
             rows[j].px_ticks = lv.px
             rows[j].sz_lots = lv.sz
             rows[j].orders = lv.orders

@@ -11,6 +11,8 @@ from libc.stdint cimport int64_t
 from libc.string cimport memcmp, memcpy
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE, PyBytes_FromStringAndSize
 from cpython.unicode cimport PyUnicode_Check
+from cpython.buffer cimport (PyObject_CheckBuffer, PyObject_GetBuffer, PyBuffer_Release,
+                             PyBUF_C_CONTIGUOUS, PyBUF_FORMAT)
 
 from okxbook._level cimport Level
 from okxbook._wire cimport (Scratch, scan_frame, scratch_free, KIND_BOOK, KIND_EVENT, KIND_PONG,
@@ -25,6 +27,16 @@ from okxbook.events import PONG, parse_event
 
 cdef extern from "Python.h":
     const char* PyUnicode_AsUTF8AndSize(object s, Py_ssize_t* size) except NULL
+
+
+cdef bint is_byte_format(const char* f) noexcept:
+    """A struct-module format of one byte per item: "B", "b", "c" (optionally with a byte-order
+    prefix), or none at all (plain bytes)."""
+    if f == NULL or f[0] == 0:
+        return True
+    if f[0] == c'@' or f[0] == c'=' or f[0] == c'<' or f[0] == c'>' or f[0] == c'!':
+        f += 1
+    return (f[0] == c'B' or f[0] == c'b' or f[0] == c'c') and f[1] == 0
 
 
 cdef int decimals_of(str value) except -1:
@@ -60,26 +72,37 @@ cdef class Books:
     cpdef object apply(self, object frame):
         """Apply one raw frame. Returns the ``Book`` it touched, or an ``Event`` for a non-book
         frame. Raises ``FrameError`` (no book changed), ``SequenceError`` or ``ChecksumError``
-        (that book is invalid until its next snapshot)."""
+        (that book is invalid until its next snapshot). A frame is ``bytes``, ``str`` or any
+        contiguous buffer of bytes (``bytearray``, ``memoryview``, a uint8 array); a buffer of
+        anything else (wider items, several dimensions, gaps, released) is a ``FrameError``, and an
+        object that is no buffer at all (``None``, an int, a list ...) a ``TypeError``."""
         cdef const char* buf
         cdef Py_ssize_t n
-        cdef const unsigned char[::1] view
+        cdef Py_buffer view
         if type(frame) is bytes:
-            buf = PyBytes_AS_STRING(frame)
-            n = PyBytes_GET_SIZE(frame)
-        elif PyUnicode_Check(frame):
+            return self.apply_raw(PyBytes_AS_STRING(frame), PyBytes_GET_SIZE(frame), frame)
+        if PyUnicode_Check(frame):
             try:
                 buf = PyUnicode_AsUTF8AndSize(frame, &n)
             except UnicodeEncodeError as exc:
                 raise FrameError(f"text frame is not encodable as UTF-8 ({exc.reason})",
                                  exc.start) from None
-        else:
-            view = frame
-            n = view.shape[0]
-            if n == 0:
-                raise FrameError("empty frame")
-            buf = <const char*>&view[0]
-        return self.apply_raw(buf, n, frame)
+            return self.apply_raw(buf, n, frame)
+        if not PyObject_CheckBuffer(frame):
+            raise TypeError("Books.apply takes a frame as bytes, str or a bytes buffer, not "
+                            f"{type(frame).__name__}")
+        try:
+            PyObject_GetBuffer(frame, &view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT)
+        except (BufferError, ValueError, TypeError) as exc:
+            raise FrameError(f"frame buffer not readable as bytes ({exc})") from None
+        try:
+            if view.itemsize != 1 or view.ndim > 1 or not is_byte_format(view.format):
+                raise FrameError("frame buffer is not a flat array of bytes (format "
+                                 f"{(view.format or b'B').decode('ascii', 'replace')!r}, "
+                                 f"{view.ndim} dimensions)")
+            return self.apply_raw(<const char*>view.buf, view.len, frame)
+        finally:
+            PyBuffer_Release(&view)
 
     cdef object apply_raw(self, const char* buf, Py_ssize_t n, object frame):
         """``apply`` for Cython callers holding a pointer (e.g. a picows frame); ``frame`` is only

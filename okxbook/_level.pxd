@@ -11,6 +11,16 @@ from libc.stdint cimport int64_t, uint8_t
 from libc.string cimport memmove
 
 
+cdef extern from *:
+    """
+    /* 128-bit integer (GCC, Clang): sums and differences of int64 ticks or lots cannot wrap. */
+    typedef __int128 okxbook_wide_t;
+    """
+    # Exact sums of int64 values for derived figures (mid, spread, cumulative sizes): 400 levels
+    # of 10**17 lots pass 2**63, 2**64 levels cannot pass 2**127.
+    ctypedef long long wide_t "okxbook_wide_t"
+
+
 # A level keeps its price and size strings exactly as received, stored pre-joined as "px:sz:" (the
 # checksum's own text for that level, so building the checksum input is one fixed-size copy per
 # level). Both strings together fit LEVEL_TEXT_CAP - 2 bytes: far more than any OKX price and size.

@@ -63,6 +63,45 @@ cdef inline int next_or_close(Cur* c, char close, const char* why) noexcept nogi
     return fail(c, why)
 
 
+cdef inline bint cont(unsigned char b) noexcept nogil:
+    return (b & 0xC0) == 0x80
+
+
+cdef inline Py_ssize_t utf8_length(const unsigned char* p, Py_ssize_t avail) noexcept nogil:
+    """Length of the well-formed UTF-8 sequence at ``p`` (lead byte >= 0x80): 2-4, -1 if it is
+    ill-formed (stray continuation, overlong form, surrogate, past U+10FFFF; Unicode 15 Table 3-7),
+    0 if the buffer ends inside an otherwise valid sequence."""
+    cdef unsigned char b0 = p[0]
+    cdef unsigned char lo = 0x80, hi = 0xBF
+    cdef Py_ssize_t k, i
+    if 0xC2 <= b0 <= 0xDF:
+        k = 2
+    elif 0xE0 <= b0 <= 0xEF:
+        k = 3
+        if b0 == 0xE0:
+            lo = 0xA0
+        elif b0 == 0xED:
+            hi = 0x9F
+    elif 0xF0 <= b0 <= 0xF4:
+        k = 4
+        if b0 == 0xF0:
+            lo = 0x90
+        elif b0 == 0xF4:
+            hi = 0x8F
+    else:
+        return -1
+    if avail < 2:
+        return 0
+    if not (lo <= p[1] <= hi):
+        return -1
+    for i in range(2, k):
+        if i >= avail:
+            return 0
+        if not cont(p[i]):
+            return -1
+    return k
+
+
 cdef int read_string(Cur* c, const char** out, Py_ssize_t* n) noexcept nogil:
     """Reads a JSON string; returns 1 if it holds a backslash escape (left undecoded), 0 if not."""
     skip_ws(c)
@@ -72,6 +111,7 @@ cdef int read_string(Cur* c, const char** out, Py_ssize_t* n) noexcept nogil:
         return fail(c, "expected a string")
     cdef const char* q = c.p + 1
     cdef int escaped = 0
+    cdef Py_ssize_t k
     while q < c.end:
         if q[0] == c'"':
             out[0] = c.p + 1
@@ -85,6 +125,15 @@ cdef int read_string(Cur* c, const char** out, Py_ssize_t* n) noexcept nogil:
         if <unsigned char>q[0] < 0x20:
             c.p = q
             return fail(c, "control character in a string")
+        if <unsigned char>q[0] >= 0x80:
+            # JSON text is UTF-8 (RFC 8259 §8.1): a name that is not would decode to replacement
+            # characters, and two different instIds would become one.
+            k = utf8_length(<const unsigned char*>q, c.end - q)
+            if k <= 0:
+                c.p = q
+                return fail(c, "truncated frame" if k == 0 else "invalid UTF-8 in a string")
+            q += k
+            continue
         q += 1
     c.p = c.end
     return fail(c, "truncated frame")
@@ -333,6 +382,7 @@ cdef int read_ts(Cur* c, int64_t* out) noexcept nogil:
 cdef int read_item(Cur* c) noexcept nogil:
     cdef Scratch* s = c.s
     cdef const char* k
+    cdef const char* at
     cdef Py_ssize_t kn
     cdef int more
     if s.n_items == MAX_ITEMS:
@@ -381,14 +431,27 @@ cdef int read_item(Cur* c) noexcept nogil:
         elif key_is(k, kn, "seqId", 5):
             if it.has_seq:
                 return fail(c, "duplicate seqId")
+            skip_ws(c)
+            at = c.p
             if read_int(c, &it.seq) < 0:
                 return -1
+            # OKX seqIds are >= 0 (docs/protocol.md §4); a negative one would be taken for "no
+            # seqId yet" or slip past the chain check.
+            if it.seq < 0:
+                c.p = at
+                return fail(c, "negative seqId")
             it.has_seq = True
         elif key_is(k, kn, "prevSeqId", 9):
             if it.has_prev:
                 return fail(c, "duplicate prevSeqId")
+            skip_ws(c)
+            at = c.p
             if read_int(c, &it.prev) < 0:
                 return -1
+            # -1 is the snapshot's prevSeqId (docs/protocol.md §4); any other negative is not OKX.
+            if it.prev < -1:
+                c.p = at
+                return fail(c, "negative prevSeqId")
             it.has_prev = True
         elif skip_value(c) < 0:
             return -1

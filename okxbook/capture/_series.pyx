@@ -14,7 +14,7 @@ from libc.math cimport NAN
 
 import numpy as np
 
-from okxbook._level cimport Level, Side
+from okxbook._level cimport Level, Side, wide_t
 from okxbook._book cimport Book, STATE_LIVE
 
 
@@ -105,8 +105,9 @@ cdef class TopSeries:
         cdef double* depth = &self._depth[self._n * 2 * self._n_bps]
         cdef double mid
         if bids.n and asks.n:
-            mid = (row.bid_ticks + row.ask_ticks) / 2.0
-            row.spread = (row.ask_ticks - row.bid_ticks) / px_div
+            # In 128 bits: the sum or difference of two int64 prices can pass int64.
+            mid = <double>(<wide_t>row.bid_ticks + row.ask_ticks) / 2.0
+            row.spread = <double>(<wide_t>row.ask_ticks - row.bid_ticks) / px_div
             row.mid = mid / px_div
             self._band(bids, book.depth, mid, sz_div, -1.0, depth)
             self._band(asks, book.depth, mid, sz_div, 1.0, depth + self._n_bps)
@@ -122,12 +123,13 @@ cdef class TopSeries:
         published ``depth`` levels (walked once, bands sorted ascending)."""
         cdef Py_ssize_t j, top = side.n if side.n < depth else depth
         cdef int k = 0
-        cdef int64_t cum = 0, px
+        cdef int64_t px
+        cdef wide_t cum = 0             # 400 levels of 10**17 lots pass int64
         cdef double limit = mid * (1.0 + direction * self._bps[0] / 1e4)
         for j in range(top):
             px = side.lv[side.n - 1 - j].px
             while k < self._n_bps and (px - limit) * direction > 0:
-                out[k] = cum / sz_div
+                out[k] = <double>cum / sz_div
                 k += 1
                 if k < self._n_bps:
                     limit = mid * (1.0 + direction * self._bps[k] / 1e4)
@@ -135,7 +137,7 @@ cdef class TopSeries:
                 return
             cum += side.lv[side.n - 1 - j].sz
         while k < self._n_bps:
-            out[k] = cum / sz_div
+            out[k] = <double>cum / sz_div
             k += 1
 
     def columns(self) -> dict:
