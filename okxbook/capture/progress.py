@@ -187,7 +187,11 @@ def _uncompressed_size(path: str, size: int) -> int | None:
 
 
 def track_frames(
-    paths: Iterable[str | os.PathLike[str]], progress: Progress, every: int = 1024
+    paths: Iterable[str | os.PathLike[str]],
+    progress: Progress,
+    every: int = 1024,
+    on_problem: Callable[[str], None] | None = None,
+    on_path: Callable[[str], None] | None = None,
 ) -> Iterator[CapturedFrame]:
     """``iter_frames`` over ``paths`` in order, reporting to ``progress`` every ``every`` frames.
 
@@ -199,12 +203,14 @@ def track_frames(
     update = progress.update
     for given in paths:
         path = os.fspath(given)
+        if on_path is not None:
+            on_path(path)
         size = os.path.getsize(path)
         full = _uncompressed_size(path, size)
         scale = size / full if full else 0.0
         read = 0  # decompressed bytes of frames (+ newline) yielded from this file
         countdown = every
-        for captured in iter_frames(path):
+        for captured in iter_frames(path, on_problem=on_problem):
             yield captured
             frames += 1
             read += len(captured.frame) + 1
