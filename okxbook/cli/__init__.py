@@ -82,6 +82,7 @@ def _cmd_record(args: argparse.Namespace) -> int:
         transport=args.transport,
         compression=args.compression,
         duration=args.duration,
+        connect_timeout=args.connect_timeout,
     )
 
 
@@ -97,6 +98,7 @@ def _cmd_watch(args: argparse.Namespace) -> int:
         transport=args.transport,
         as_json=args.json,
         duration=args.duration,
+        connect_timeout=args.connect_timeout,
     )
 
 
@@ -217,6 +219,13 @@ def _connection_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rest-url", default=None, help="REST base URL (default: OKX production)")
     p.add_argument("--demo", action="store_true", help="OKX demo trading endpoints")
     p.add_argument("--transport", choices=("websockets", "picows"), default="websockets")
+    p.add_argument(
+        "--connect-timeout",
+        type=float,
+        default=30.0,
+        metavar="S",
+        help="exit 1 if no book went live within S seconds (default: 30)",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -85,12 +85,13 @@ def _fmt(value: float) -> str:
     return "-" if math.isnan(value) else f"{value:.10g}"
 
 
-def render_table(feed: Feed) -> str:
+def render_table(feed: Feed, keys: list[tuple[str, str]]) -> str:
     rows = [
         ("channel/instId", "status", "bid", "bid sz", "ask", "ask sz", "spread", "seqId", "age ms")
     ]
     now_ms = time.time() * 1000
-    for (channel, inst_id), status in feed.statuses().items():
+    for channel, inst_id in keys:
+        status = feed.status(channel, inst_id)
         book = feed.book(channel, inst_id)
         live = status.state == "live"
         rows.append(
@@ -114,10 +115,33 @@ def render_table(feed: Feed) -> str:
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
 
 
+def _describe(status: Any) -> str:
+    return f"{status.state} ({status.reason})" if status.reason else str(status.state)
+
+
 async def _run(
-    feed: Feed, *, as_json: bool, duration: float | None, out: TextIO, until: Any = None
+    feed: Feed,
+    keys: list[tuple[str, str]],
+    *,
+    as_json: bool,
+    duration: float | None,
+    out: TextIO | None,
+    until: Any = None,
+    connect_timeout: float | None = None,
+    name: str = "watch",
 ) -> int:
+    """Show ``feed`` until ``duration``, ``until()``, a signal, or (``connect_timeout``) no book
+    went live in time. Exit 1 if a subscription was refused or some book never went live: the run
+    did not do what was asked (e.g. a dead endpoint)."""
+    out = out if out is not None else sys.stdout
     stop = asyncio.Event()
+    went_live: set[tuple[str, str]] = set()
+
+    def look() -> None:
+        for key in keys:
+            if key not in went_live and feed.status(*key).state == "live":
+                went_live.add(key)
+
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
@@ -126,25 +150,46 @@ async def _run(
         feed.on_top(JsonLines(feed, out.buffer if hasattr(out, "buffer") else out, stop.set))
     tty = out.isatty() and not as_json
     started = time.monotonic()
+    gave_up = False
     async with feed:
         while not stop.is_set():
-            if duration is not None and time.monotonic() - started >= duration:
+            look()
+            elapsed = time.monotonic() - started
+            if duration is not None and elapsed >= duration:
                 break
             if until is not None and until():
                 break
+            if connect_timeout is not None and not went_live and elapsed >= connect_timeout:
+                gave_up = True
+                break
             if not as_json:
-                table = render_table(feed)
+                table = render_table(feed, keys)
                 out.write(("\x1b[H\x1b[2J" + table + "\n") if tty else table + "\n\n")
                 out.flush()
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(stop.wait(), 0.2 if tty or as_json else 1.0)
+        look()
+        final = {key: feed.status(*key) for key in keys}
         if not as_json:
-            out.write(render_table(feed) + "\n")
+            out.write(render_table(feed, keys) + "\n")
         with contextlib.suppress(BrokenPipeError):
             out.flush()
     for error in feed.errors:
-        print(f"okxbook: {error}", file=sys.stderr)
-    return 1 if feed.errors else 0
+        print(f"okxbook {name}: {error}", file=sys.stderr)
+    never = [key for key in keys if key not in went_live]
+    if gave_up:
+        print(
+            f"okxbook {name}: no book went live within {connect_timeout:g} s of starting; "
+            f"giving up ({feed.url})",
+            file=sys.stderr,
+        )
+    for key in never:
+        print(
+            f"okxbook {name}: {key[0]}/{key[1]} never went live: {_describe(final[key])} "
+            f"({feed.url})",
+            file=sys.stderr,
+        )
+    return 1 if feed.errors or never else 0
 
 
 def watch(
@@ -157,8 +202,9 @@ def watch(
     transport: str = "websockets",
     as_json: bool = False,
     duration: float | None = None,
+    connect_timeout: float | None = None,
     recorder: Any = None,
-    out: TextIO = sys.stdout,
+    out: TextIO | None = None,
 ) -> int:
     feed = Feed(
         inst_ids,
@@ -169,7 +215,17 @@ def watch(
         transport=transport,
         recorder=recorder,
     )
-    return asyncio.run(_run(feed, as_json=as_json, duration=duration, out=out))
+    keys = [(channel, i) for i in inst_ids]
+    return asyncio.run(
+        _run(
+            feed,
+            keys,
+            as_json=as_json,
+            duration=duration,
+            out=out,
+            connect_timeout=connect_timeout,
+        )
+    )
 
 
 def record(
@@ -183,7 +239,8 @@ def record(
     transport: str = "websockets",
     compression: str = "auto",
     duration: float | None = None,
-    out: TextIO = sys.stdout,
+    connect_timeout: float | None = None,
+    out: TextIO | None = None,
 ) -> int:
     """Watch and record every raw frame the feeder receives (tardis lines, hourly files). Exit 2
     if recording cannot start, 3 if it stopped because writing failed; SIGINT/SIGTERM stop it
@@ -210,7 +267,14 @@ def record(
         )
         try:
             code = await _run(
-                feed, as_json=False, duration=duration, out=out, until=lambda: bool(failed)
+                feed,
+                [(channel, i) for i in inst_ids],
+                as_json=False,
+                duration=duration,
+                out=out,
+                until=lambda: bool(failed),
+                connect_timeout=connect_timeout,
+                name="record",
             )
         finally:
             await recorder.close()
@@ -232,7 +296,7 @@ def demo(
     as_json: bool = False,
     transport: str = "websockets",
     interval: float = 0.02,
-    out: TextIO = sys.stdout,
+    out: TextIO | None = None,
 ) -> int:
     """The whole live path with no network and no keys: a local OKX-like exchange serves the
     bundled real capture and the feeder keeps its books until the capture has been played."""
@@ -254,7 +318,9 @@ def demo(
                 conns = ex.connections
                 return bool(conns) and all(ex.conn(c).capture_cursor >= len(frames) for c in conns)
 
-            code = await _run(feed, as_json=as_json, duration=120.0, out=out, until=finished)
+            code = await _run(
+                feed, keys, as_json=as_json, duration=120.0, out=out, until=finished, name="demo"
+            )
             if not as_json:
                 print(
                     f"demo: served {len(frames)} captured frames from {ex.ws_url}; "
