@@ -85,34 +85,69 @@ def _fmt(value: float) -> str:
     return "-" if math.isnan(value) else f"{value:.10g}"
 
 
-def render_table(feed: Feed, keys: list[tuple[str, str]]) -> str:
-    rows = [
-        ("channel/instId", "status", "bid", "bid sz", "ask", "ask sz", "spread", "seqId", "age ms")
+def render_table(
+    feed: Feed,
+    keys: list[tuple[str, str]],
+    last_rx: dict[tuple[str, str], int] | None = None,
+    width: int = 80,
+) -> str:
+    """The watch table, at most ``width`` columns: ``age ms`` is the time since this process last
+    received a top-of-book change of that book (local receive time, so a replayed or delayed
+    feed shows its real age); the ``seqId`` column is left out when no book has one (old
+    captures); a long status reason is cut to fit."""
+    last_rx = last_rx if last_rx is not None else {}
+    books = {key: feed.book(*key) for key in keys}
+    with_seq = any(b.seq_id >= 0 for b in books.values())
+    channels = {k[0] for k in keys}
+    one_channel = len(channels) == 1  # then the channel is said once, in the header
+    head = [
+        f"instId ({next(iter(channels))})" if one_channel else "channel/instId",
+        "status",
+        "bid",
+        "bid sz",
+        "ask",
+        "ask sz",
+        "spread",
     ]
-    now_ms = time.time() * 1000
-    for channel, inst_id in keys:
-        status = feed.status(channel, inst_id)
-        book = feed.book(channel, inst_id)
+    head += ["seqId"] if with_seq else []
+    head += ["age ms"]
+    rows = [head]
+    now_ns = time.time_ns()
+    for key in keys:
+        status = feed.status(*key)
+        book = books[key]
         live = status.state == "live"
-        rows.append(
-            (
-                f"{channel}/{inst_id}",
-                status.state
-                if live
-                else f"{status.state} ({status.reason})"
-                if status.reason
-                else status.state,
-                book.best_bid[0] if live and book.best_bid else "-",
-                book.best_bid[1] if live and book.best_bid else "-",
-                book.best_ask[0] if live and book.best_ask else "-",
-                book.best_ask[1] if live and book.best_ask else "-",
-                _fmt(book.spread) if live else "-",
-                str(book.seq_id) if book.seq_id >= 0 else "-",
-                f"{now_ms - book.ts_ms:.0f}" if live and book.ts_ms else "-",
-            )
-        )
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
+        rx = last_rx.get(key)
+        row = [
+            key[1] if one_channel else f"{key[0]}/{key[1]}",
+            _describe(status),
+            book.best_bid[0] if live and book.best_bid else "-",
+            book.best_bid[1] if live and book.best_bid else "-",
+            book.best_ask[0] if live and book.best_ask else "-",
+            book.best_ask[1] if live and book.best_ask else "-",
+            _fmt(book.spread) if live else "-",
+        ]
+        if with_seq:
+            row.append(str(book.seq_id) if book.seq_id >= 0 else "-")
+        row.append(f"{(now_ns - rx) / 1e6:.0f}" if live and rx else "-")
+        rows.append(row)
+    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
+    gap = 2 if sum(widths) + 2 * (len(head) - 1) <= width else 1
+    # Cut the status column (the only free-text one) so a row fits ``width``.
+    room = width - (sum(widths) - widths[1]) - gap * (len(head) - 1)
+    if widths[1] > room:
+        widths[1] = max(len("status"), room)
+        for r in rows:
+            if len(r[1]) > widths[1]:
+                r[1] = r[1][: widths[1] - 1] + "…"
+    right = {2, 3, 4, 5, 6, *range(7, len(head))}
+    sep = " " * gap
+    return "\n".join(
+        sep.join(
+            c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))
+        ).rstrip()
+        for r in rows
+    )
 
 
 def _describe(status: Any) -> str:
@@ -136,6 +171,12 @@ async def _run(
     out = out if out is not None else sys.stdout
     stop = asyncio.Event()
     went_live: set[tuple[str, str]] = set()
+    last_rx: dict[tuple[str, str], int] = {}
+
+    def seen(book: Book, recv_ns: int) -> None:
+        last_rx[book.channel, book.inst_id] = recv_ns
+
+    feed.on_top(seen)
 
     def look() -> None:
         for key in keys:
@@ -163,7 +204,7 @@ async def _run(
                 gave_up = True
                 break
             if not as_json:
-                table = render_table(feed, keys)
+                table = render_table(feed, keys, last_rx)
                 out.write(("\x1b[H\x1b[2J" + table + "\n") if tty else table + "\n\n")
                 out.flush()
             with contextlib.suppress(asyncio.TimeoutError):
@@ -171,7 +212,7 @@ async def _run(
         look()
         final = {key: feed.status(*key) for key in keys}
         if not as_json:
-            out.write(render_table(feed, keys) + "\n")
+            out.write(render_table(feed, keys, last_rx) + "\n")
         with contextlib.suppress(BrokenPipeError):
             out.flush()
     for error in feed.errors:
@@ -291,42 +332,85 @@ def record(
     return asyncio.run(main())
 
 
+def _served_frames(frames: list[bytes]) -> tuple[list[bytes], list[tuple[str, str]]]:
+    """The capture's book pushes (what the exchange will serve the demo's subscriptions) and
+    their books, in order of first appearance."""
+    served: list[bytes] = []
+    keys: list[tuple[str, str]] = []
+    for frame in frames:
+        try:
+            msg = orjson.loads(frame)
+        except orjson.JSONDecodeError:
+            continue
+        if not isinstance(msg, dict) or "data" not in msg or "event" in msg:
+            continue
+        arg = msg.get("arg") or {}
+        if arg.get("channel") != "books" or not isinstance(arg.get("instId"), str):
+            continue
+        served.append(frame)
+        if ("books", arg["instId"]) not in keys:
+            keys.append(("books", arg["instId"]))
+    return served, keys
+
+
+def demo_summary(feed: Feed, keys: list[tuple[str, str]], served: int, url: str) -> list[str]:
+    """The demo's last screen: what was served, applied and verified (fits 80 columns)."""
+    books = [feed.book(*k) for k in keys]
+    live = sum(feed.status(*k).state == "live" for k in keys)
+    stats = getattr(feed, "stats", {})
+    return [
+        f"demo: {served} captured frames served from {url}",
+        f"  frames applied {sum(b.frames for b in books)}, books live {live}/{len(keys)}",
+        f"  checksums verified {sum(b.checksum_ok for b in books)}, "
+        f"mismatches {sum(b.checksum_mismatch for b in books)}, "
+        f"sequence gaps {sum(b.seq_gaps for b in books)}, resyncs {stats.get('resyncs', 0)}",
+    ]
+
+
 def demo(
     *,
     as_json: bool = False,
     transport: str = "websockets",
     interval: float = 0.02,
     out: TextIO | None = None,
+    grace: float = 2.0,
 ) -> int:
     """The whole live path with no network and no keys: a local OKX-like exchange serves the
-    bundled real capture and the feeder keeps its books until the capture has been played."""
+    bundled real capture and the feeder keeps its books; the demo ends once every frame was
+    served and applied (or ``grace`` seconds after the last was served) with a summary. Exit 0
+    when every book went live with no checksum mismatch and no gap."""
     from okxbook.testing import LocalExchange
 
-    frames = [c.frame for c in iter_frames(sample_capture())]
-    keys = []
-    for frame in frames:
-        if frame.startswith(b'{"arg":{"channel":"books"'):
-            inst = orjson.loads(frame)["arg"]["instId"]
-            if ("books", inst) not in keys:
-                keys.append(("books", inst))
+    served, keys = _served_frames([c.frame for c in iter_frames(sample_capture())])
+    last_ts: dict[tuple[str, str], int] = {}
+    for frame in served:
+        msg = orjson.loads(frame)
+        ts = msg["data"][-1].get("ts")
+        if ts is not None:
+            last_ts["books", msg["arg"]["instId"]] = int(ts)
 
     async def main() -> int:
-        async with LocalExchange(capture=frames, auto=True, interval=interval) as ex:
+        async with LocalExchange(capture=served, auto=True, interval=interval) as ex:
             feed = Feed(keys, url=ex.ws_url, rest_url=ex.rest_url, transport=transport)
+            done_at: list[float] = []
 
             def finished() -> bool:
                 conns = ex.connections
-                return bool(conns) and all(ex.conn(c).capture_cursor >= len(frames) for c in conns)
+                if not conns or any(ex.conn(c).capture_cursor < len(served) for c in conns):
+                    return False
+                if not done_at:
+                    done_at.append(time.monotonic())
+                applied = all(feed.book(*k).ts_ms == last_ts.get(k, 0) for k in keys)
+                return applied or time.monotonic() - done_at[0] > grace
 
             code = await _run(
                 feed, keys, as_json=as_json, duration=120.0, out=out, until=finished, name="demo"
             )
-            if not as_json:
-                print(
-                    f"demo: served {len(frames)} captured frames from {ex.ws_url}; "
-                    f"feed stats {dict(feed.stats)}",
-                    file=out,
-                )
+            books = [feed.book(*k) for k in keys]
+            summary = demo_summary(feed, keys, len(served), ex.ws_url)
+            print("\n".join(summary), file=sys.stderr if as_json else out)
+            if any(b.checksum_mismatch or b.seq_gaps for b in books):
+                return 1
             return code
 
     return asyncio.run(main())
