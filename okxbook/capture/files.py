@@ -315,7 +315,9 @@ class _Read1(io.RawIOBase):
 
 def _open_binary(path: str, stack: ExitStack) -> BinaryIO:
     """Open ``path`` for buffered binary line reading, decompressing by magic bytes."""
-    raw = stack.enter_context(io.BufferedReader(io.FileIO(path, "rb"), buffer_size=_READ_BUFFER))
+    # "-" is stdin (a pipe: peek works on a BufferedReader over it, seek is never needed).
+    source = io.FileIO(0, "rb", closefd=False) if path == "-" else io.FileIO(path, "rb")
+    raw = stack.enter_context(io.BufferedReader(source, buffer_size=_READ_BUFFER))
     magic = raw.peek(4)[:4]
     if magic[:2] == _GZIP_MAGIC:
         gz = stack.enter_context(gzip.GzipFile(fileobj=raw, mode="rb"))
@@ -351,7 +353,7 @@ def iter_frames(
 ) -> Iterator[CapturedFrame]:
     """Yield the received frames of a capture file, in file order.
 
-    ``path`` may be plain, gzip or zstd (by magic bytes). Each line is recognised on its own (module
+    ``path`` may be plain, gzip or zstd (by magic bytes); ``"-"`` reads stdin. Each line is recognised on its own (module
     docstring). Blank lines (recorder disconnects) are skipped, or yielded as
     ``CapturedFrame(None, b"", line_no)`` when ``disconnects`` is true.
 

@@ -281,7 +281,7 @@ def replay(
     books = Books(verify_checksum=verify_checksum)
     report = ReplayReport()
     chain = _Chain(names, report.note_truncated)
-    if progress is False:
+    if progress is False or "-" in names:  # stdin has no size to show progress against
         return replay_frames(chain, books, series=series, report=report, where=chain.get_path)[1]
     from .progress import Progress, track_frames
 
