@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import math
 import signal
 import sys
 import time
+from collections import deque
+from collections.abc import Callable
 from typing import Any, TextIO
 
 import orjson
@@ -85,21 +88,23 @@ def _fmt(value: float) -> str:
     return "-" if math.isnan(value) else f"{value:.10g}"
 
 
-def render_table(
+RIGHT_FROM = 2  # columns from this one on are numbers: right-aligned
+
+
+def table_rows(
     feed: Feed,
     keys: list[tuple[str, str]],
     last_rx: dict[tuple[str, str], int] | None = None,
-    width: int = 80,
-) -> str:
-    """The watch table, at most ``width`` columns: ``age ms`` is the time since this process last
+) -> list[list[str]]:
+    """The watch table's header and rows: ``age ms`` is the time since this process last
     received a top-of-book change of that book (local receive time, so a replayed or delayed
     feed shows its real age); the ``seqId`` column is left out when no book has one (old
-    captures); a long status reason is cut to fit."""
+    captures); one channel is named once, in the header."""
     last_rx = last_rx if last_rx is not None else {}
     books = {key: feed.book(*key) for key in keys}
     with_seq = any(b.seq_id >= 0 for b in books.values())
     channels = {k[0] for k in keys}
-    one_channel = len(channels) == 1  # then the channel is said once, in the header
+    one_channel = len(channels) == 1
     head = [
         f"instId ({next(iter(channels))})" if one_channel else "channel/instId",
         "status",
@@ -131,6 +136,18 @@ def render_table(
             row.append(str(book.seq_id) if book.seq_id >= 0 else "-")
         row.append(f"{(now_ns - rx) / 1e6:.0f}" if live and rx else "-")
         rows.append(row)
+    return rows
+
+
+def render_table(
+    feed: Feed,
+    keys: list[tuple[str, str]],
+    last_rx: dict[tuple[str, str], int] | None = None,
+    width: int = 80,
+) -> str:
+    """``table_rows`` as plain text of at most ``width`` columns (a long status is cut)."""
+    rows = table_rows(feed, keys, last_rx)
+    head = rows[0]
     widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
     gap = 2 if sum(widths) + 2 * (len(head) - 1) <= width else 1
     # Cut the status column (the only free-text one) so a row fits ``width``.
@@ -140,14 +157,115 @@ def render_table(
         for r in rows:
             if len(r[1]) > widths[1]:
                 r[1] = r[1][: widths[1] - 1] + "…"
-    right = {2, 3, 4, 5, 6, *range(7, len(head))}
     sep = " " * gap
     return "\n".join(
         sep.join(
-            c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))
+            c.rjust(w) if i >= RIGHT_FROM else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))
         ).rstrip()
         for r in rows
     )
+
+
+class _LastWarnings(logging.Handler):
+    """Keeps the last few WARNING-and-above log lines, shown under the live table."""
+
+    def __init__(self, keep: int = 5) -> None:
+        super().__init__(logging.WARNING)
+        self.lines: deque[str] = deque(maxlen=keep)
+        self.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        with contextlib.suppress(Exception):
+            self.lines.append(self.format(record))
+
+
+class Display:
+    """How ``_run`` shows a feed: on a terminal a live table redrawn in place (rich's ``Live`` +
+    ``Table``: cropped to the terminal, numbers right-aligned, log lines kept above it and the
+    last warnings under it); in a pipe, with ``status``, one status line per second, else one
+    table per second; nothing with ``--json``."""
+
+    def __init__(
+        self,
+        feed: Feed,
+        keys: list[tuple[str, str]],
+        last_rx: dict[tuple[str, str], int],
+        out: TextIO,
+        *,
+        as_json: bool,
+        status: Callable[[], str] | None = None,
+    ) -> None:
+        self.feed, self.keys, self.last_rx, self.out = feed, keys, last_rx, out
+        self.as_json = as_json
+        self.status = status
+        self.tty = not as_json and out.isatty()
+        self.interval = 0.2 if self.tty or as_json else 1.0
+        self._live: Any = None
+        self._warnings = _LastWarnings()
+
+    def _renderable(self) -> Any:
+        from rich.console import Group
+        from rich.table import Table
+        from rich.text import Text
+
+        rows = table_rows(self.feed, self.keys, self.last_rx)
+        table = Table(box=None, pad_edge=False, header_style="bold")
+        for i, name in enumerate(rows[0]):
+            table.add_column(
+                name,
+                justify="right" if i >= RIGHT_FROM else "left",
+                no_wrap=True,
+                overflow="ellipsis",
+            )
+        for row in rows[1:]:
+            table.add_row(*row)
+        if not self._warnings.lines:
+            return table
+        return Group(table, Text("\n".join(self._warnings.lines), style="yellow"))
+
+    def start(self) -> None:
+        if not self.tty:
+            return
+        try:
+            from rich.console import Console
+            from rich.live import Live
+        except ImportError:  # rich is a dependency; a broken install falls back to ANSI redraws
+            return
+        logging.getLogger("okxbook").addHandler(self._warnings)
+        self._live = Live(
+            self._renderable(),
+            console=Console(file=self.out),
+            auto_refresh=False,
+            redirect_stderr=True,
+            vertical_overflow="crop",
+        )
+        self._live.start()
+
+    def update(self) -> None:
+        if self.as_json:
+            return
+        if self._live is not None:
+            self._live.update(self._renderable(), refresh=True)
+        elif self.tty:
+            self.out.write(
+                "\x1b[H\x1b[2J" + render_table(self.feed, self.keys, self.last_rx) + "\n"
+            )
+            self.out.flush()
+        elif self.status is not None:
+            self.out.write(self.status() + "\n")
+            self.out.flush()
+        else:
+            self.out.write(render_table(self.feed, self.keys, self.last_rx) + "\n\n")
+            self.out.flush()
+
+    def stop(self) -> None:
+        if self._live is not None:
+            self._live.update(self._renderable(), refresh=True)
+            self._live.stop()
+            self._live = None
+            logging.getLogger("okxbook").removeHandler(self._warnings)
+        elif not self.as_json:
+            self.out.write(render_table(self.feed, self.keys, self.last_rx) + "\n")
 
 
 def _describe(status: Any) -> str:
@@ -164,6 +282,7 @@ async def _run(
     until: Any = None,
     connect_timeout: float | None = None,
     name: str = "watch",
+    status: Callable[[], str] | None = None,
 ) -> int:
     """Show ``feed`` until ``duration``, ``until()``, a signal, or (``connect_timeout``) no book
     went live in time. Exit 1 if a subscription was refused or some book never went live: the run
@@ -189,30 +308,29 @@ async def _run(
             loop.add_signal_handler(sig, stop.set)
     if as_json:
         feed.on_top(JsonLines(feed, out.buffer if hasattr(out, "buffer") else out, stop.set))
-    tty = out.isatty() and not as_json
+    display = Display(feed, keys, last_rx, out, as_json=as_json, status=status)
     started = time.monotonic()
     gave_up = False
     async with feed:
-        while not stop.is_set():
+        display.start()
+        try:
+            while not stop.is_set():
+                look()
+                elapsed = time.monotonic() - started
+                if duration is not None and elapsed >= duration:
+                    break
+                if until is not None and until():
+                    break
+                if connect_timeout is not None and not went_live and elapsed >= connect_timeout:
+                    gave_up = True
+                    break
+                display.update()
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(stop.wait(), display.interval)
             look()
-            elapsed = time.monotonic() - started
-            if duration is not None and elapsed >= duration:
-                break
-            if until is not None and until():
-                break
-            if connect_timeout is not None and not went_live and elapsed >= connect_timeout:
-                gave_up = True
-                break
-            if not as_json:
-                table = render_table(feed, keys, last_rx)
-                out.write(("\x1b[H\x1b[2J" + table + "\n") if tty else table + "\n\n")
-                out.flush()
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(stop.wait(), 0.2 if tty or as_json else 1.0)
-        look()
+        finally:
+            display.stop()
         final = {key: feed.status(*key) for key in keys}
-        if not as_json:
-            out.write(render_table(feed, keys, last_rx) + "\n")
         with contextlib.suppress(BrokenPipeError):
             out.flush()
     for error in feed.errors:
@@ -306,10 +424,24 @@ def record(
             transport=transport,
             recorder=recorder,
         )
+        last = [time.monotonic(), 0]
+
+        def status_line() -> str:
+            # In a pipe: one line a second, not a table.
+            now, received = time.monotonic(), recorder.frames_received
+            rate = (received - last[1]) / max(now - last[0], 1e-9)
+            last[0], last[1] = now, received
+            name = recorder.files[-1].name if recorder.files else "-"
+            return (
+                f"record: {recorder.frames_written} frames written ({received} received), "
+                f"{name}, {recorder.bytes_written / 1e6:.1f} MB, {rate:.0f} frames/s"
+            )
+
         try:
             code = await _run(
                 feed,
                 [(channel, i) for i in inst_ids],
+                status=status_line,
                 as_json=False,
                 duration=duration,
                 out=out,
