@@ -166,3 +166,20 @@ def test_log_level_and_quiet(capsys):
     quiet = capsys.readouterr().err
     assert " WARNING okxbook.feed" in loud or " INFO okxbook" in loud
     assert "WARNING" not in quiet and "INFO" not in quiet
+
+
+def test_files_given_out_of_time_order_are_warned_about(tmp_path, capsys):
+    from okxbook.capture import iter_frames
+    from okxbook.capture.recorder import write_capture
+
+    frames = [c.frame for c in iter_frames(sample_capture())]
+    start = 1_795_597_200 * 10**9 - (len(frames) // 2) * 10_000_000
+    first, second = write_capture(
+        tmp_path, [(start + i * 10_000_000, f) for i, f in enumerate(frames)], compression="gzip"
+    )
+    assert main(["replay", "--json", str(first), str(second)]) == 0
+    assert json.loads(capsys.readouterr().out)["warnings"] == []
+    main(["replay", "--json", str(second), str(first)])
+    (warning,) = json.loads(capsys.readouterr().out)["warnings"]
+    assert str(second.name) in warning or str(first) in warning
+    assert "out of time order" in warning

@@ -76,6 +76,7 @@ class ReplayReport:
     carried_skipped: int = 0  # carried snapshots of books already live (one stream)
     truncated: bool = False  # a half-written last line or a compressed stream cut short
     errors: list[str] = field(default_factory=list)  # the first few problems, for the reader
+    warnings: list[str] = field(default_factory=list)  # e.g. files given out of time order
     max_errors: int = 20
 
     def note(self, message: str) -> None:
@@ -142,6 +143,7 @@ class ReplayReport:
             "problems": self.problems,
             "ok": self.ok,
             "errors": self.errors,
+            "warnings": self.warnings,
         }
 
 
@@ -249,10 +251,14 @@ def _carried(
 class _Chain:
     """``iter_frames`` over several files in order; ``path`` is the file being read."""
 
-    def __init__(self, paths: list[str], on_problem: Callable[[str], None]) -> None:
+    def __init__(
+        self, paths: list[str], on_problem: Callable[[str], None], report: ReplayReport
+    ) -> None:
         self.paths = paths
         self.path = paths[0] if paths else "-"
         self.on_problem = on_problem
+        self.report = report
+        self._prev: tuple[str, int] | None = None
 
     def set_path(self, path: str) -> None:
         self.path = path
@@ -263,7 +269,27 @@ class _Chain:
     def __iter__(self) -> Iterator[CapturedFrame]:
         for path in self.paths:
             self.path = path
-            yield from iter_frames(path, on_problem=self.on_problem)
+            frames = iter_frames(path, on_problem=self.on_problem)
+            first = next(frames, None)
+            if first is None:
+                continue
+            self.started(path, first.recv_ns)
+            yield first
+            yield from frames
+
+    def started(self, path: str, recv_ns: int | None) -> None:
+        """Each file's first receive time against the one before: files given together are one
+        stream in the order given, so a file that starts earlier than the one before it was
+        most likely given out of order (``*`` sorts ``..T10`` before ``..T9`` in some names)."""
+        if recv_ns is None:
+            return
+        prev = self._prev
+        if prev is not None and recv_ns < prev[1]:
+            self.report.warnings.append(
+                f"{path}: starts before {prev[0]} does (receive times); files given out of time "
+                "order? They are replayed in the order given"
+            )
+        self._prev = (path, recv_ns)
 
 
 def replay(
@@ -280,7 +306,7 @@ def replay(
     ]
     books = Books(verify_checksum=verify_checksum)
     report = ReplayReport()
-    chain = _Chain(names, report.note_truncated)
+    chain = _Chain(names, report.note_truncated, report)
     if progress is False or "-" in names:  # stdin has no size to show progress against
         return replay_frames(chain, books, series=series, report=report, where=chain.get_path)[1]
     from .progress import Progress, track_frames
@@ -354,4 +380,5 @@ def format_report(report: ReplayReport) -> str:
         + ("OK" if report.ok else "PROBLEMS: " + ", ".join(report.problems))
     )
     lines.extend(f"  {e}" for e in report.errors)
+    lines.extend(f"  warning: {w}" for w in report.warnings)
     return "\n".join(lines)

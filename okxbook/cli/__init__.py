@@ -175,6 +175,8 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         return 2
     if args.json:
         print(json.dumps(report.as_dict()))
+        for warning in report.warnings:  # the table shows them; beside JSON they go to stderr
+            print(f"okxbook replay: warning: {warning}", file=sys.stderr)
     else:
         print(format_report(report))
     return 0 if report.ok else 1
