@@ -245,3 +245,30 @@ def test_plot_from_exported_parquet_and_a_chosen_book_and_band(tmp_path):
         plot_books(tmp_path / "b.parquet", out, book="books/NOPE")
     with pytest.raises(ValueError, match="not in the data"):
         plot_books(tmp_path / "b.parquet", out, depth_bps=[7])
+
+
+def test_ticks_have_one_scale_per_book_for_the_whole_series(tmp_path):
+    """A book that learns a decimal mid-series (2.20 then 2.201) keeps one tick scale in the
+    export: ``bid_ticks / 10**px_decimals`` is the price on every row (issue 9, item 2)."""
+    frames = [
+        b'{"arg":{"channel":"books","instId":"X-USDT"},"action":"snapshot","data":[{"asks":'
+        b'[["2.25","1","0","1"]],"bids":[["2.2","1","0","1"]],"ts":"1","checksum":0}]}',
+        b'{"arg":{"channel":"books","instId":"X-USDT"},"action":"update","data":[{"asks":[],'
+        b'"bids":[["2.201","1","0","1"]],"ts":"2","checksum":0}]}',
+        b'{"arg":{"channel":"books","instId":"Y-USDT"},"action":"snapshot","data":[{"asks":'
+        b'[["105","1","0","1"]],"bids":[["100","1","0","1"]],"ts":"1","checksum":0}]}',
+    ]
+    path = tmp_path / "learns.jsonl"
+    path.write_bytes(b"\n".join(frames) + b"\n")
+    series, _ = replay_series(path)
+    df = to_pandas(series)
+    x = df[df["book"] == "books/X-USDT"]
+    assert x["px_decimals"].tolist() == [3, 3]
+    assert x["bid_ticks"].tolist() == [2200, 2201] and x["ask_ticks"].tolist() == [2250, 2250]
+    y = df[df["book"] == "books/Y-USDT"]
+    assert y["px_decimals"].tolist() == [0] and y["bid_ticks"].tolist() == [100]
+    scale = 10.0 ** df["px_decimals"]
+    assert (df["bid_ticks"] / scale == df["bid_px"]).all()
+    assert (df["ask_ticks"] / scale == df["ask_px"]).all()
+    write_parquet(series, tmp_path / "x.parquet")
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "x.parquet"), df)

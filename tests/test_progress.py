@@ -117,3 +117,17 @@ def test_track_frames_reports_on_disk_bytes_and_ends_exact(tmp_path, compress, s
     assert inside == sorted(inside) and 0 < inside[0] < inside[-1] <= size
     # the in-file estimate tracks the true share of the file within a few percent
     assert inside[-1] == pytest.approx(last_inside / per_file * size, rel=0.05)
+
+
+def test_an_interrupted_replay_says_so_on_its_last_line():
+    out, clock = TTY(), FakeClock()
+    with pytest.raises(KeyboardInterrupt), Progress(stream=out, clock=clock, every=1) as bar:
+        bar.update(10)
+        clock.t = 12.0
+        raise KeyboardInterrupt
+    last = out.getvalue().rsplit("\r", 1)[-1]
+    assert "10 frames" in last and "interrupted after 0:12" in last and " in 0:12" not in last
+    out = TTY()
+    with Progress(stream=out, clock=FakeClock(), every=1) as bar:
+        bar.update(5)
+    assert "interrupted" not in out.getvalue() and " in 0:00" in out.getvalue()

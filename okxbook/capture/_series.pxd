@@ -22,6 +22,7 @@ cdef enum:
     FLAG_VALID = 1
     FLAG_CROSSED = 2
     FLAG_TOP_CHANGED = 4
+    PX_DEC_SHIFT = 8    # flags bits 8..15: the book's px_decimals when the row was taken
 
 cdef class TopSeries:
     cdef TopRow* _rows

@@ -87,7 +87,8 @@ cdef class TopSeries:
         row.book = <int32_t>index
         row.flags = ((FLAG_VALID if book._state == STATE_LIVE else 0)
                      | (FLAG_CROSSED if book.crossed else 0)
-                     | (FLAG_TOP_CHANGED if book.top_changed else 0))
+                     | (FLAG_TOP_CHANGED if book.top_changed else 0)
+                     | (book.px_decimals << PX_DEC_SHIFT))
         if bids.n:
             row.bid_ticks = bids.lv[bids.n - 1].px
             row.bid_px = row.bid_ticks / px_div
@@ -143,7 +144,8 @@ cdef class TopSeries:
     def columns(self) -> dict:
         """The series as numpy columns: ``book`` (int32 index into ``book_names``), ``recv_ns``,
         ``ts_ms``, ``seq_id``, ``bid_ticks``, ``ask_ticks``, ``bid_px``, ``bid_sz``, ``ask_px``,
-        ``ask_sz``, ``spread``, ``mid``, ``valid``, ``crossed``, ``top_changed``, and
+        ``ask_sz``, ``spread``, ``mid``, ``valid``, ``crossed``, ``top_changed``, ``px_decimals``
+        (the scale of that row's ticks), and
         ``bid_depth_<bps>bps`` / ``ask_depth_<bps>bps`` per band. Copies: the series may grow on."""
         dtype = np.dtype([("recv_ns", "i8"), ("ts_ms", "i8"), ("seq_id", "i8"),
                           ("bid_ticks", "i8"), ("ask_ticks", "i8"), ("bid_px", "f8"),
@@ -160,6 +162,9 @@ cdef class TopSeries:
         cols["valid"] = (flags & FLAG_VALID) != 0
         cols["crossed"] = (flags & FLAG_CROSSED) != 0
         cols["top_changed"] = (flags & FLAG_TOP_CHANGED) != 0
+        # The book's decimal scale when the row was taken: ``bid_ticks / 10**px_decimals`` is the
+        # price. A book can learn a decimal mid-series (export.to_arrow puts one scale per book).
+        cols["px_decimals"] = ((flags >> PX_DEC_SHIFT) & 0xFF).astype("i1")
         width = 2 * self._n_bps
         depth = np.empty((self._n, width), dtype="f8")
         cdef double[:, ::1] dview = depth

@@ -17,7 +17,10 @@ recv_time               timestamp[ns, UTC]          the same; null (NaT) when th
 ts_ms                   int64                       exchange ``ts`` of the frame, ms; 0: none
 exchange_time           timestamp[ns, UTC]          the same; null (NaT) when absent
 seq_id                  int64                       ``seqId``; -1 when the channel sends none
-bid_ticks, ask_ticks    int64                       best prices, exact (``px = ticks / 10**dec``)
+bid_ticks, ask_ticks    int64                       best prices, exact: a tick is
+                                                    ``10**-px_decimals`` of the quote currency
+px_decimals             int8                        the tick scale: one per book for the whole
+                                                    export (the most decimals the book used)
 bid_px ... ask_sz       float64                     best bid/ask price and size; NaN: empty side
 spread, mid             float64                     from the exact ticks; NaN if a side is empty
 valid                   bool                        book live after the frame (False: it failed
@@ -128,10 +131,12 @@ def to_arrow(series: TopSeries, *, metadata: dict[str, Any] | None = None) -> py
         "ts_ms": ts_ms,
         "exchange_time": exchange_time,
     }
+    bid_ticks, ask_ticks, px_decimals = _one_scale(cols["book"], cols)
+    arrays["seq_id"] = cols["seq_id"]
+    arrays["bid_ticks"] = bid_ticks
+    arrays["ask_ticks"] = ask_ticks
+    arrays["px_decimals"] = px_decimals
     for name in (
-        "seq_id",
-        "bid_ticks",
-        "ask_ticks",
         "bid_px",
         "bid_sz",
         "ask_px",
@@ -156,6 +161,29 @@ def to_arrow(series: TopSeries, *, metadata: dict[str, Any] | None = None) -> py
         meta.update(metadata)
     table = pa.table({k: v if isinstance(v, pa.Array) else pa.array(v) for k, v in arrays.items()})
     return table.replace_schema_metadata({METADATA_KEY: json.dumps(meta).encode()})
+
+
+def _one_scale(book: Any, cols: dict[str, Any]) -> tuple[Any, Any, Any]:
+    """Ticks at one decimal scale per book for the whole series: a book that learnt a decimal
+    mid-series (``2.20`` then ``2.201``) would otherwise switch from 220 to 2201 ticks at the
+    same scale column; each row is raised to the most decimals its book used (exact integer
+    multiplication; a value that would not fit int64 is refused, never wrapped)."""
+    import numpy as np
+
+    dec = cols["px_decimals"].astype(np.int64)
+    bid, ask = cols["bid_ticks"], cols["ask_ticks"]
+    if not len(dec):
+        return bid, ask, cols["px_decimals"]
+    most = np.zeros(int(book.max()) + 1, dtype=np.int64)
+    np.maximum.at(most, book, dec)
+    target = most[book]
+    factor = 10 ** (target - dec)
+    if (factor != 1).any():
+        limit = np.iinfo(np.int64).max // factor
+        if (np.abs(bid) > limit).any() or (np.abs(ask) > limit).any():
+            raise OverflowError("prices do not fit int64 at one scale per book")
+        bid, ask = bid * factor, ask * factor
+    return bid, ask, target.astype(np.int8)
 
 
 def to_pandas(series: TopSeries) -> pandas.DataFrame:

@@ -19,7 +19,14 @@ Line formats, recognised per line by one or two byte checks (no regex):
 * A whole file that is one pretty-printed JSON document (nautilus_trader's ``test_data`` fixtures) is
   one frame; recognised when the first non-blank line is not a complete frame (e.g. just ``{``).
 
-Blank lines are disconnect markers in both recorders; they are skipped unless asked for. Files may be
+Blank lines are disconnect markers in both recorders; they are skipped unless asked for.
+
+Carried snapshots: each file ``okxbook record`` writes after its first opens with one snapshot frame
+per live book, made by the recorder from the books as they stood at the end of the previous file,
+so every file replays on its own. Such a frame is an ordinary tardis line whose frame starts with
+``{"okxbook":"carry",`` (:data:`CARRY_PREFIX`; OKX never sends an ``okxbook`` key, and readers that
+do not know the mark see a plain ``action: snapshot`` push). Replay applies a carried snapshot only
+to a book it does not hold yet, and records no series row for it. Files may be
 plain, gzip (also multi-member) or zstd (needs the optional ``zstandard`` package); compression is
 recognised from the magic bytes, not the file name.
 """
@@ -32,12 +39,13 @@ import io
 import json
 import os
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
-from typing import Any, BinaryIO, NamedTuple
+from typing import Any, BinaryIO, Final, NamedTuple
 
 __all__ = [
+    "CARRY_PREFIX",
     "CaptureFormatError",
     "CaptureWarning",
     "CapturedFrame",
@@ -56,6 +64,10 @@ class CapturedFrame(NamedTuple):
     """The frame exactly as stored in the file; ``b""`` marks a disconnect (``disconnects=True``)."""
     line_no: int
     """1-based line number in the (decompressed) file, for error messages and bisecting."""
+
+
+#: How a carried snapshot frame (module docstring) starts; OKX frames never do.
+CARRY_PREFIX: Final = b'{"okxbook":"carry",'
 
 
 class CaptureFormatError(ValueError):
@@ -303,7 +315,9 @@ class _Read1(io.RawIOBase):
 
 def _open_binary(path: str, stack: ExitStack) -> BinaryIO:
     """Open ``path`` for buffered binary line reading, decompressing by magic bytes."""
-    raw = stack.enter_context(io.BufferedReader(io.FileIO(path, "rb"), buffer_size=_READ_BUFFER))
+    # "-" is stdin (a pipe: peek works on a BufferedReader over it, seek is never needed).
+    source = io.FileIO(0, "rb", closefd=False) if path == "-" else io.FileIO(path, "rb")
+    raw = stack.enter_context(io.BufferedReader(source, buffer_size=_READ_BUFFER))
     magic = raw.peek(4)[:4]
     if magic[:2] == _GZIP_MAGIC:
         gz = stack.enter_context(gzip.GzipFile(fileobj=raw, mode="rb"))
@@ -327,12 +341,19 @@ def _open_binary(path: str, stack: ExitStack) -> BinaryIO:
     return raw
 
 
+def _warn(message: str) -> None:
+    warnings.warn(message, CaptureWarning, stacklevel=4)
+
+
 def iter_frames(
-    path: str | os.PathLike[str], *, disconnects: bool = False
+    path: str | os.PathLike[str],
+    *,
+    disconnects: bool = False,
+    on_problem: Callable[[str], None] | None = None,
 ) -> Iterator[CapturedFrame]:
     """Yield the received frames of a capture file, in file order.
 
-    ``path`` may be plain, gzip or zstd (by magic bytes). Each line is recognised on its own (module
+    ``path`` may be plain, gzip or zstd (by magic bytes); ``"-"`` reads stdin. Each line is recognised on its own (module
     docstring). Blank lines (recorder disconnects) are skipped, or yielded as
     ``CapturedFrame(None, b"", line_no)`` when ``disconnects`` is true.
 
@@ -341,8 +362,12 @@ def iter_frames(
     not a known format or not a complete frame raises :class:`CaptureFormatError` with its line
     number: in the middle of a file it means damage or a wrong file, and skipping it silently would
     turn into a checksum failure far from the cause.
+
+    ``on_problem(message)``, when given, is called instead of the warning (``message`` starts with
+    ``<path>:<line>:``): replay uses it to report the file as truncated.
     """
     path = os.fspath(path)
+    problem = on_problem if on_problem is not None else _warn
     with ExitStack() as stack:
         fh = _open_binary(path, stack)
         line_no = 0
@@ -351,7 +376,7 @@ def iter_frames(
             for line in fh:
                 line_no += 1
                 if line[-1] != 0x0A:  # no "\n": the last line, possibly cut by a crash
-                    last = _read_unterminated_last_line(path, line, line_no)
+                    last = _read_unterminated_last_line(path, line, line_no, problem)
                     if last is not None:
                         yield last
                     return
@@ -381,14 +406,15 @@ def iter_frames(
         except EOFError:
             # gzip raises EOFError when the stream ends before its end-of-stream marker: the
             # recorder died mid-write. What was read is good; the rest is gone.
-            warnings.warn(
-                f"{path}: compressed stream ends abruptly after line {line_no}; the rest is lost",
-                CaptureWarning,
-                stacklevel=2,
+            problem(
+                f"{path}:{line_no}: compressed stream ends abruptly after this line; "
+                "the rest is lost (truncated)"
             )
 
 
-def _read_unterminated_last_line(path: str, line: bytes, line_no: int) -> CapturedFrame | None:
+def _read_unterminated_last_line(
+    path: str, line: bytes, line_no: int, problem: Callable[[str], None]
+) -> CapturedFrame | None:
     """The last line has no newline: keep it if it is a complete frame, else warn and drop it.
 
     Only here do we pay for a real JSON parse: ending in ``}`` is not proof of completeness when the
@@ -405,10 +431,9 @@ def _read_unterminated_last_line(path: str, line: bytes, line_no: int) -> Captur
         if frame not in _TEXT_FRAMES:
             json.loads(frame)
     except (_BadLine, ValueError) as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-        warnings.warn(
-            f"{path}:{line_no}: skipping half-written last line (no final newline, {e}): {line[:60]!r}",
-            CaptureWarning,
-            stacklevel=3,
+        problem(
+            f"{path}:{line_no}: skipping half-written last line (no final newline, {e}): "
+            f"{line[:60]!r}"
         )
         return None
     return CapturedFrame(parsed[0], frame, line_no)

@@ -2,8 +2,9 @@
 
 Owns the fan-out: a local process pool by default, or a Dask distributed cluster. A task is
 ``replay_file``: one file replayed alone (its own ``Books``, so unlike ``replay.replay`` files are
-*not* one stream: give each task a file that starts with snapshots, such as one instrument-day of
-a recorder that rotates daily and resubscribes), its rows exported by ``export.write_parquet`` to
+*not* one stream; every file ``okxbook record`` writes opens with the books carried over from the
+file before, see ``recorder``, so a recording's hourly files each replay alone to the books of
+one stream; a file whose updates come before any snapshot is reported ``no book``, not ok), its rows exported by ``export.write_parquet`` to
 ``<out_dir>/<file stem>.parquet``, and a small ``FileResult`` sent back. Tables never travel back to
 the caller: on a cluster, ``out_dir`` must be a path every worker can write (a shared filesystem).
 Replaying, exporting and reading files are the other modules' jobs.
@@ -33,9 +34,11 @@ PathLike = str | os.PathLike[str]
 
 @dataclass(frozen=True)
 class FileResult:
-    """What one task did. ``ok``: the file was read to the end with no checksum mismatch, no
-    sequence gap and no malformed frame; ``error`` names an unreadable file (then nothing is
-    written and ``out_path`` is None)."""
+    """What one task did. ``ok``: the replay of the file alone did what was asked
+    (``ReplayReport.ok``: read to the end, no checksum mismatch, sequence gap or malformed frame,
+    and every update after its book's snapshot: a file that starts mid-stream is ``no book``);
+    ``problems`` says why not; ``error`` names an unreadable file (then nothing is written and
+    ``out_path`` is None)."""
 
     path: str  # the capture file
     out_path: str | None  # the Parquet file written
@@ -49,6 +52,8 @@ class FileResult:
     seconds: float  # wall time of the task on its worker
     bytes: int = 0  # on-disk size of the capture file
     error: str | None = None
+    problems: tuple[str, ...] = ()  # ReplayReport.problems: "no book", "truncated", ...
+    before_snapshot: int = 0  # updates that came before their book's snapshot
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -95,6 +100,11 @@ def replay_file(
             time.perf_counter() - start,
             error=f"{type(exc).__name__}: {exc}",
         )
+    problems = report.problems
+    if report.before_snapshot and "no book" not in problems:
+        # Alone, a file must start with its books: updates before them are rows a replay of the
+        # files as one stream would have had.
+        problems.append("no book")
     return FileResult(
         path,
         out_path,
@@ -104,9 +114,11 @@ def replay_file(
         report.checksum_mismatches,
         report.seq_gaps,
         report.bad_frames,
-        report.ok,
+        not problems,
         time.perf_counter() - start,
         bytes=size,
+        problems=tuple(problems),
+        before_snapshot=report.before_snapshot,
     )
 
 
@@ -251,7 +263,7 @@ def format_results(results: Sequence[FileResult]) -> str:
             r.seq_gaps,
             r.bad_frames,
             f"{r.seconds:.2f}",
-            "OK" if r.ok else (r.error or "PROBLEMS"),
+            "OK" if r.ok else (r.error or ", ".join(r.problems) or "PROBLEMS"),
         )
         for r in results
     ]

@@ -88,6 +88,7 @@ class Progress:
         self._last_draw = float("-inf")
         self.frames = 0
         self.bytes_done: int | None = None
+        self._ended: str | None = None
 
     def __enter__(self) -> Progress:
         return self
@@ -98,7 +99,13 @@ class Progress:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.close()
+        # An honest last line: a replay stopped by Ctrl-C or an error says so, not "in 0:12".
+        if exc_type is None:
+            self.close()
+        elif issubclass(exc_type, KeyboardInterrupt):
+            self.close(ended="interrupted")
+        else:
+            self.close(ended="stopped by an error")
 
     def update(self, frames: int, bytes_done: int | None = None) -> None:
         """Report the running totals (not increments). Cheap: redraws at most every ``interval``
@@ -113,9 +120,12 @@ class Progress:
             self._last_draw = now
             self._draw(now, final=False)
 
-    def close(self) -> None:
-        """Draw the final state and end the line (if enabled); later updates draw nothing."""
+    def close(self, ended: str | None = None) -> None:
+        """Draw the final state and end the line (if enabled); later updates draw nothing.
+        ``ended``: why the work stopped before its end (``"interrupted"``), shown instead of
+        the total time."""
         if self.enabled:
+            self._ended = ended
             self._draw(self._clock(), final=True)
             self.stream.write("\n")
             self.stream.flush()
@@ -139,7 +149,9 @@ class Progress:
                 parts.append(f"{_mib(self.bytes_done)}/{_mib(self.total_bytes)} MiB {pct:.0f}%")
             else:
                 parts.append(f"{_mib(self.bytes_done)} MiB")
-        if final:
+        if final and self._ended:
+            parts.append(f"{self._ended} after {format_duration(elapsed)}")
+        elif final:
             parts.append(f"in {format_duration(elapsed)}")
         else:
             eta = eta_seconds(elapsed, self.bytes_done, self.total_bytes)
@@ -187,7 +199,11 @@ def _uncompressed_size(path: str, size: int) -> int | None:
 
 
 def track_frames(
-    paths: Iterable[str | os.PathLike[str]], progress: Progress, every: int = 1024
+    paths: Iterable[str | os.PathLike[str]],
+    progress: Progress,
+    every: int = 1024,
+    on_problem: Callable[[str], None] | None = None,
+    on_path: Callable[[str], None] | None = None,
 ) -> Iterator[CapturedFrame]:
     """``iter_frames`` over ``paths`` in order, reporting to ``progress`` every ``every`` frames.
 
@@ -199,12 +215,14 @@ def track_frames(
     update = progress.update
     for given in paths:
         path = os.fspath(given)
+        if on_path is not None:
+            on_path(path)
         size = os.path.getsize(path)
         full = _uncompressed_size(path, size)
         scale = size / full if full else 0.0
         read = 0  # decompressed bytes of frames (+ newline) yielded from this file
         countdown = every
-        for captured in iter_frames(path):
+        for captured in iter_frames(path, on_problem=on_problem):
             yield captured
             frames += 1
             read += len(captured.frame) + 1

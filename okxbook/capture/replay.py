@@ -3,15 +3,27 @@
 Owns the replay loop and its report; reading files is ``capture``'s job, applying frames is the
 core's. Files given together are one stream, in order (a snapshot in one file continues in the next),
 so a day split into hourly files, or a snapshot and its update in two files, replay as recorded.
+
+Carried snapshots (``files.CARRY_PREFIX``: the recorder opens each file after its first with the
+books as they stood) are applied only to a book replay does not hold live yet, i.e. when a file is
+replayed on its own, and add no series row; in one stream they are skipped, so a recording replays
+to the same books and rows whole or file by file.
+
+A report is ``ok`` only if the run did what was asked (``ReplayReport.problems`` is empty): no
+checksum mismatch, sequence gap or malformed frame, not ``truncated`` (a half-written last line or a
+compressed stream cut short), and ``no book`` is not set (every update came after its book's
+snapshot, and at least one book was made; an empty file makes none).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
+
+import orjson
 
 from okxbook._book import Book
 from okxbook._books import Books
@@ -24,7 +36,7 @@ from okxbook.errors import (
 )
 
 from ._series import TopSeries
-from .files import CapturedFrame, iter_frames
+from .files import CARRY_PREFIX, CapturedFrame, iter_frames
 
 __all__ = ["ReplayReport", "format_report", "replay", "replay_frames", "sample_capture"]
 
@@ -52,8 +64,7 @@ def sample_capture() -> str:
 
 @dataclass
 class ReplayReport:
-    """What a replay saw. ``ok`` is False if any checksum mismatched, any sequence gap was found or
-    any frame was malformed."""
+    """What a replay saw. ``ok`` is False when ``problems`` names anything (module docstring)."""
 
     books: dict[str, dict[str, Any]] = field(default_factory=dict)
     frames: int = 0
@@ -61,7 +72,22 @@ class ReplayReport:
     other_channels: int = 0  # pushes of non-book channels (trades, tickers ...)
     before_snapshot: int = 0  # updates for a book with no snapshot yet (capture began mid-stream)
     bad_frames: int = 0
+    carried: int = 0  # carried snapshots applied (a file replayed without the one before it)
+    carried_skipped: int = 0  # carried snapshots of books already live (one stream)
+    truncated: bool = False  # a half-written last line or a compressed stream cut short
     errors: list[str] = field(default_factory=list)  # the first few problems, for the reader
+    warnings: list[str] = field(default_factory=list)  # e.g. files given out of time order
+    max_errors: int = 20
+
+    def note(self, message: str) -> None:
+        """Keep ``message`` among the first ``max_errors`` problems."""
+        if len(self.errors) < self.max_errors:
+            self.errors.append(message)
+
+    def note_truncated(self, message: str) -> None:
+        """``iter_frames``'s ``on_problem``: data at the end of a file was lost."""
+        self.truncated = True
+        self.note(message)
 
     @property
     def checksum_mismatches(self) -> int:
@@ -71,9 +97,34 @@ class ReplayReport:
     def seq_gaps(self) -> int:
         return sum(b["seq_gaps"] for b in self.books.values())
 
+    unbooked: list[str] = field(default_factory=list)  # books whose updates never found a snapshot
+
+    @property
+    def no_book(self) -> bool:
+        """No book was made at all, or some book's updates never found a snapshot (a capture that
+        starts mid-stream: updates before a snapshot that then comes are counted in
+        ``before_snapshot`` only, as a REST-seeded recording legitimately has them)."""
+        return bool(self.unbooked) or not self.books
+
+    @property
+    def problems(self) -> list[str]:
+        """Why the replay is not ``ok``, in words (empty when it is)."""
+        out = []
+        if self.checksum_mismatches:
+            out.append("checksum mismatch")
+        if self.seq_gaps:
+            out.append("sequence gap")
+        if self.bad_frames:
+            out.append("malformed frame")
+        if self.truncated:
+            out.append("truncated")
+        if self.no_book:
+            out.append("no book")
+        return out
+
     @property
     def ok(self) -> bool:
-        return self.checksum_mismatches == 0 and self.seq_gaps == 0 and self.bad_frames == 0
+        return not self.problems
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -85,8 +136,14 @@ class ReplayReport:
             "bad_frames": self.bad_frames,
             "checksum_mismatch": self.checksum_mismatches,
             "seq_gaps": self.seq_gaps,
+            "carried": self.carried,
+            "truncated": self.truncated,
+            "no_book": self.no_book,
+            "unbooked": self.unbooked,
+            "problems": self.problems,
             "ok": self.ok,
             "errors": self.errors,
+            "warnings": self.warnings,
         }
 
 
@@ -105,37 +162,53 @@ def replay_frames(
     books: Books | None = None,
     series: TopSeries | None = None,
     max_errors: int = 20,
+    *,
+    report: ReplayReport | None = None,
+    where: Callable[[], str] | None = None,
 ) -> tuple[Books, ReplayReport]:
     """Apply every frame; integrity and input errors are counted (the books record them too) and
     replay carries on, as a live feeder would after a resync. With ``series``, every book frame
-    (including one that invalidated its book) adds a row to it."""
+    (including one that invalidated its book) adds a row to it. ``where()`` names the file being
+    read, for the error lines (``<file>:<line>: <error>``)."""
     books = books if books is not None else Books()
-    report = ReplayReport()
+    if report is None:
+        report = ReplayReport(max_errors=max_errors)
     apply = books.apply
     observe = series.observe if series is not None else None
+
+    unbooked: dict[str, str] = {}  # book key -> where its first update without a snapshot was
+
+    def at(line_no: int) -> str:
+        return f"{where()}:{line_no}" if where is not None else f"line {line_no}"
+
     for captured in frames:
-        if not captured.frame:
+        frame = captured.frame
+        if not frame:
+            continue
+        if frame.startswith(CARRY_PREFIX):
+            _carried(books, captured, report, at)
             continue
         report.frames += 1
         try:
-            result = apply(captured.frame)
+            result = apply(frame)
         except UnknownChannelError:
             report.other_channels += 1
             continue
-        except MissingSnapshotError:
+        except MissingSnapshotError as exc:
+            key = f"{exc.channel}/{exc.inst_id}"
+            if key not in unbooked:
+                unbooked[key] = f"{at(captured.line_no)}: {exc}: no book"
             report.before_snapshot += 1
             continue
         except (ChecksumError, SequenceError) as exc:
-            if len(report.errors) < max_errors:
-                report.errors.append(f"line {captured.line_no}: {exc}")
+            report.note(f"{at(captured.line_no)}: {exc}")
             book = books.get(exc.channel or "", exc.inst_id or "")
             if observe is not None and book is not None:
                 observe(book, captured.recv_ns or 0)
             continue
         except FrameError as exc:
             report.bad_frames += 1
-            if len(report.errors) < max_errors:
-                report.errors.append(f"line {captured.line_no}: {exc}")
+            report.note(f"{at(captured.line_no)}: {exc}")
             continue
         if not isinstance(result, Book):
             report.events += 1
@@ -144,12 +217,79 @@ def replay_frames(
     for book in books:
         if book.frames or book.snapshots:
             report.books[f"{book.channel}/{book.inst_id}"] = _book_summary(book)
+    for key, first in unbooked.items():
+        if key not in report.books:
+            report.unbooked.append(key)
+            report.note(first)
     return books, report
 
 
-def _chain(paths: Iterable[str | os.PathLike[str]]) -> Iterator[CapturedFrame]:
-    for path in paths:
-        yield from iter_frames(path)
+def _carried(
+    books: Books, captured: CapturedFrame, report: ReplayReport, at: Callable[[int], str]
+) -> None:
+    """A carried snapshot: the book as the recorder held it when it opened this file. Applied only
+    if replay holds no live book for it (this file replayed on its own)."""
+    try:
+        arg = orjson.loads(captured.frame)["arg"]
+        book = books.get(arg["channel"], arg["instId"])
+    except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+        report.bad_frames += 1
+        report.note(f"{at(captured.line_no)}: malformed carried snapshot ({exc})")
+        return
+    if book is not None and book.is_valid:
+        report.carried_skipped += 1
+        return
+    try:
+        books.apply(captured.frame)
+    except (FrameError, ChecksumError, SequenceError, UnknownChannelError) as exc:
+        report.bad_frames += 1
+        report.note(f"{at(captured.line_no)}: carried snapshot rejected: {exc}")
+        return
+    report.carried += 1
+
+
+class _Chain:
+    """``iter_frames`` over several files in order; ``path`` is the file being read."""
+
+    def __init__(
+        self, paths: list[str], on_problem: Callable[[str], None], report: ReplayReport
+    ) -> None:
+        self.paths = paths
+        self.path = paths[0] if paths else "-"
+        self.on_problem = on_problem
+        self.report = report
+        self._prev: tuple[str, int] | None = None
+
+    def set_path(self, path: str) -> None:
+        self.path = path
+
+    def get_path(self) -> str:
+        return self.path
+
+    def __iter__(self) -> Iterator[CapturedFrame]:
+        for path in self.paths:
+            self.path = path
+            frames = iter_frames(path, on_problem=self.on_problem)
+            first = next(frames, None)
+            if first is None:
+                continue
+            self.started(path, first.recv_ns)
+            yield first
+            yield from frames
+
+    def started(self, path: str, recv_ns: int | None) -> None:
+        """Each file's first receive time against the one before: files given together are one
+        stream in the order given, so a file that starts earlier than the one before it was
+        most likely given out of order (``*`` sorts ``..T10`` before ``..T9`` in some names)."""
+        if recv_ns is None:
+            return
+        prev = self._prev
+        if prev is not None and recv_ns < prev[1]:
+            self.report.warnings.append(
+                f"{path}: starts before {prev[0]} does (receive times); files given out of time "
+                "order? They are replayed in the order given"
+            )
+        self._prev = (path, recv_ns)
 
 
 def replay(
@@ -161,19 +301,27 @@ def replay(
 ) -> ReplayReport:
     """Replay capture files as one stream and return the report; with ``series``, fill it.
     ``progress``: a progress line on stderr (``None``: only when stderr is a terminal)."""
-    paths = [os.fspath(p) for p in ([paths] if isinstance(paths, (str, os.PathLike)) else paths)]
+    names: list[str] = [
+        os.fspath(p) for p in ([paths] if isinstance(paths, (str, os.PathLike)) else paths)
+    ]
     books = Books(verify_checksum=verify_checksum)
-    if progress is False:
-        return replay_frames(_chain(paths), books, series=series)[1]
+    report = ReplayReport()
+    chain = _Chain(names, report.note_truncated, report)
+    if progress is False or "-" in names:  # stdin has no size to show progress against
+        return replay_frames(chain, books, series=series, report=report, where=chain.get_path)[1]
     from .progress import Progress, track_frames
 
     try:
-        total: int | None = sum(os.path.getsize(p) for p in paths)
+        total: int | None = sum(os.path.getsize(p) for p in names)
     except OSError:
         total = None  # replay names the missing file; the bar just has no ETA
     with Progress(total_bytes=total, enabled=progress) as bar:
-        frames = track_frames(paths, bar) if bar.enabled else _chain(paths)
-        return replay_frames(frames, books, series=series)[1]
+        frames: Iterable[CapturedFrame] = (
+            track_frames(names, bar, on_problem=report.note_truncated, on_path=chain.set_path)
+            if bar.enabled
+            else chain
+        )
+        return replay_frames(frames, books, series=series, report=report, where=chain.get_path)[1]
 
 
 def format_report(report: ReplayReport) -> str:
@@ -228,7 +376,9 @@ def format_report(report: ReplayReport) -> str:
         f"{report.frames} frames: {report.events} events, {report.other_channels} "
         f"other channels, {report.before_snapshot} before a snapshot, "
         f"{report.bad_frames} malformed; checksum mismatches {report.checksum_mismatches}, "
-        f"sequence gaps {report.seq_gaps}: {'OK' if report.ok else 'PROBLEMS'}"
+        f"sequence gaps {report.seq_gaps}: "
+        + ("OK" if report.ok else "PROBLEMS: " + ", ".join(report.problems))
     )
     lines.extend(f"  {e}" for e in report.errors)
+    lines.extend(f"  warning: {w}" for w in report.warnings)
     return "\n".join(lines)

@@ -1,21 +1,168 @@
-"""The ``okxbook`` command line: argument parsing and output only; the work is done elsewhere."""
+"""The ``okxbook`` command line: argument parsing and output only; the work is done elsewhere.
+
+Errors a person can act on, from one handler in :func:`main`: a bad value names its flag (argparse,
+exit 2); a missing optional extra is found before any work starts and prints the pip command
+(exit 2); Ctrl-C prints one line (exit 130); an unreadable file prints ``okxbook <command>: <why>``
+(exit 2); nothing a user typed ends in a traceback (``--log-level debug`` shows one for an
+unexpected error). Logging goes to stderr as timestamped, levelled lines (``--log-level``,
+``--quiet``).
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
+import logging
+import math
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from okxbook.capture.files import CaptureFormatError
 from okxbook.capture.replay import format_report, replay, sample_capture
 
+log = logging.getLogger("okxbook.cli")
+
+#: Optional modules and the extra that installs them (pyproject.toml).
+EXTRAS = {
+    "pyarrow": "research",
+    "pandas": "research",
+    "matplotlib": "research",
+    "distributed": "research",
+    "zstandard": "zstd",
+    "picows": "picows",
+}
+
+
+class UsageError(Exception):
+    """Something the user can fix (a missing extra, an unusable path): one line, exit 2."""
+
+
+def need(module: str, why: str) -> None:
+    """Fail now, before any work, if the optional ``module`` cannot be imported."""
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        extra = EXTRAS.get(module)
+        hint = f"pip install 'okxbook[{extra}]'" if extra else f"pip install {module}"
+        raise UsageError(f"{why} needs {module}, which is not installed: {hint}") from None
+
+
+# -- argument types: each names what it wants; argparse adds the flag and exits 2
+
+
+def _number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, not {text!r}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    value = _number(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, not {text!r}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {text!r}")
+    return value
+
+
+def port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be 0..65535 (0: any free port), not {value}")
+    return value
+
+
+def bps_list(text: str) -> list[float]:
+    try:
+        values = [positive_float(x) for x in text.split(",")]
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"must be basis points > 0 separated by commas (e.g. 5,10,25), not {text!r}"
+        ) from None
+    return values
+
+
+def _url(schemes: tuple[str, ...]) -> Callable[[str], str]:
+    def check(text: str) -> str:
+        if not text.strip():
+            raise argparse.ArgumentTypeError("must not be empty")
+        scheme, sep, rest = text.partition("://")
+        if not sep or scheme.lower() not in schemes or not rest:
+            raise argparse.ArgumentTypeError(
+                f"must be a {' or '.join(s + '://' for s in schemes)} URL, not {text!r}"
+            )
+        return text
+
+    return check
+
+
+ws_url = _url(("ws", "wss"))
+http_url = _url(("http", "https"))
+
+
+def capture_paths(paths: list[str]) -> list[str]:
+    """``-`` is stdin; a directory stands for the recording in it (its capture files, in name
+    order, which is time order for ``okxbook record``'s names); hidden files are left out."""
+    out: list[str] = []
+    for path in paths:
+        if path != "-" and os.path.isdir(path):
+            names = sorted(
+                n
+                for n in os.listdir(path)
+                if not n.startswith(".") and os.path.isfile(os.path.join(path, n))
+            )
+            if not names:
+                raise UsageError(f"{path} is a directory with no capture files in it")
+            out.extend(os.path.join(path, n) for n in names)
+        else:
+            out.append(path)
+    return out
+
+
+def writable_output(path: str, flag: str) -> None:
+    """Check now that ``path`` can be written (its directory exists and is writable, and it is
+    not a directory), so a long replay does not end in an error."""
+    if os.path.isdir(path):
+        raise UsageError(f"{flag} {path}: is a directory; give a file name")
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        raise UsageError(f"{flag} {path}: directory {parent} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise UsageError(f"{flag} {path}: directory {parent} is not writable")
+
 
 def _cmd_replay(args: argparse.Namespace) -> int:
-    paths = args.files or [sample_capture()]
+    paths = capture_paths(args.files) if args.files else [sample_capture()]
     verify = not args.no_checksum
+    parallel = args.workers is not None or args.dask is not None or args.out_dir is not None
+    if parallel and "-" in paths:
+        raise UsageError("--workers/--dask replay files, not stdin ('-')")
+    if args.export or parallel:
+        need("pyarrow", "--export" if args.export else "--out-dir (Parquet per file)")
+    if args.dask is not None:
+        need("distributed", "--dask")
+    if args.export:
+        writable_output(args.export, "--export")
     try:
-        if args.workers is not None or args.dask is not None or args.out_dir is not None:
+        if parallel:
             return _replay_parallel(args, paths, verify)
         if args.export:
             from okxbook.capture.export import export_replay
@@ -24,10 +171,12 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         else:
             report = replay(paths, verify_checksum=verify, progress=None)
     except (OSError, CaptureFormatError, ValueError) as exc:
-        print(f"okxbook replay: {exc}", file=sys.stderr)
+        print(f"okxbook replay: {_why(exc)}", file=sys.stderr)
         return 2
     if args.json:
         print(json.dumps(report.as_dict()))
+        for warning in report.warnings:  # the table shows them; beside JSON they go to stderr
+            print(f"okxbook replay: warning: {warning}", file=sys.stderr)
     else:
         print(format_report(report))
     return 0 if report.ok else 1
@@ -58,18 +207,36 @@ def _replay_parallel(args: argparse.Namespace, paths: list[str], verify: bool) -
 
 
 def _cmd_plot(args: argparse.Namespace) -> int:
+    need("matplotlib", "okxbook plot")
+    need("pandas", "okxbook plot")
+    writable_output(args.out, "--out")
+    files = capture_paths(args.files)
     from okxbook.capture.plot import plot_books
 
     try:
-        drawn = plot_books(args.files, args.out, book=args.book, depth_bps=args.bps)
+        drawn = plot_books(files, args.out, book=args.book, depth_bps=args.bps)
     except (OSError, CaptureFormatError, ValueError) as exc:
-        print(f"okxbook plot: {exc}", file=sys.stderr)
+        print(f"okxbook plot: {_why(exc)}", file=sys.stderr)
         return 2
     print(f"wrote {args.out} ({drawn})")
     return 0
 
 
+def _why(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.filename and exc.strerror:
+        return f"{exc.filename}: {exc.strerror}"
+    return str(exc) or type(exc).__name__
+
+
+def _live_needs(args: argparse.Namespace) -> None:
+    if args.transport == "picows":
+        need("picows", "--transport picows")
+
+
 def _cmd_record(args: argparse.Namespace) -> int:
+    _live_needs(args)
+    if args.compression == "zstd":
+        need("zstandard", "--compression zstd")
     from .watch import record
 
     return record(
@@ -82,10 +249,12 @@ def _cmd_record(args: argparse.Namespace) -> int:
         transport=args.transport,
         compression=args.compression,
         duration=args.duration,
+        connect_timeout=args.connect_timeout,
     )
 
 
 def _cmd_watch(args: argparse.Namespace) -> int:
+    _live_needs(args)
     from .watch import watch
 
     return watch(
@@ -97,10 +266,12 @@ def _cmd_watch(args: argparse.Namespace) -> int:
         transport=args.transport,
         as_json=args.json,
         duration=args.duration,
+        connect_timeout=args.connect_timeout,
     )
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
+    _live_needs(args)
     from .watch import demo
 
     return demo(as_json=args.json, transport=args.transport)
@@ -108,7 +279,26 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="okxbook", description="OKX v5 L2 order books.")
+    parser.add_argument("--version", action="version", version=f"okxbook {_version()}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--log-level",
+        choices=("debug", "info", "warning", "error"),
+        default="warning",
+        help="log lines on stderr from this level up (default: warning)",
+    )
+    common.add_argument(
+        "-q", "--quiet", action="store_true", help="only errors on stderr (--log-level error)"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
+    original_add = sub.add_parser
+
+    def add_parser(name: str, **kwargs: Any) -> argparse.ArgumentParser:
+        # Every subcommand takes the logging options, after its name (okxbook replay -q ...).
+        kwargs.setdefault("parents", []).append(common)
+        return original_add(name, **kwargs)
+
+    sub.add_parser = add_parser  # type: ignore[method-assign]
     p = sub.add_parser(
         "replay",
         help="replay captured frames and report every book",
@@ -117,7 +307,12 @@ def build_parser() -> argparse.ArgumentParser:
         "stream through the same path as live data. Exit 1 if a checksum "
         "mismatched, a sequence gap was found or a frame was malformed.",
     )
-    p.add_argument("files", nargs="*", help="capture files, in order (default: the bundled sample)")
+    p.add_argument(
+        "files",
+        nargs="*",
+        help="capture files, in order; '-' reads stdin, a directory the recording in it "
+        "(default: the bundled sample)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     p.add_argument("--no-checksum", action="store_true", help="do not verify checksums")
     p.add_argument(
@@ -133,7 +328,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--workers",
-        type=int,
+        type=positive_int,
         default=None,
         help="replay files in parallel, each on its own (local process pool)",
     )
@@ -159,7 +354,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--book", default=None, help="channel/instId (default: the busiest book)")
     p.add_argument(
         "--bps",
-        type=lambda v: [float(x) for x in v.split(",")],
+        type=bps_list,
         default=None,
         help="depth bands in basis points, e.g. 5,10,25",
     )
@@ -178,7 +373,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("inst_ids", nargs="+", metavar="INST", help="instrument ids, e.g. BTC-USDT")
     _connection_options(p)
     p.add_argument("--json", action="store_true", help="one JSON line per top-of-book change")
-    p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    p.add_argument(
+        "--duration", type=positive_float, default=None, help="stop after this many seconds"
+    )
     p.set_defaults(func=_cmd_watch)
 
     p = sub.add_parser(
@@ -191,7 +388,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="directory for the capture files")
     _connection_options(p)
     p.add_argument("--compression", choices=("auto", "zstd", "gzip", "none"), default="auto")
-    p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    p.add_argument(
+        "--duration", type=positive_float, default=None, help="stop after this many seconds"
+    )
     p.set_defaults(func=_cmd_record)
 
     p = sub.add_parser(
@@ -213,18 +412,81 @@ def _connection_options(p: argparse.ArgumentParser) -> None:
         choices=("books", "books-l2-tbt", "books50-l2-tbt", "books5", "bbo-tbt", "books-rpi"),
         help="book channel (default: books)",
     )
-    p.add_argument("--url", default=None, help="WebSocket URL (default: OKX production)")
-    p.add_argument("--rest-url", default=None, help="REST base URL (default: OKX production)")
+    p.add_argument(
+        "--url", type=ws_url, default=None, help="WebSocket URL (default: OKX production)"
+    )
+    p.add_argument(
+        "--rest-url", type=http_url, default=None, help="REST base URL (default: OKX production)"
+    )
     p.add_argument("--demo", action="store_true", help="OKX demo trading endpoints")
     p.add_argument("--transport", choices=("websockets", "picows"), default="websockets")
+    p.add_argument(
+        "--connect-timeout",
+        type=positive_float,
+        default=30.0,
+        metavar="S",
+        help="exit 1 if no book went live within S seconds (default: 30)",
+    )
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("okxbook")
+    except Exception:  # not installed as a distribution (a source tree on sys.path)
+        from okxbook import __version__
+
+        return __version__
+
+
+def _configure_logging(args: argparse.Namespace) -> None:
+    level = (
+        logging.ERROR
+        if getattr(args, "quiet", False)
+        else getattr(logging, str(getattr(args, "log_level", "warning")).upper(), logging.WARNING)
+    )
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if getattr(handler, "_okxbook_cli", False):
+            root.removeHandler(handler)
+    handler = logging.StreamHandler(sys.stderr)
+    handler._okxbook_cli = True  # type: ignore[attr-defined]
+    handler.setFormatter(
+        logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S")
+    )
+    root.addHandler(handler)
+    logging.getLogger("okxbook").setLevel(level)
+    root.setLevel(min(root.level or logging.WARNING, level))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; the exit code (0 done, 1 the run found problems or did not do what was
+    asked, 2 a usage error, 3 recording stopped on a write failure, 130 interrupted)."""
     args = build_parser().parse_args(argv)
+    _configure_logging(args)
+    name = f"okxbook {args.command}"
     try:
         return int(args.func(args))
     except BrokenPipeError:  # e.g. piped into head: not an error of ours
         return 0
+    except KeyboardInterrupt:
+        print(f"{name}: interrupted", file=sys.stderr)
+        return 130
+    except UsageError as exc:
+        print(f"{name}: {exc}", file=sys.stderr)
+        return 2
+    except ImportError as exc:  # an optional module needed by a file found on the way
+        print(f"{name}: {exc}", file=sys.stderr)
+        return 2
+    except (OSError, CaptureFormatError, ValueError, TypeError) as exc:
+        log.debug("details", exc_info=True)
+        print(f"{name}: {_why(exc)}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # a bug of ours: still one line (the traceback with --log-level debug)
+        log.debug("unexpected error", exc_info=True)
+        print(f"{name}: unexpected error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import math
 import signal
 import sys
 import time
+from collections import deque
+from collections.abc import Callable
 from typing import Any, TextIO
 
 import orjson
@@ -85,66 +88,267 @@ def _fmt(value: float) -> str:
     return "-" if math.isnan(value) else f"{value:.10g}"
 
 
-def render_table(feed: Feed) -> str:
-    rows = [
-        ("channel/instId", "status", "bid", "bid sz", "ask", "ask sz", "spread", "seqId", "age ms")
+RIGHT_FROM = 2  # columns from this one on are numbers: right-aligned
+
+
+def table_rows(
+    feed: Feed,
+    keys: list[tuple[str, str]],
+    last_rx: dict[tuple[str, str], int] | None = None,
+) -> list[list[str]]:
+    """The watch table's header and rows: ``age ms`` is the time since this process last
+    received a top-of-book change of that book (local receive time, so a replayed or delayed
+    feed shows its real age); the ``seqId`` column is left out when no book has one (old
+    captures); one channel is named once, in the header."""
+    last_rx = last_rx if last_rx is not None else {}
+    books = {key: feed.book(*key) for key in keys}
+    with_seq = any(b.seq_id >= 0 for b in books.values())
+    channels = {k[0] for k in keys}
+    one_channel = len(channels) == 1
+    head = [
+        f"instId ({next(iter(channels))})" if one_channel else "channel/instId",
+        "status",
+        "bid",
+        "bid sz",
+        "ask",
+        "ask sz",
+        "spread",
     ]
-    now_ms = time.time() * 1000
-    for (channel, inst_id), status in feed.statuses().items():
-        book = feed.book(channel, inst_id)
+    head += ["seqId"] if with_seq else []
+    head += ["age ms"]
+    rows = [head]
+    now_ns = time.time_ns()
+    for key in keys:
+        status = feed.status(*key)
+        book = books[key]
         live = status.state == "live"
-        rows.append(
-            (
-                f"{channel}/{inst_id}",
-                status.state
-                if live
-                else f"{status.state} ({status.reason})"
-                if status.reason
-                else status.state,
-                book.best_bid[0] if live and book.best_bid else "-",
-                book.best_bid[1] if live and book.best_bid else "-",
-                book.best_ask[0] if live and book.best_ask else "-",
-                book.best_ask[1] if live and book.best_ask else "-",
-                _fmt(book.spread) if live else "-",
-                str(book.seq_id) if book.seq_id >= 0 else "-",
-                f"{now_ms - book.ts_ms:.0f}" if live and book.ts_ms else "-",
+        rx = last_rx.get(key)
+        row = [
+            key[1] if one_channel else f"{key[0]}/{key[1]}",
+            _describe(status),
+            book.best_bid[0] if live and book.best_bid else "-",
+            book.best_bid[1] if live and book.best_bid else "-",
+            book.best_ask[0] if live and book.best_ask else "-",
+            book.best_ask[1] if live and book.best_ask else "-",
+            _fmt(book.spread) if live else "-",
+        ]
+        if with_seq:
+            row.append(str(book.seq_id) if book.seq_id >= 0 else "-")
+        row.append(f"{(now_ns - rx) / 1e6:.0f}" if live and rx else "-")
+        rows.append(row)
+    return rows
+
+
+def render_table(
+    feed: Feed,
+    keys: list[tuple[str, str]],
+    last_rx: dict[tuple[str, str], int] | None = None,
+    width: int = 80,
+) -> str:
+    """``table_rows`` as plain text of at most ``width`` columns (a long status is cut)."""
+    rows = table_rows(feed, keys, last_rx)
+    head = rows[0]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
+    gap = 2 if sum(widths) + 2 * (len(head) - 1) <= width else 1
+    # Cut the status column (the only free-text one) so a row fits ``width``.
+    room = width - (sum(widths) - widths[1]) - gap * (len(head) - 1)
+    if widths[1] > room:
+        widths[1] = max(len("status"), room)
+        for r in rows:
+            if len(r[1]) > widths[1]:
+                r[1] = r[1][: widths[1] - 1] + "…"
+    sep = " " * gap
+    return "\n".join(
+        sep.join(
+            c.rjust(w) if i >= RIGHT_FROM else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))
+        ).rstrip()
+        for r in rows
+    )
+
+
+class _LastWarnings(logging.Handler):
+    """Keeps the last few WARNING-and-above log lines, shown under the live table."""
+
+    def __init__(self, keep: int = 5) -> None:
+        super().__init__(logging.WARNING)
+        self.lines: deque[str] = deque(maxlen=keep)
+        self.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        with contextlib.suppress(Exception):
+            self.lines.append(self.format(record))
+
+
+class Display:
+    """How ``_run`` shows a feed: on a terminal a live table redrawn in place (rich's ``Live`` +
+    ``Table``: cropped to the terminal, numbers right-aligned, log lines kept above it and the
+    last warnings under it); in a pipe, with ``status``, one status line per second, else one
+    table per second; nothing with ``--json``."""
+
+    def __init__(
+        self,
+        feed: Feed,
+        keys: list[tuple[str, str]],
+        last_rx: dict[tuple[str, str], int],
+        out: TextIO,
+        *,
+        as_json: bool,
+        status: Callable[[], str] | None = None,
+    ) -> None:
+        self.feed, self.keys, self.last_rx, self.out = feed, keys, last_rx, out
+        self.as_json = as_json
+        self.status = status
+        self.tty = not as_json and out.isatty()
+        self.interval = 0.2 if self.tty or as_json else 1.0
+        self._live: Any = None
+        self._warnings = _LastWarnings()
+
+    def _renderable(self) -> Any:
+        from rich.console import Group
+        from rich.table import Table
+        from rich.text import Text
+
+        rows = table_rows(self.feed, self.keys, self.last_rx)
+        table = Table(box=None, pad_edge=False, header_style="bold")
+        for i, name in enumerate(rows[0]):
+            table.add_column(
+                name,
+                justify="right" if i >= RIGHT_FROM else "left",
+                no_wrap=True,
+                overflow="ellipsis",
             )
+        for row in rows[1:]:
+            table.add_row(*row)
+        if not self._warnings.lines:
+            return table
+        return Group(table, Text("\n".join(self._warnings.lines), style="yellow"))
+
+    def start(self) -> None:
+        if not self.tty:
+            return
+        try:
+            from rich.console import Console
+            from rich.live import Live
+        except ImportError:  # rich is a dependency; a broken install falls back to ANSI redraws
+            return
+        logging.getLogger("okxbook").addHandler(self._warnings)
+        self._live = Live(
+            self._renderable(),
+            console=Console(file=self.out),
+            auto_refresh=False,
+            redirect_stderr=True,
+            vertical_overflow="crop",
         )
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
+        self._live.start()
+
+    def update(self) -> None:
+        if self.as_json:
+            return
+        if self._live is not None:
+            self._live.update(self._renderable(), refresh=True)
+        elif self.tty:
+            self.out.write(
+                "\x1b[H\x1b[2J" + render_table(self.feed, self.keys, self.last_rx) + "\n"
+            )
+            self.out.flush()
+        elif self.status is not None:
+            self.out.write(self.status() + "\n")
+            self.out.flush()
+        else:
+            self.out.write(render_table(self.feed, self.keys, self.last_rx) + "\n\n")
+            self.out.flush()
+
+    def stop(self) -> None:
+        if self._live is not None:
+            self._live.update(self._renderable(), refresh=True)
+            self._live.stop()
+            self._live = None
+            logging.getLogger("okxbook").removeHandler(self._warnings)
+        elif not self.as_json:
+            self.out.write(render_table(self.feed, self.keys, self.last_rx) + "\n")
+
+
+def _describe(status: Any) -> str:
+    return f"{status.state} ({status.reason})" if status.reason else str(status.state)
 
 
 async def _run(
-    feed: Feed, *, as_json: bool, duration: float | None, out: TextIO, until: Any = None
+    feed: Feed,
+    keys: list[tuple[str, str]],
+    *,
+    as_json: bool,
+    duration: float | None,
+    out: TextIO | None,
+    until: Any = None,
+    connect_timeout: float | None = None,
+    name: str = "watch",
+    status: Callable[[], str] | None = None,
 ) -> int:
+    """Show ``feed`` until ``duration``, ``until()``, a signal, or (``connect_timeout``) no book
+    went live in time. Exit 1 if a subscription was refused or some book never went live: the run
+    did not do what was asked (e.g. a dead endpoint)."""
+    out = out if out is not None else sys.stdout
     stop = asyncio.Event()
+    went_live: set[tuple[str, str]] = set()
+    last_rx: dict[tuple[str, str], int] = {}
+
+    def seen(book: Book, recv_ns: int) -> None:
+        last_rx[book.channel, book.inst_id] = recv_ns
+
+    feed.on_top(seen)
+
+    def look() -> None:
+        for key in keys:
+            if key not in went_live and feed.status(*key).state == "live":
+                went_live.add(key)
+
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
     if as_json:
         feed.on_top(JsonLines(feed, out.buffer if hasattr(out, "buffer") else out, stop.set))
-    tty = out.isatty() and not as_json
+    display = Display(feed, keys, last_rx, out, as_json=as_json, status=status)
     started = time.monotonic()
+    gave_up = False
     async with feed:
-        while not stop.is_set():
-            if duration is not None and time.monotonic() - started >= duration:
-                break
-            if until is not None and until():
-                break
-            if not as_json:
-                table = render_table(feed)
-                out.write(("\x1b[H\x1b[2J" + table + "\n") if tty else table + "\n\n")
-                out.flush()
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(stop.wait(), 0.2 if tty or as_json else 1.0)
-        if not as_json:
-            out.write(render_table(feed) + "\n")
+        display.start()
+        try:
+            while not stop.is_set():
+                look()
+                elapsed = time.monotonic() - started
+                if duration is not None and elapsed >= duration:
+                    break
+                if until is not None and until():
+                    break
+                if connect_timeout is not None and not went_live and elapsed >= connect_timeout:
+                    gave_up = True
+                    break
+                display.update()
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(stop.wait(), display.interval)
+            look()
+        finally:
+            display.stop()
+        final = {key: feed.status(*key) for key in keys}
         with contextlib.suppress(BrokenPipeError):
             out.flush()
     for error in feed.errors:
-        print(f"okxbook: {error}", file=sys.stderr)
-    return 1 if feed.errors else 0
+        print(f"okxbook {name}: {error}", file=sys.stderr)
+    never = [key for key in keys if key not in went_live]
+    if gave_up:
+        print(
+            f"okxbook {name}: no book went live within {connect_timeout:g} s of starting; "
+            f"giving up ({feed.url})",
+            file=sys.stderr,
+        )
+    for key in never:
+        print(
+            f"okxbook {name}: {key[0]}/{key[1]} never went live: {_describe(final[key])} "
+            f"({feed.url})",
+            file=sys.stderr,
+        )
+    return 1 if feed.errors or never else 0
 
 
 def watch(
@@ -157,8 +361,9 @@ def watch(
     transport: str = "websockets",
     as_json: bool = False,
     duration: float | None = None,
+    connect_timeout: float | None = None,
     recorder: Any = None,
-    out: TextIO = sys.stdout,
+    out: TextIO | None = None,
 ) -> int:
     feed = Feed(
         inst_ids,
@@ -169,7 +374,17 @@ def watch(
         transport=transport,
         recorder=recorder,
     )
-    return asyncio.run(_run(feed, as_json=as_json, duration=duration, out=out))
+    keys = [(channel, i) for i in inst_ids]
+    return asyncio.run(
+        _run(
+            feed,
+            keys,
+            as_json=as_json,
+            duration=duration,
+            out=out,
+            connect_timeout=connect_timeout,
+        )
+    )
 
 
 def record(
@@ -183,7 +398,8 @@ def record(
     transport: str = "websockets",
     compression: str = "auto",
     duration: float | None = None,
-    out: TextIO = sys.stdout,
+    connect_timeout: float | None = None,
+    out: TextIO | None = None,
 ) -> int:
     """Watch and record every raw frame the feeder receives (tardis lines, hourly files). Exit 2
     if recording cannot start, 3 if it stopped because writing failed; SIGINT/SIGTERM stop it
@@ -208,9 +424,30 @@ def record(
             transport=transport,
             recorder=recorder,
         )
+        last = [time.monotonic(), 0]
+
+        def status_line() -> str:
+            # In a pipe: one line a second, not a table.
+            now, received = time.monotonic(), recorder.frames_received
+            rate = (received - last[1]) / max(now - last[0], 1e-9)
+            last[0], last[1] = now, received
+            name = recorder.files[-1].name if recorder.files else "-"
+            return (
+                f"record: {recorder.frames_written} frames written ({received} received), "
+                f"{name}, {recorder.bytes_written / 1e6:.1f} MB, {rate:.0f} frames/s"
+            )
+
         try:
             code = await _run(
-                feed, as_json=False, duration=duration, out=out, until=lambda: bool(failed)
+                feed,
+                [(channel, i) for i in inst_ids],
+                status=status_line,
+                as_json=False,
+                duration=duration,
+                out=out,
+                until=lambda: bool(failed),
+                connect_timeout=connect_timeout,
+                name="record",
             )
         finally:
             await recorder.close()
@@ -227,40 +464,85 @@ def record(
     return asyncio.run(main())
 
 
+def _served_frames(frames: list[bytes]) -> tuple[list[bytes], list[tuple[str, str]]]:
+    """The capture's book pushes (what the exchange will serve the demo's subscriptions) and
+    their books, in order of first appearance."""
+    served: list[bytes] = []
+    keys: list[tuple[str, str]] = []
+    for frame in frames:
+        try:
+            msg = orjson.loads(frame)
+        except orjson.JSONDecodeError:
+            continue
+        if not isinstance(msg, dict) or "data" not in msg or "event" in msg:
+            continue
+        arg = msg.get("arg") or {}
+        if arg.get("channel") != "books" or not isinstance(arg.get("instId"), str):
+            continue
+        served.append(frame)
+        if ("books", arg["instId"]) not in keys:
+            keys.append(("books", arg["instId"]))
+    return served, keys
+
+
+def demo_summary(feed: Feed, keys: list[tuple[str, str]], served: int, url: str) -> list[str]:
+    """The demo's last screen: what was served, applied and verified (fits 80 columns)."""
+    books = [feed.book(*k) for k in keys]
+    live = sum(feed.status(*k).state == "live" for k in keys)
+    stats = getattr(feed, "stats", {})
+    return [
+        f"demo: {served} captured frames served from {url}",
+        f"  frames applied {sum(b.frames for b in books)}, books live {live}/{len(keys)}",
+        f"  checksums verified {sum(b.checksum_ok for b in books)}, "
+        f"mismatches {sum(b.checksum_mismatch for b in books)}, "
+        f"sequence gaps {sum(b.seq_gaps for b in books)}, resyncs {stats.get('resyncs', 0)}",
+    ]
+
+
 def demo(
     *,
     as_json: bool = False,
     transport: str = "websockets",
     interval: float = 0.02,
-    out: TextIO = sys.stdout,
+    out: TextIO | None = None,
+    grace: float = 2.0,
 ) -> int:
     """The whole live path with no network and no keys: a local OKX-like exchange serves the
-    bundled real capture and the feeder keeps its books until the capture has been played."""
+    bundled real capture and the feeder keeps its books; the demo ends once every frame was
+    served and applied (or ``grace`` seconds after the last was served) with a summary. Exit 0
+    when every book went live with no checksum mismatch and no gap."""
     from okxbook.testing import LocalExchange
 
-    frames = [c.frame for c in iter_frames(sample_capture())]
-    keys = []
-    for frame in frames:
-        if frame.startswith(b'{"arg":{"channel":"books"'):
-            inst = orjson.loads(frame)["arg"]["instId"]
-            if ("books", inst) not in keys:
-                keys.append(("books", inst))
+    served, keys = _served_frames([c.frame for c in iter_frames(sample_capture())])
+    last_ts: dict[tuple[str, str], int] = {}
+    for frame in served:
+        msg = orjson.loads(frame)
+        ts = msg["data"][-1].get("ts")
+        if ts is not None:
+            last_ts["books", msg["arg"]["instId"]] = int(ts)
 
     async def main() -> int:
-        async with LocalExchange(capture=frames, auto=True, interval=interval) as ex:
+        async with LocalExchange(capture=served, auto=True, interval=interval) as ex:
             feed = Feed(keys, url=ex.ws_url, rest_url=ex.rest_url, transport=transport)
+            done_at: list[float] = []
 
             def finished() -> bool:
                 conns = ex.connections
-                return bool(conns) and all(ex.conn(c).capture_cursor >= len(frames) for c in conns)
+                if not conns or any(ex.conn(c).capture_cursor < len(served) for c in conns):
+                    return False
+                if not done_at:
+                    done_at.append(time.monotonic())
+                applied = all(feed.book(*k).ts_ms == last_ts.get(k, 0) for k in keys)
+                return applied or time.monotonic() - done_at[0] > grace
 
-            code = await _run(feed, as_json=as_json, duration=120.0, out=out, until=finished)
-            if not as_json:
-                print(
-                    f"demo: served {len(frames)} captured frames from {ex.ws_url}; "
-                    f"feed stats {dict(feed.stats)}",
-                    file=out,
-                )
+            code = await _run(
+                feed, keys, as_json=as_json, duration=120.0, out=out, until=finished, name="demo"
+            )
+            books = [feed.book(*k) for k in keys]
+            summary = demo_summary(feed, keys, len(served), ex.ws_url)
+            print("\n".join(summary), file=sys.stderr if as_json else out)
+            if any(b.checksum_mismatch or b.seq_gaps for b in books):
+                return 1
             return code
 
     return asyncio.run(main())
