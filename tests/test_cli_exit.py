@@ -83,3 +83,22 @@ def test_watch_gives_up_when_nothing_goes_live(capsys):
     code = main(["watch", "BTC-USDT", "--url", f"ws://127.0.0.1:{port}", "--connect-timeout", "1"])
     assert code == 1
     assert "no book went live within 1 s" in capsys.readouterr().err
+
+
+def test_replay_of_a_zstd_capture_whose_last_frame_was_cut_fails_as_truncated(tmp_path, capsys):
+    zstandard = pytest.importorskip("zstandard")
+    import gzip
+
+    lines = gzip.decompress(Path(sample_capture()).read_bytes()).splitlines(keepends=True)
+    cctx = zstandard.ZstdCompressor()
+    # two members, as the recorder writes one a second; a crash cut the last one
+    data = cctx.compress(b"".join(lines[:300])) + cctx.compress(b"".join(lines[300:]))
+    cut = tmp_path / "cut.tardis.zst"
+    cut.write_bytes(data[:-10])
+    code, report = replay_json(capsys, cut)
+    assert code != 0 and report["truncated"] and "truncated" in report["problems"]
+    whole = tmp_path / "whole.tardis.zst"
+    whole.write_bytes(data)
+    code, report = replay_json(capsys, whole)
+    _, reference = replay_json(capsys, Path(sample_capture()))
+    assert code == 0 and report["ok"] and report["books"] == reference["books"]

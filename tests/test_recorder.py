@@ -178,7 +178,8 @@ def test_zstd_capture_cut_mid_member_reads_back_with_iter_frames(tmp_path):
     data = path.read_bytes()
     for cut in range(len(data) - 60, len(data)):
         path.write_bytes(data[:cut])
-        got = read_all([path])
+        with pytest.warns(CaptureWarning, match="truncated"):  # never a quiet end
+            got = read_all([path])
         assert got == [(floor100(t), f) for t, f in frames[:30]]
 
 

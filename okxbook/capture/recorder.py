@@ -29,9 +29,9 @@ independent* compressed member (a gzip member, a zstd frame) appended with ``os.
 fsync'd at most once a second (``fsync_interval``) and on rotation and close. Killed with SIGKILL, a
 recording loses what was still queued (at most ``flush_interval`` plus the batch being written);
 every member written before stays decodable. A member cut by a crash mid-``write`` is the file's
-last bytes: zstd readers stop at it, gzip readers see a truncated stream (``capture.iter_frames``
-currently also drops up to ~64 KiB of decoded lines before a cut gzip member; zstd, the "auto"
-choice, is not affected).
+last bytes: ``capture.iter_frames`` reads every complete member and reports the cut one
+(``truncated`` in a replay report; for gzip it may also drop up to ~64 KiB of decoded lines
+before the cut member; zstd, the "auto" choice, is not affected).
 
 Failure is loud: an OSError while writing (disk full, directory gone, file deleted or replaced
 under us, checked at every fsync) or a writer that falls more than ``max_pending_bytes`` behind
