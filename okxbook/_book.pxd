@@ -1,6 +1,6 @@
 # cython: language_level=3
-from libc.stdint cimport int64_t
-from okxbook._level cimport Side
+from libc.stdint cimport int64_t, INT64_MIN, INT64_MAX
+from okxbook._level cimport Level, Side
 from okxbook._wire cimport Scratch
 
 cdef enum BookState:
@@ -55,3 +55,66 @@ cdef class Book:
     cdef list _levels(self, Side* side, object n)
     cpdef void invalidate(self, str reason)
     cpdef void copy_from(self, Book other) except *
+
+
+# ---------------------------------------------------------------- fast readers for Cython users
+# ``from okxbook._book cimport Book, book_best_bid_ticks, ...``: inlined into the caller (no call,
+# no Python object), reading the book as it is after the frame it last applied. Ticks are in units
+# of 10**-px_decimals, lots in units of 10**-sz_decimals (divide by book_px_div/book_sz_div for
+# floats). Use these instead of Book's private fields: the fields may change, these will not.
+
+cdef inline bint book_is_live(Book book) noexcept:
+    """A snapshot and every frame since applied cleanly (``Book.is_valid``)."""
+    return book._state == STATE_LIVE
+
+cdef inline int book_state(Book book) noexcept:
+    """``STATE_EMPTY``, ``STATE_LIVE`` or ``STATE_INVALID``."""
+    return book._state
+
+cdef inline bint book_has_seq_id(Book book) noexcept:
+    """Whether the chain's last seqId is known (``book_seq_id`` is -1 otherwise)."""
+    return book._has_seq
+
+cdef inline int64_t book_seq_id(Book book) noexcept:
+    return book.seq_id if book._has_seq else -1
+
+cdef inline Py_ssize_t book_n_bids(Book book) noexcept:
+    """Bid levels visible to consumers (at most ``depth``), as ``Book.n_bids``."""
+    return book._bids.n if book._bids.n < book.depth else book.depth
+
+cdef inline Py_ssize_t book_n_asks(Book book) noexcept:
+    return book._asks.n if book._asks.n < book.depth else book.depth
+
+cdef inline int64_t book_best_bid_ticks(Book book) noexcept:
+    """Best bid price in ticks; INT64_MIN (``NO_BID``) when there is none."""
+    return book._bids.lv[book._bids.n - 1].px if book._bids.n else INT64_MIN
+
+cdef inline int64_t book_best_ask_ticks(Book book) noexcept:
+    """Best ask price in ticks; INT64_MAX (``NO_ASK``) when there is none."""
+    return book._asks.lv[book._asks.n - 1].px if book._asks.n else INT64_MAX
+
+cdef inline int64_t book_best_bid_lots(Book book) noexcept:
+    """Size at the best bid in lots; 0 when there is none."""
+    return book._bids.lv[book._bids.n - 1].sz if book._bids.n else 0
+
+cdef inline int64_t book_best_ask_lots(Book book) noexcept:
+    return book._asks.lv[book._asks.n - 1].sz if book._asks.n else 0
+
+cdef inline double book_px_div(Book book) noexcept:
+    """10**px_decimals as a double: ticks / book_px_div(book) is the price."""
+    return book._px_div
+
+cdef inline double book_sz_div(Book book) noexcept:
+    return book._sz_div
+
+cdef inline const Level* book_bid_level(Book book, Py_ssize_t i) noexcept:
+    """The ``i``-th visible bid, best first (0 = best); NULL past ``book_n_bids``. Valid until the
+    book applies its next frame."""
+    if i < 0 or i >= book_n_bids(book):
+        return NULL
+    return &book._bids.lv[book._bids.n - 1 - i]
+
+cdef inline const Level* book_ask_level(Book book, Py_ssize_t i) noexcept:
+    if i < 0 or i >= book_n_asks(book):
+        return NULL
+    return &book._asks.lv[book._asks.n - 1 - i]

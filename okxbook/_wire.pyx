@@ -102,6 +102,51 @@ cdef inline Py_ssize_t utf8_length(const unsigned char* p, Py_ssize_t avail) noe
     return k
 
 
+cdef inline int hex4(const char* p) noexcept nogil:
+    """The 4 hex digits at ``p`` as a number, -1 if they are not hex digits."""
+    cdef int v = 0, i
+    cdef char ch
+    for i in range(4):
+        ch = p[i]
+        if c'0' <= ch <= c'9':
+            v = v * 16 + (ch - c'0')
+        elif c'a' <= ch <= c'f':
+            v = v * 16 + (ch - c'a' + 10)
+        elif c'A' <= ch <= c'F':
+            v = v * 16 + (ch - c'A' + 10)
+        else:
+            return -1
+    return v
+
+
+cdef inline Py_ssize_t escape_length(const char* p, const char* end) noexcept nogil:
+    """Length of the JSON escape at ``p`` (a backslash; RFC 8259 §7): 2, 6 or 12 (a surrogate
+    pair), -1 if it is not one (an unknown letter, short hex, a lone surrogate), 0 if the buffer
+    ends inside it."""
+    cdef int u, lo
+    if end - p < 2:
+        return 0
+    cdef char e = p[1]
+    if (e == c'"' or e == c'\\' or e == c'/' or e == c'b' or e == c'f' or e == c'n'
+            or e == c'r' or e == c't'):
+        return 2
+    if e != c'u':
+        return -1
+    if end - p < 6:
+        return 0
+    u = hex4(p + 2)
+    if u < 0 or 0xDC00 <= u <= 0xDFFF:
+        return -1
+    if not (0xD800 <= u <= 0xDBFF):
+        return 6
+    if end - p < 12:
+        return 0
+    if p[6] != c'\\' or p[7] != c'u':
+        return -1
+    lo = hex4(p + 8)
+    return 12 if 0xDC00 <= lo <= 0xDFFF else -1
+
+
 cdef int read_string(Cur* c, const char** out, Py_ssize_t* n) noexcept nogil:
     """Reads a JSON string; returns 1 if it holds a backslash escape (left undecoded), 0 if not."""
     skip_ws(c)
@@ -120,7 +165,11 @@ cdef int read_string(Cur* c, const char** out, Py_ssize_t* n) noexcept nogil:
             return escaped
         if q[0] == c'\\':
             escaped = 1
-            q += 2
+            k = escape_length(q, c.end)
+            if k <= 0:
+                c.p = q
+                return fail(c, "truncated frame" if k == 0 else "invalid escape in a string")
+            q += k
             continue
         if <unsigned char>q[0] < 0x20:
             c.p = q
@@ -139,6 +188,18 @@ cdef int read_string(Cur* c, const char** out, Py_ssize_t* n) noexcept nogil:
     return fail(c, "truncated frame")
 
 
+cdef inline int read_key(Cur* c, const char** out, Py_ssize_t* n) noexcept nogil:
+    """A member name the scanner compares: an escape would have to be decoded to mean what it
+    means in JSON ("s\\u0065qId" is "seqId"), so a name with any escape is rejected instead."""
+    cdef const char* at = c.p
+    cdef int r = read_string(c, out, n)
+    if r == 1:
+        c.p = at
+        skip_ws(c)
+        return fail(c, "escape in a member name")
+    return r
+
+
 cdef int read_plain_string(Cur* c, const char** out, Py_ssize_t* n, const char* what) noexcept nogil:
     """A string okxbook uses as a value (channel, instId, a number): escapes are not allowed."""
     cdef int r = read_string(c, out, n)
@@ -147,45 +208,138 @@ cdef int read_plain_string(Cur* c, const char** out, Py_ssize_t* n, const char* 
     return r
 
 
+cdef inline int skip_number(Cur* c) noexcept nogil:
+    """A JSON number (RFC 8259 §6): ``-?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?``. One whose
+    magnitude reaches 1e308 is rejected too (as a double it would be, or nearly be, infinite;
+    strict parsers refuse it), decided from its digit count and exponent, without converting."""
+    cdef Py_ssize_t int_digits = 0, lead_zeros = 0
+    cdef int64_t exp = 0
+    cdef bint exp_neg = False, seen_nonzero = False
+    if c.p < c.end and c.p[0] == c'-':
+        c.p += 1
+    if c.p >= c.end:
+        return fail(c, "truncated frame")
+    if c.p[0] == c'0':
+        c.p += 1
+        if c.p < c.end and is_digit(c.p[0]):
+            return fail(c, "leading zero in a number")
+    elif is_digit(c.p[0]):
+        while c.p < c.end and is_digit(c.p[0]):
+            int_digits += 1
+            c.p += 1
+    else:
+        return fail(c, "malformed number")
+    if c.p < c.end and c.p[0] == c'.':
+        c.p += 1
+        if c.p >= c.end:
+            return fail(c, "truncated frame")
+        if not is_digit(c.p[0]):
+            return fail(c, "malformed number")
+        while c.p < c.end and is_digit(c.p[0]):
+            if int_digits == 0 and not seen_nonzero:
+                if c.p[0] == c'0':
+                    lead_zeros += 1
+                else:
+                    seen_nonzero = True
+            c.p += 1
+    if c.p < c.end and (c.p[0] == c'e' or c.p[0] == c'E'):
+        c.p += 1
+        if c.p < c.end and (c.p[0] == c'+' or c.p[0] == c'-'):
+            exp_neg = c.p[0] == c'-'
+            c.p += 1
+        if c.p >= c.end:
+            return fail(c, "truncated frame")
+        if not is_digit(c.p[0]):
+            return fail(c, "malformed number")
+        while c.p < c.end and is_digit(c.p[0]):
+            if exp < 100000:
+                exp = exp * 10 + (c.p[0] - c'0')
+            c.p += 1
+    # Decimal exponent of the leading digit: int_digits - 1 (or -1 - lead_zeros) plus exp.
+    if (int_digits > 0 or seen_nonzero) and not exp_neg:
+        if (int_digits - 1 if int_digits > 0 else -1 - lead_zeros) + exp >= 308:
+            return fail(c, "number out of double range")
+    return 0
+
+
+cdef inline int skip_literal(Cur* c, const char* lit, Py_ssize_t n) noexcept nogil:
+    if c.end - c.p < n:
+        if memcmp(c.p, lit, <size_t>(c.end - c.p)) == 0:
+            c.p = c.end
+            return fail(c, "truncated frame")
+        return fail(c, "expected a value")
+    if memcmp(c.p, lit, <size_t>n) != 0:
+        return fail(c, "expected a value")
+    c.p += n
+    return 0
+
+
 cdef int skip_value(Cur* c) noexcept nogil:
-    """Skips any JSON value, checking that brackets balance (scalars inside are not validated)."""
+    """Skips any JSON value, validating it as a strict parser would (RFC 8259: structure, numbers,
+    literals, strings and their escapes, UTF-8) without building anything; nesting is bounded."""
     cdef char stack[64]
     cdef int depth = 0
     cdef const char* s
     cdef Py_ssize_t n
     cdef char ch
-    skip_ws(c)
     while True:
+        # A value is expected here.
+        skip_ws(c)
         if c.p >= c.end:
             return fail(c, "truncated frame")
         ch = c.p[0]
-        if ch == c'"':
-            if read_string(c, &s, &n) < 0:
-                return -1
-        elif ch == c'{' or ch == c'[':
+        if ch == c'{' or ch == c'[':
             if depth == 64:
                 return fail(c, "nesting too deep")
             stack[depth] = c'}' if ch == c'{' else c']'
             depth += 1
             c.p += 1
-            continue
-        elif ch == c'}' or ch == c']':
-            if depth == 0 or stack[depth - 1] != ch:
-                return fail(c, "unbalanced brackets")
-            depth -= 1
-            c.p += 1
-        elif is_digit(ch) or ch == c'-' or ch == c't' or ch == c'f' or ch == c'n':
-            while c.p < c.end and (is_digit(c.p[0]) or c'a' <= c.p[0] <= c'z' or c.p[0] == c'-'
-                                   or c.p[0] == c'+' or c.p[0] == c'.' or c.p[0] == c'E'):
+            skip_ws(c)
+            if c.p < c.end and c.p[0] == stack[depth - 1]:
                 c.p += 1
-        elif depth > 0 and (ch == c',' or ch == c':' or ch == c' ' or ch == c'\n'
-                            or ch == c'\r' or ch == c'\t'):
-            c.p += 1
-            continue
+                depth -= 1
+            elif ch == c'{':
+                if read_string(c, &s, &n) < 0 or expect(c, c':', "expected ':'") < 0:
+                    return -1
+                continue
+            else:
+                continue
+        elif ch == c'"':
+            if read_string(c, &s, &n) < 0:
+                return -1
+        elif ch == c'-' or is_digit(ch):
+            if skip_number(c) < 0:
+                return -1
+        elif ch == c't':
+            if skip_literal(c, "true", 4) < 0:
+                return -1
+        elif ch == c'f':
+            if skip_literal(c, "false", 5) < 0:
+                return -1
+        elif ch == c'n':
+            if skip_literal(c, "null", 4) < 0:
+                return -1
         else:
             return fail(c, "expected a value")
-        if depth == 0:
-            return 0
+        # A value ended: close containers, or go on to the next member or element.
+        while True:
+            if depth == 0:
+                return 0
+            skip_ws(c)
+            if c.p >= c.end:
+                return fail(c, "truncated frame")
+            ch = c.p[0]
+            if ch == stack[depth - 1]:
+                c.p += 1
+                depth -= 1
+                continue
+            if ch != c',':
+                return fail(c, "expected ',' or a closing bracket")
+            c.p += 1
+            if stack[depth - 1] == c'}':
+                if read_string(c, &s, &n) < 0 or expect(c, c':', "expected ':'") < 0:
+                    return -1
+            break
 
 
 cdef int read_int(Cur* c, int64_t* out) noexcept nogil:
@@ -201,6 +355,8 @@ cdef int read_int(Cur* c, int64_t* out) noexcept nogil:
         return fail(c, "truncated frame")
     if not is_digit(c.p[0]):
         return fail(c, "expected an integer")
+    if c.p[0] == c'0' and c.p + 1 < c.end and is_digit(c.p[1]):
+        return fail(c, "leading zero in an integer")
     while c.p < c.end and is_digit(c.p[0]):
         d = c.p[0] - c'0'
         if v > (INT64_MAX - d) // 10:
@@ -397,7 +553,7 @@ cdef int read_item(Cur* c) noexcept nogil:
     if c.p < c.end and c.p[0] == c'}':
         return fail(c, "empty data item")
     while True:
-        if read_string(c, &k, &kn) < 0 or expect(c, c':', "expected ':'") < 0:
+        if read_key(c, &k, &kn) < 0 or expect(c, c':', "expected ':'") < 0:
             return -1
         if key_is(k, kn, "asks", 4):
             if it.has_asks:
@@ -495,7 +651,7 @@ cdef int read_arg(Cur* c) noexcept nogil:
         c.p += 1
         return 0
     while True:
-        if read_string(c, &k, &kn) < 0 or expect(c, c':', "expected ':'") < 0:
+        if read_key(c, &k, &kn) < 0 or expect(c, c':', "expected ':'") < 0:
             return -1
         if key_is(k, kn, "channel", 7):
             if s.channel != NULL:
@@ -565,7 +721,7 @@ cdef int scan_frame(Scratch* s, const char* buf, Py_ssize_t n) noexcept nogil:
     if c.p < c.end and c.p[0] == c'}':
         return fail(&c, "empty object")
     while True:
-        if read_string(&c, &k, &kn) < 0 or expect(&c, c':', "expected ':'") < 0:
+        if read_key(&c, &k, &kn) < 0 or expect(&c, c':', "expected ':'") < 0:
             return -1
         if key_is(k, kn, "arg", 3):
             if s.has_arg:

@@ -1,7 +1,6 @@
 # cython: language_level=3
 from libc.stdint cimport int64_t, int32_t
 from okxbook._book cimport Book
-from okxbook._level cimport Side
 
 ctypedef struct TopRow:
     int64_t recv_ns
@@ -36,6 +35,6 @@ cdef class TopSeries:
     cdef dict _book_index       # Book -> index
     cdef list _book_names
     cdef int _grow(self) except -1
-    cdef void _band(self, Side* side, int depth, double mid, double sz_div, double direction,
+    cdef void _band(self, Book book, bint bids, double mid, double sz_div, double direction,
                     double* out) noexcept
     cpdef void observe(self, Book book, int64_t recv_ns) except *

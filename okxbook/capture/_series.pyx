@@ -14,8 +14,11 @@ from libc.math cimport NAN
 
 import numpy as np
 
-from okxbook._level cimport Level, Side, wide_t
-from okxbook._book cimport Book, STATE_LIVE
+from okxbook._level cimport Level, wide_t
+from okxbook._book cimport (Book, book_is_live, book_seq_id, book_n_bids, book_n_asks,
+                            book_best_bid_ticks, book_best_ask_ticks, book_best_bid_lots,
+                            book_best_ask_lots, book_px_div, book_sz_div, book_bid_level,
+                            book_ask_level)
 
 
 cdef class TopSeries:
@@ -78,57 +81,58 @@ cdef class TopSeries:
             self._book_index[book] = index
             self._book_names.append(f"{book.channel}/{book.inst_id}")
         cdef TopRow* row = &self._rows[self._n]
-        cdef Side* bids = &book._bids
-        cdef Side* asks = &book._asks
-        cdef double px_div = book._px_div, sz_div = book._sz_div
+        cdef double px_div = book_px_div(book), sz_div = book_sz_div(book)
+        cdef bint has_bid = book_n_bids(book) > 0, has_ask = book_n_asks(book) > 0
         row.recv_ns = recv_ns
         row.ts_ms = book.ts_ms
-        row.seq_id = book.seq_id
+        row.seq_id = book_seq_id(book)
         row.book = <int32_t>index
-        row.flags = ((FLAG_VALID if book._state == STATE_LIVE else 0)
+        row.flags = ((FLAG_VALID if book_is_live(book) else 0)
                      | (FLAG_CROSSED if book.crossed else 0)
                      | (FLAG_TOP_CHANGED if book.top_changed else 0)
                      | (book.px_decimals << PX_DEC_SHIFT))
-        if bids.n:
-            row.bid_ticks = bids.lv[bids.n - 1].px
+        if has_bid:
+            row.bid_ticks = book_best_bid_ticks(book)
             row.bid_px = row.bid_ticks / px_div
-            row.bid_sz = bids.lv[bids.n - 1].sz / sz_div
+            row.bid_sz = book_best_bid_lots(book) / sz_div
         else:
             row.bid_ticks = 0
             row.bid_px = row.bid_sz = NAN
-        if asks.n:
-            row.ask_ticks = asks.lv[asks.n - 1].px
+        if has_ask:
+            row.ask_ticks = book_best_ask_ticks(book)
             row.ask_px = row.ask_ticks / px_div
-            row.ask_sz = asks.lv[asks.n - 1].sz / sz_div
+            row.ask_sz = book_best_ask_lots(book) / sz_div
         else:
             row.ask_ticks = 0
             row.ask_px = row.ask_sz = NAN
         cdef double* depth = &self._depth[self._n * 2 * self._n_bps]
         cdef double mid
-        if bids.n and asks.n:
+        if has_bid and has_ask:
             # In 128 bits: the sum or difference of two int64 prices can pass int64.
             mid = <double>(<wide_t>row.bid_ticks + row.ask_ticks) / 2.0
             row.spread = <double>(<wide_t>row.ask_ticks - row.bid_ticks) / px_div
             row.mid = mid / px_div
-            self._band(bids, book.depth, mid, sz_div, -1.0, depth)
-            self._band(asks, book.depth, mid, sz_div, 1.0, depth + self._n_bps)
+            self._band(book, True, mid, sz_div, -1.0, depth)
+            self._band(book, False, mid, sz_div, 1.0, depth + self._n_bps)
         else:
             row.spread = row.mid = NAN
             for i in range(2 * self._n_bps):
                 depth[i] = NAN
         self._n += 1
 
-    cdef void _band(self, Side* side, int depth, double mid, double sz_div, double direction,
+    cdef void _band(self, Book book, bint bids, double mid, double sz_div, double direction,
                     double* out) noexcept:
         """Size resting within each band: levels with price inside mid * (1 ± bps/1e4), among the
-        published ``depth`` levels (walked once, bands sorted ascending)."""
-        cdef Py_ssize_t j, top = side.n if side.n < depth else depth
+        published levels (walked once, best first, bands sorted ascending)."""
+        cdef Py_ssize_t j, top = book_n_bids(book) if bids else book_n_asks(book)
         cdef int k = 0
         cdef int64_t px
         cdef wide_t cum = 0             # 400 levels of 10**17 lots pass int64
+        cdef const Level* lv
         cdef double limit = mid * (1.0 + direction * self._bps[0] / 1e4)
         for j in range(top):
-            px = side.lv[side.n - 1 - j].px
+            lv = book_bid_level(book, j) if bids else book_ask_level(book, j)
+            px = lv.px
             while k < self._n_bps and (px - limit) * direction > 0:
                 out[k] = <double>cum / sz_div
                 k += 1
@@ -136,7 +140,7 @@ cdef class TopSeries:
                     limit = mid * (1.0 + direction * self._bps[k] / 1e4)
             if k == self._n_bps:
                 return
-            cum += side.lv[side.n - 1 - j].sz
+            cum += lv.sz
         while k < self._n_bps:
             out[k] = <double>cum / sz_div
             k += 1
