@@ -499,7 +499,6 @@ cdef class Book:
         if m == 0:
             return out
         cdef DepthRow[::1] rows = out
-        cdef double cum = 0.0
         cdef int64_t cum_lots = 0
         cdef Level* lv
         for j in range(m):

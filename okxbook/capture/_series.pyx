@@ -14,7 +14,7 @@ from libc.math cimport NAN
 
 import numpy as np
 
-from okxbook._level cimport Level, Side
+from okxbook._level cimport Side
 from okxbook._book cimport Book, STATE_LIVE
 
 
