@@ -4,12 +4,14 @@ from typing import Final
 
 import numpy as np
 import numpy.typing as npt
+from typing_extensions import disjoint_base
 
 CHANNELS: Final[dict[str, tuple[int, bool]]]
 NO_BID: Final[int]
 NO_ASK: Final[int]
 DEPTH_DTYPE: Final[np.dtype[np.void]]
 
+@disjoint_base  # a Cython extension type
 class Book:
     channel: Final[str]
     inst_id: Final[str]

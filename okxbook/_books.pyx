@@ -7,19 +7,15 @@ frames for one instrument skip the dict), creates books on their first snapshot,
 non-book frames (acks, errors, notices, pong) back as events.
 """
 
-from libc.stdint cimport int64_t
 from libc.string cimport memcmp, memcpy
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE, PyBytes_FromStringAndSize
 from cpython.unicode cimport PyUnicode_Check
 from cpython.buffer cimport (PyObject_CheckBuffer, PyObject_GetBuffer, PyBuffer_Release,
                              PyBUF_C_CONTIGUOUS, PyBUF_FORMAT)
 
-from okxbook._level cimport Level
-from okxbook._wire cimport (Scratch, scan_frame, scratch_free, KIND_BOOK, KIND_EVENT, KIND_PONG,
-                            KIND_OTHER,
-                            ACTION_SNAPSHOT, ACTION_NONE)
+from okxbook._wire cimport (Scratch, scan_frame, scratch_free, KIND_BOOK, KIND_PONG, KIND_OTHER,
+                            ACTION_SNAPSHOT)
 from okxbook._book cimport Book
-from okxbook._checksum cimport CHECKSUM_BUF_SIZE
 
 from okxbook._book import CHANNELS
 from okxbook.errors import FrameError, MissingSnapshotError, UnknownChannelError

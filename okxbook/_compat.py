@@ -29,6 +29,9 @@ MOVED: dict[str, str] = {
 
 
 class _Alias(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    def __init__(self) -> None:
+        self._own_specs: dict[str, importlib.machinery.ModuleSpec | None] = {}
+
     def find_spec(
         self, fullname: str, path: object = None, target: object = None
     ) -> importlib.machinery.ModuleSpec | None:
@@ -37,11 +40,15 @@ class _Alias(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         return importlib.machinery.ModuleSpec(fullname, self)
 
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType:
-        return importlib.import_module(MOVED[spec.name])
+        module = importlib.import_module(MOVED[spec.name])
+        # module_from_spec() is about to stamp the alias spec on the owning module: keep its own
+        # to give back in exec_module (else its relative imports warn, reload() reloads the alias).
+        self._own_specs[module.__name__] = module.__spec__
+        return module
 
     def exec_module(self, module: ModuleType) -> None:
-        # The owning module ran when create_module imported it; nothing is left to run.
-        return None
+        # The owning module ran when create_module imported it; only its spec needs putting back.
+        module.__spec__ = self._own_specs.pop(module.__name__)
 
 
 def install() -> None:

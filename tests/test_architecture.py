@@ -227,3 +227,27 @@ def test_old_import_paths_are_the_new_modules(old):
     import importlib
 
     assert importlib.import_module(old) is importlib.import_module(_compat.MOVED[old])
+
+
+@pytest.mark.parametrize("old", sorted(_compat.MOVED))
+def test_an_old_import_path_leaves_the_module_its_own_spec(old):
+    """Importing the old name must not re-label the module: its ``__spec__`` stays its own, so
+    its relative imports (which warn when ``__package__ != __spec__.parent``) and ``reload()``
+    keep working (regression: the alias spec overwrote it)."""
+    import importlib
+
+    module = importlib.import_module(old)
+    assert module.__spec__.name == _compat.MOVED[old] == module.__name__
+    assert module.__spec__.parent == module.__package__
+
+
+def test_the_version_has_one_home():
+    """pyproject.toml reads the version from okxbook/__init__.py; the installed metadata agrees."""
+    import importlib.metadata
+    import tomllib
+
+    import okxbook
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    assert "version" not in project and "version" in project["dynamic"]
+    assert importlib.metadata.version("okxbook") == okxbook.__version__

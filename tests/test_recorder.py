@@ -552,6 +552,7 @@ def test_sigkill_mid_recording_loses_at_most_the_last_second(tmp_path):
         proc.send_signal(signal.SIGKILL)
     for compression, (d, proc) in children.items():
         proc.wait(timeout=10)
+        proc.stdout.close()  # ours to close (else ResourceWarning, an error here)
         assert proc.returncode == -signal.SIGKILL
         files = sorted(d.iterdir())
         assert files and all(p.name.startswith("okx-") for p in files)

@@ -504,6 +504,8 @@ def test_serve_command_prints_the_url_serves_and_stops_on_sigint(tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+        proc.stdout.close()  # the pipes are ours to close (else ResourceWarning, an error here)
+        proc.stderr.close()
 
 
 # ---------------------------------------------------------------------------- round trip

@@ -4,9 +4,11 @@ from collections.abc import Iterable
 
 import numpy as np
 import numpy.typing as npt
+from typing_extensions import disjoint_base
 
 from okxbook._book import Book
 
+@disjoint_base  # a Cython extension type
 class TopSeries:
     @property
     def bps(self) -> tuple[float, ...]: ...

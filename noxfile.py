@@ -1,0 +1,40 @@
+"""The test suite on every CPython okxbook supports that this machine has (``.ci/run`` calls it).
+
+    nox -s tests              # 3.11, 3.12, 3.13: each one present gets a fresh venv and a build
+    nox -s tests-3.12         # one of them
+
+An interpreter that is not installed is skipped by nox (``error_on_missing_interpreters`` off);
+``.ci/run`` decides which ones must be there. Besides ``PATH``, the pyenv versions under
+``~/.pyenv/versions`` are searched, as these machines keep them there.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import nox
+
+PYTHONS = ["3.11", "3.12", "3.13"]
+
+nox.options.sessions = ["tests"]
+nox.options.error_on_missing_interpreters = False
+nox.options.reuse_existing_virtualenvs = False
+
+
+def _add_pyenv_to_path() -> None:
+    versions = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+    if not versions.is_dir():
+        return
+    dirs = [str(p / "bin") for p in sorted(versions.iterdir()) if (p / "bin").is_dir()]
+    os.environ["PATH"] = os.pathsep.join([os.environ.get("PATH", ""), *dirs])
+
+
+_add_pyenv_to_path()
+
+
+@nox.session(python=PYTHONS)
+def tests(session: nox.Session) -> None:
+    """Build okxbook (in place, for this interpreter) in a fresh venv; run the README's test command."""
+    session.install("-q", "-e", ".[test]")  # builds the extensions in place for this Python
+    session.run("python", "-m", "pytest", "-q", *session.posargs, env={"PYTHONASYNCIODEBUG": "1"})
