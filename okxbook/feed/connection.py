@@ -389,7 +389,11 @@ class Connection:
             self._integrity_lost(exc)
             return
         except MissingSnapshotError as exc:
-            self._unsynced_frame(self._state_of(exc.channel, exc.inst_id), frame)
+            cs = self._state_of(exc.channel, exc.inst_id)
+            if cs is None:
+                self._stray(exc.channel, exc.inst_id)
+            else:
+                self._unsynced_frame(cs, frame)
             return
         except UnknownChannelError:
             return
@@ -402,6 +406,7 @@ class Connection:
         if type(result) is Book:
             cs = self.by_book.get(result)
             if cs is None:
+                self._stray(result.channel, result.inst_id)
                 return
             if cs.state is State.LIVE:
                 if result.top_changed and not self.staging:
@@ -493,9 +498,19 @@ class Connection:
             return None
         return self.states.get((channel, inst_id))
 
+    def _stray(self, channel: str | None, inst_id: str | None) -> None:
+        """A frame for a book this connection did not subscribe (misrouted, or in flight from an
+        old subscription): it touched only this connection's own ``Books``, never the book
+        another connection keeps (issue 14 item 2); forget the stray book so stray instIds cannot
+        grow memory without bound (item 10)."""
+        self.stats["stray_frames"] += 1
+        if channel is not None and inst_id is not None and (channel, inst_id) in self.books:
+            self.books.remove(channel, inst_id)
+
     def _integrity_lost(self, exc: SequenceError | ChecksumError) -> None:
         cs = self._state_of(exc.channel, exc.inst_id)
         if cs is None:
+            self._stray(exc.channel, exc.inst_id)
             return
         self.stats["integrity_errors"] += 1
         log.warning("%s: %s; resyncing %s/%s", self.name, exc, exc.channel, exc.inst_id)
