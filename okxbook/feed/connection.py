@@ -152,6 +152,7 @@ class Connection:
         self._login_ack: asyncio.Future[LoginAck | ErrorEvent] | None = None
         self._task: asyncio.Task[None] | None = None
         self._attempt = 0
+        self._pongs: set[asyncio.Task[None]] = set()
 
     def _bind_books(self) -> None:
         self.by_book = {self.books.book(*key): cs for key, cs in self.states.items()}
@@ -398,6 +399,11 @@ class Connection:
         except UnknownChannelError:
             return
         except FrameError as exc:
+            if frame == b"ping":
+                # Some guides have the server ping: answer it (issue 14 item 12; §6 has the
+                # client ping, which _keepalive does), never count it as a malformed frame.
+                self._answer_ping()
+                return
             self._bad_frame(exc, frame)
             return
         except Exception:  # a bug must not kill the connection's receive path
@@ -423,6 +429,19 @@ class Connection:
                 self.listener.successor_progress(self)
         else:
             self._on_event(result)
+
+    def _answer_ping(self) -> None:
+        self.stats["server_pings"] += 1
+
+        async def pong() -> None:
+            try:
+                await self._send_text("pong")
+            except (ConnectionError, OSError):
+                pass  # the reconnect loop sees the drop
+
+        task = asyncio.get_running_loop().create_task(pong())
+        self._pongs.add(task)
+        task.add_done_callback(self._pongs.discard)
 
     def _record(self, recv_ns: int, frame: bytes) -> None:
         if self.staging:
