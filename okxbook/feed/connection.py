@@ -57,7 +57,6 @@ from .transport import Transport, TransportError, connect_transport
 
 log = logging.getLogger("okxbook.feed")
 
-LOGIN_TIMEOUT = 10.0
 # How long a REST snapshot may wait for a buffered update that follows it before it is refetched.
 SEED_WAIT = 2.0
 _ids = itertools.count(1)
@@ -92,9 +91,15 @@ class ConnectionSettings:
     pong_timeout: float
     reconnect_delay: tuple[float, float]
     resync_delay: tuple[float, float]
+    subscribe_timeout: float = 10.0
+    login_timeout: float = 10.0
     http: httpx.AsyncClient | None = None
     recorder: Any = None
     stats: Counter[str] | None = None
+
+
+class LoginUnanswered(ConnectionError):
+    """No login answer came (timeout or drop): reconnect and log in again."""
 
 
 class ConnSub:
@@ -102,6 +107,7 @@ class ConnSub:
 
     __slots__ = (
         "buffer",
+        "deadline",
         "key",
         "pacing",
         "req_id",
@@ -120,6 +126,7 @@ class ConnSub:
         self.buffer: list[Buffered] = []
         self.seeding: asyncio.Task[None] | None = None
         self.resync_task: asyncio.Task[None] | None = None
+        self.deadline: asyncio.TimerHandle | None = None
 
 
 class Connection:
@@ -232,12 +239,17 @@ class Connection:
             self.budget = requests_per_connection()  # OKX counts requests per connection
             self.last_rx = time.monotonic()
             keepalive = asyncio.get_running_loop().create_task(self._keepalive())
+            why: str | None = None
             try:
                 await self._login_if_needed()
                 for cs in self.states.values():
                     if cs.state is not State.FAILED:
                         await self._subscribe(cs)
                 code = await self.transport.wait_closed()
+            except LoginUnanswered as exc:
+                code, why = 1006, str(exc)
+                if self.transport is not None:
+                    self.transport.abort()
             except (ConnectionError, OSError) as exc:  # the socket died while we were sending
                 code = 1006
                 log.debug("%s: send failed: %s", self.name, exc)
@@ -248,7 +260,7 @@ class Connection:
                     self.transport.abort()
             finally:
                 keepalive.cancel()
-            self._on_disconnect(code)
+            self._on_disconnect(code, why)
             self.listener.disconnected(self)  # may retire us (closed for a 64008 upgrade)
             if self.retired:
                 break
@@ -309,15 +321,24 @@ class Connection:
         waiting: set[asyncio.Future[Any]] = {self._login_ack, closed}
         try:
             done, _ = await asyncio.wait(
-                waiting, timeout=LOGIN_TIMEOUT, return_when=asyncio.FIRST_COMPLETED
+                waiting,
+                timeout=self.settings.login_timeout,
+                return_when=asyncio.FIRST_COMPLETED,
             )
         finally:
             closed.cancel()
         if self._login_ack not in done:
-            # The socket died, or no answer came: not a refusal. Reconnect and log in again.
-            raise ConnectionError(
-                "connection lost during login" if closed in done else "login timed out"
-            )
+            # The socket died, or no answer came: not a refusal. Reconnect and log in again,
+            # and say so in the status of the subscriptions waiting for it (issue 14 item 5).
+            if closed in done:
+                reason = "connection lost during login; reconnecting"
+            else:
+                self.stats["login_timeouts"] += 1
+                reason = f"no answer to login within {self.settings.login_timeout:g}s; reconnecting"
+            for cs in self.states.values():
+                if cs.key[0] in okx.LOGIN_CHANNELS and cs.state is not State.FAILED:
+                    self._status(cs, reason)
+            raise LoginUnanswered(reason)
         ack = self._login_ack.result()
         if isinstance(ack, LoginAck) and ack.code == "0":
             return
@@ -336,6 +357,31 @@ class Connection:
         await self._request(
             {"id": req_id, "op": "subscribe", "args": [{"channel": channel, "instId": inst_id}]}
         )
+        self._arm_deadline(cs, req_id)
+
+    def _arm_deadline(self, cs: ConnSub, req_id: str) -> None:
+        """A subscribe must be acked and followed by data in time: a server that answers only
+        pong, or answers with garbage, must not leave a book "syncing" forever (issue 14 item 5)."""
+        if cs.deadline is not None:
+            cs.deadline.cancel()
+        cs.deadline = asyncio.get_running_loop().call_later(
+            self.settings.subscribe_timeout, self._deadline_passed, cs, req_id
+        )
+
+    def _deadline_passed(self, cs: ConnSub, req_id: str) -> None:
+        cs.deadline = None
+        if self.retired or self.transport is None or cs.req_id != req_id:
+            return
+        timeout = self.settings.subscribe_timeout
+        if cs.state is State.SUBSCRIBING:
+            reason = f"no answer to subscribe within {timeout:g}s; retrying"
+        elif cs.state is State.SYNCING:
+            reason = f"subscribed, but no book data within {timeout:g}s; retrying"
+        else:
+            return
+        self.stats["subscribe_timeouts"] += 1
+        log.warning("%s: %s/%s: %s", self.name, *cs.key, reason)
+        self._schedule_resync(cs, reason, resubscribe=True)
 
     async def _unsubscribe(self, cs: ConnSub) -> None:
         channel, inst_id = cs.key
@@ -351,7 +397,7 @@ class Connection:
         if not self.staging:
             self.listener.book_status(cs.key, public_state(cs.state, cs.was_live), reason)
 
-    def _on_disconnect(self, code: int | None) -> None:
+    def _on_disconnect(self, code: int | None, why: str | None = None) -> None:
         self.transport = None
         if self.retired:  # replaced (64008) or stopped: its books now belong to another
             return
@@ -359,12 +405,15 @@ class Connection:
         recorder = self.settings.recorder
         if recorder is not None and not self.staging:
             recorder.mark_disconnect(time.time_ns())
-        reason = f"connection lost (close code {code})"
+        reason = why or f"connection lost (close code {code})"
         for cs in self.states.values():
             for task in (cs.seeding, cs.resync_task):
                 if task is not None:
                     task.cancel()
             cs.seeding = cs.resync_task = None
+            if cs.deadline is not None:
+                cs.deadline.cancel()
+                cs.deadline = None
             cs.buffer.clear()
             if cs.state is State.FAILED:
                 continue
@@ -546,7 +595,7 @@ class Connection:
 
     # ------------------------------------------------------------------ resync and seeding
 
-    def _schedule_resync(self, cs: ConnSub, reason: str) -> None:
+    def _schedule_resync(self, cs: ConnSub, reason: str, resubscribe: bool = False) -> None:
         if cs.resync_task is not None and not cs.resync_task.done():
             return
         book = self.books.book(*cs.key)
@@ -558,9 +607,9 @@ class Connection:
         cs.buffer.clear()
         cs.state = transition(cs.state, "retryable")
         self._status(cs, reason)
-        cs.resync_task = asyncio.get_running_loop().create_task(self._resync(cs))
+        cs.resync_task = asyncio.get_running_loop().create_task(self._resync(cs, resubscribe))
 
-    async def _resync(self, cs: ConnSub) -> None:
+    async def _resync(self, cs: ConnSub, resubscribe: bool = False) -> None:
         """Resync one instrument without touching the socket or other books: wait out its own
         backoff (a book that keeps breaking is resynced ever more slowly), then either re-seed
         from REST (no WS requests) or unsubscribe + subscribe (2 of the 480 requests/hour)."""
@@ -570,7 +619,8 @@ class Connection:
             await asyncio.sleep(delay)
         try:
             if (
-                self.settings.resync_mode == "rest"
+                not resubscribe
+                and self.settings.resync_mode == "rest"
                 and okx.CHANNELS[cs.key[0]].rest_path == okx.REST_BOOKS_PATH
             ):
                 cs.state = transition(cs.state, "seed")

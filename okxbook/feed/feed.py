@@ -125,6 +125,8 @@ class Feed:
         pong_timeout: float = 5.0,
         reconnect_delay: tuple[float, float] = (1.0, 60.0),
         resync_delay: tuple[float, float] = (1.0, 60.0),
+        subscribe_timeout: float = 10.0,
+        login_timeout: float = 10.0,
     ) -> None:
         if transport not in TRANSPORTS:
             raise ValueError(f"transport must be one of {TRANSPORTS}")
@@ -183,6 +185,8 @@ class Feed:
             pong_timeout=pong_timeout,
             reconnect_delay=reconnect_delay,
             resync_delay=resync_delay,
+            subscribe_timeout=subscribe_timeout,
+            login_timeout=login_timeout,
             recorder=recorder,
             stats=self.stats,
         )

@@ -1,0 +1,107 @@
+"""The real feeder against small misbehaving servers built here with the ``websockets`` server API
+(not the OKX-like LocalExchange): a server that answers only ``pong``, one that answers subscribe
+with garbage, one that never answers login. The feeder must say what is wrong and keep retrying,
+never sit in "syncing" forever (issue 14 item 5). Protocol references (§n): docs/protocol.md."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+
+import pytest
+from feed_helpers import FAST, run, wait_for
+from websockets.asyncio.server import serve
+
+from okxbook.feed import Credentials, Feed
+
+BTC = ("books", "BTC-USDT")
+
+
+class Server:
+    """Answers text ``ping`` with ``pong``; every other request is recorded and answered by
+    ``reply(request) -> list[str]``."""
+
+    def __init__(self, reply) -> None:
+        self.reply = reply
+        self.received: list[str] = []
+        self.url = ""
+
+    async def _handler(self, ws) -> None:
+        with contextlib.suppress(Exception):
+            async for message in ws:
+                if message == "ping":
+                    await ws.send("pong")
+                    continue
+                self.received.append(message)
+                for answer in self.reply(message):
+                    await ws.send(answer)
+
+    def ops(self, op: str) -> list[dict]:
+        out = []
+        for raw in self.received:
+            with contextlib.suppress(ValueError):
+                req = json.loads(raw)
+                if isinstance(req, dict) and req.get("op") == op:
+                    out.append(req)
+        return out
+
+    @contextlib.asynccontextmanager
+    async def running(self):
+        async with serve(self._handler, "127.0.0.1", 0) as server:
+            port = server.sockets[0].getsockname()[1]
+            self.url = f"ws://127.0.0.1:{port}/ws/v5/public"
+            yield self
+
+
+REPLIES = {
+    "pong_only": lambda request: [],
+    "garbage": lambda request: ["}{ garbage", '{"event":"subscribe"'],
+    "ack_then_silence": lambda request: [
+        json.dumps({"event": "subscribe", "arg": json.loads(request)["args"][0]})
+    ],
+}
+
+
+@pytest.mark.parametrize("kind", list(REPLIES))
+def test_a_subscribe_with_no_usable_answer_times_out_retries_and_says_why(kind):
+    async def main():
+        async with Server(REPLIES[kind]).running() as srv:
+            feed = Feed(
+                [BTC], url=srv.url, rest_url="http://127.0.0.1:1", subscribe_timeout=0.2, **FAST
+            )
+            async with feed:
+                await wait_for(lambda: len(srv.ops("subscribe")) >= 3, 5, "subscribe retries")
+                status = feed.status(*BTC)
+                assert status.state in ("syncing", "resyncing"), status
+                assert "within 0.2s" in (status.reason or ""), status
+                want = "no book data" if kind == "ack_then_silence" else "no answer to subscribe"
+                assert want in (status.reason or ""), status
+                assert not feed.book(*BTC).is_valid
+                assert feed.stats["subscribe_timeouts"] >= 2
+                assert len(srv.ops("unsubscribe")) >= 2  # each retry is unsubscribe + subscribe
+
+    run(main)
+
+
+def test_a_login_with_no_answer_times_out_and_the_status_says_so():
+    creds = Credentials("apikey-123", "secret-value-xyz", "passphrase-xyz")
+
+    async def main():
+        async with Server(lambda request: []).running() as srv:
+            feed = Feed(
+                [("books-l2-tbt", "BTC-USDT")],
+                url=srv.url,
+                rest_url="http://127.0.0.1:1",
+                credentials=creds,
+                login_timeout=0.2,
+                **FAST,
+            )
+            async with feed:
+                await wait_for(lambda: len(srv.ops("login")) >= 2, 5, "login retried")
+                status = feed.status("books-l2-tbt", "BTC-USDT")
+                assert status.state == "syncing"
+                assert "no answer to login within 0.2s" in (status.reason or ""), status
+                assert srv.ops("subscribe") == []  # never subscribed without login
+                assert feed.stats["login_timeouts"] >= 1
+
+    run(main)
