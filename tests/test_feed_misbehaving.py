@@ -105,3 +105,57 @@ def test_a_login_with_no_answer_times_out_and_the_status_says_so():
                 assert feed.stats["login_timeouts"] >= 1
 
     run(main)
+
+
+SECRET = "S3cr3tKeyValue0123456789abcdef"
+PASSPHRASE = "Pa55phraseValue!"
+API_KEY = "apikey-0123456789"
+
+
+def test_credentials_echoed_in_an_error_event_are_redacted_everywhere(caplog, tmp_path):
+    """Issue 14 item 3: OKX error events echo the offending request. A server answering login
+    with ``{"event":"error","code":"60012","msg":"Invalid request: <the login request>"}`` must
+    leave no apiKey, passphrase or sign in logs, feed.events, SubscriptionError or status."""
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    creds = Credentials(API_KEY, SECRET, PASSPHRASE)
+    signs: list[str] = []
+
+    def echo(request: str) -> list[str]:
+        req = json.loads(request)
+        if req.get("op") == "login":
+            signs.append(req["args"][0]["sign"])
+        msg = f"Invalid request: {request}"
+        return [json.dumps({"event": "error", "code": "60012", "msg": msg, "connId": "c1"})]
+
+    async def main():
+        async with Server(echo).running() as srv:
+            feed = Feed(
+                [("books-l2-tbt", "BTC-USDT")],
+                url=srv.url,
+                rest_url="http://127.0.0.1:1",
+                credentials=creds,
+                **FAST,
+            )
+            async with feed:
+                await wait_for(lambda: feed.errors, 5, "the login refused")
+                return feed
+
+    feed = run(main)
+    assert signs
+    status = feed.status("books-l2-tbt", "BTC-USDT")
+    assert status.state == "invalid"
+    texts = [
+        caplog.text,
+        repr(feed.events),
+        *(str(e) for e in feed.errors),
+        *(repr(e) for e in feed.errors),
+        *(e.msg for e in feed.errors),
+        str(status),
+    ]
+    assert "60012" in str(feed.errors[0])
+    assert "***" in (status.reason or ""), status
+    for text in texts:
+        for secret in (API_KEY, PASSPHRASE, SECRET, *signs):
+            assert secret not in text, (secret, text[:300])

@@ -15,6 +15,7 @@ Sources: docs/protocol.md §4 (sequencing, REST seed), §6 (limits, ping, 64008)
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import logging
 import random
@@ -38,7 +39,7 @@ from okxbook.errors import (
 )
 from okxbook.events import ErrorEvent, Event, LoginAck, Notice, Pong, SubscribeAck
 
-from .auth import Credentials, login_request
+from .auth import Credentials, login_request, redact
 from .ratelimit import CONNECTS_PER_IP, requests_per_connection
 from .rest import RestError, fetch_books
 from .sync import (
@@ -432,6 +433,8 @@ class Connection:
         recv_ns = time.time_ns()
         self.last_rx = time.monotonic()
         if self.settings.recorder is not None:
+            if frame.startswith(b'{"event"'):  # an error may echo our login request
+                frame = self._redact(frame.decode("utf-8", "replace")).encode()
             self._record(recv_ns, frame)
         try:
             result = self.books.apply(frame)
@@ -498,9 +501,16 @@ class Connection:
         else:
             self.settings.recorder.record(recv_ns, frame)
 
+    def _redact(self, text: str) -> str:
+        return redact(text, self.settings.credentials)
+
     def _on_event(self, event: Any) -> None:
         if isinstance(event, Pong):
             return
+        if isinstance(event, ErrorEvent | LoginAck | Notice) and event.msg:
+            # The msg of an error may echo our login request: redact it before it is logged,
+            # kept in feed.events, a SubscriptionError or a status (issue 14 item 3).
+            event = dataclasses.replace(event, msg=self._redact(event.msg))
         if isinstance(event, SubscribeAck):
             cs = self.pending_ids.pop(event.id, None) if event.id else None
             if cs is None:
@@ -513,13 +523,8 @@ class Connection:
             if cs is None:
                 cs = self._state_of(event.channel, event.inst_id)
             code = okx.Code.lookup(event.code)
-            if (
-                self._login_ack is not None
-                and not self._login_ack.done()
-                and cs is None
-                and code is not None
-                and code.login_refused
-            ):
+            if self._login_ack is not None and not self._login_ack.done() and cs is None:
+                # An error claimed by no subscription while the login waits is its answer.
                 self._login_ack.set_result(event)
                 return
             if cs is None:
@@ -587,7 +592,12 @@ class Connection:
     def _bad_frame(self, exc: FrameError, frame: bytes) -> None:
         """A malformed frame: if it names one of our books, that book may have lost data."""
         self.stats["bad_frames"] += 1
-        log.warning("%s: rejected frame (%s): %.200r", self.name, exc, frame)
+        log.warning(
+            "%s: rejected frame (%s): %.200r",
+            self.name,
+            self._redact(str(exc)),
+            self._redact(frame.decode("utf-8", "replace")),
+        )
         cs = self._state_of(exc.channel, exc.inst_id)
         if cs is not None and cs.state in (State.LIVE, State.SYNCING, State.SEEDING):
             self.books.book(*cs.key).invalidate(f"malformed frame: {exc.reason}")
