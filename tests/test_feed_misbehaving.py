@@ -5,6 +5,7 @@ never sit in "syncing" forever (issue 14 item 5). Protocol references (§n): doc
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 
@@ -159,3 +160,90 @@ def test_credentials_echoed_in_an_error_event_are_redacted_everywhere(caplog, tm
     for text in texts:
         for secret in (API_KEY, PASSPHRASE, SECRET, *signs):
             assert secret not in text, (secret, text[:300])
+
+
+def test_picows_missing_makes_feed_start_raise_instead_of_hanging(monkeypatch):
+    """Issue 9 item 3: the ImportError used to die unread in a connection task."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "picows", None)  # import picows -> ImportError
+
+    async def main():
+        feed = Feed([BTC], url="ws://127.0.0.1:1/ws/v5/public", transport="picows", **FAST)
+        with pytest.raises(ImportError, match=r"pip install 'okxbook\[picows\]'"):
+            await feed.start()
+        assert feed.connections == []
+        await feed.close()
+
+    run(main)
+
+
+def test_unclaimed_events_are_bounded_and_keep_the_newest():
+    from okxbook.feed.feed import EVENTS_KEPT
+
+    n = EVENTS_KEPT + 50
+
+    def flood(request: str) -> list[str]:
+        if json.loads(request).get("op") != "subscribe":
+            return []
+        return [json.dumps({"event": "error", "code": "60012", "msg": f"e{i}"}) for i in range(n)]
+
+    async def main():
+        async with Server(flood).running() as srv:
+            async with Feed([BTC], url=srv.url, rest_url="http://127.0.0.1:1", **FAST) as feed:
+                await wait_for(
+                    lambda: feed.events and feed.events[-1].msg == f"e{n - 1}", 5, "the flood"
+                )
+                assert len(feed.events) == EVENTS_KEPT
+                assert feed.events[0].msg == f"e{n - EVENTS_KEPT}"
+
+    run(main)
+
+
+def test_a_closed_tops_stream_is_released_by_the_feed():
+    import gc
+    import weakref
+
+    async def main():
+        feed = Feed([BTC], url="ws://127.0.0.1:1/ws/v5/public", **FAST)
+        stream = feed.tops()
+        ref = weakref.ref(stream)
+        stream.close()
+        assert [t async for t in stream] == []  # a closed stream ends
+        del stream
+        gc.collect()
+        assert ref() is None, "the feed still holds a closed stream"
+
+    run(main)
+
+
+def test_frames_pushed_before_an_unanswered_login_never_fill_the_book():
+    """Issue 9 item 7: a server that never acks login but pushes a book anyway: feed.book() must
+    not hold it while the status says syncing."""
+    from okxbook.testing.synthetic import SyntheticBook
+
+    key = ("books-l2-tbt", "BTC-USDT")
+    snapshot = SyntheticBook(key[1], key[0]).snapshot_frame().decode()
+    creds = Credentials(API_KEY, SECRET, PASSPHRASE)
+
+    def push(request: str) -> list[str]:
+        return [snapshot] if json.loads(request).get("op") == "login" else []
+
+    async def main():
+        async with Server(push).running() as srv:
+            feed = Feed(
+                [key],
+                url=srv.url,
+                rest_url="http://127.0.0.1:1",
+                credentials=creds,
+                login_timeout=0.3,
+                **FAST,
+            )
+            async with feed:
+                await wait_for(lambda: feed.book(*key).frames >= 1, 5, "the pushed snapshot")
+                await asyncio.sleep(0.05)
+                assert feed.status(*key).state == "syncing"
+                assert not feed.book(*key).is_valid
+                assert feed.book(*key).best_bid is None
+
+    run(main)

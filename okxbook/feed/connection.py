@@ -477,6 +477,10 @@ class Connection:
                 self._went_live(cs, recv_ns)
             elif cs.state in (State.SYNCING, State.SEEDING):
                 self._unsynced_frame(cs, frame)
+            elif cs.state in (State.IDLE, State.FAILED) and result.is_valid:
+                # Pushed before we subscribed (e.g. a login channel whose login was never
+                # acked) or after a refusal: the book must not hold it (issue 9 item 7).
+                result.invalidate(f"frame for a subscription that is {cs.state}")
             if self.staging:
                 self.listener.successor_progress(self)
         else:

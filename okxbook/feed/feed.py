@@ -9,9 +9,10 @@ touches a level is in the Cython core.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -38,6 +39,10 @@ log = logging.getLogger("okxbook.feed")
 PROD_URL = okx.PROD_WS_URL
 DEMO_URL = okx.DEMO_WS_URL
 PROD_REST_URL = okx.PROD_REST_URL
+
+
+#: How many unclaimed events ``Feed.events`` keeps (the oldest go first; issue 14 item 10).
+EVENTS_KEPT = 1000
 
 
 class SubscriptionError(BookError):
@@ -167,7 +172,8 @@ class Feed:
         self.connections: list[Connection] = []
         self.closing = False
         self.errors: list[SubscriptionError] = []
-        self.events: list[Event] = []
+        # Unclaimed events (errors without id, unknown notices): the newest EVENTS_KEPT only.
+        self.events: deque[Event] = deque(maxlen=EVENTS_KEPT)
         self.stats: Counter[str] = Counter()
         self.http: httpx.AsyncClient | None = None
         self._streams: list[TopStream] = []
@@ -194,6 +200,15 @@ class Feed:
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
+        if self.transport_kind == "picows":
+            # A missing optional transport must fail here, not hang in a connection task that
+            # dies unread (issue 9 item 3).
+            try:
+                importlib.import_module("picows")
+            except ImportError as exc:
+                raise ImportError(
+                    "transport='picows' needs the picows package: pip install 'okxbook[picows]'"
+                ) from exc
         self.http = httpx.AsyncClient(timeout=10.0)
         self._settings.http = self.http
         for i, (group, books) in enumerate(zip(self.groups, self._group_books)):
@@ -226,7 +241,7 @@ class Feed:
         self.closing = True
         for conn in [*self.connections, *self._successors.values()]:
             await conn.stop()
-        for stream in self._streams:
+        for stream in list(self._streams):
             stream.close()
         if self.http is not None:
             await self.http.aclose()
@@ -266,9 +281,16 @@ class Feed:
             for k in wanted:
                 if k not in self.subs:
                     raise KeyError(k)
-        stream = TopStream(wanted, lambda key: self.subs[key].status.state)
+        stream = TopStream(
+            wanted, lambda key: self.subs[key].status.state, on_close=self._stream_closed
+        )
         self._streams.append(stream)
         return stream
+
+    def _stream_closed(self, stream: TopStream) -> None:
+        """``stream.close()`` removes it: closed streams cost nothing (issue 14 item 10)."""
+        if stream in self._streams:
+            self._streams.remove(stream)
 
     def on_top(self, callback: Callable[[Book, int], None]) -> None:
         """``callback(book, recv_ns)`` on every top-of-book change, called from the receive path:
