@@ -94,6 +94,7 @@ class ConnectionSettings:
     resync_delay: tuple[float, float]
     subscribe_timeout: float = 10.0
     login_timeout: float = 10.0
+    stale_after: float | None = None
     http: httpx.AsyncClient | None = None
     recorder: Any = None
     stats: Counter[str] | None = None
@@ -110,10 +111,12 @@ class ConnSub:
         "buffer",
         "deadline",
         "key",
+        "last_rx",
         "pacing",
         "req_id",
         "resync_task",
         "seeding",
+        "stale",
         "state",
         "was_live",
     )
@@ -128,6 +131,8 @@ class ConnSub:
         self.seeding: asyncio.Task[None] | None = None
         self.resync_task: asyncio.Task[None] | None = None
         self.deadline: asyncio.TimerHandle | None = None
+        self.last_rx = 0.0  # time.monotonic() of this book's last frame
+        self.stale = False
 
 
 class Connection:
@@ -240,6 +245,11 @@ class Connection:
             self.budget = requests_per_connection()  # OKX counts requests per connection
             self.last_rx = time.monotonic()
             keepalive = asyncio.get_running_loop().create_task(self._keepalive())
+            stale_watch = (
+                asyncio.get_running_loop().create_task(self._stale_watch())
+                if settings.stale_after
+                else None
+            )
             why: str | None = None
             try:
                 await self._login_if_needed()
@@ -261,6 +271,8 @@ class Connection:
                     self.transport.abort()
             finally:
                 keepalive.cancel()
+                if stale_watch is not None:
+                    stale_watch.cancel()
             self._on_disconnect(code, why)
             self.listener.disconnected(self)  # may retire us (closed for a 64008 upgrade)
             if self.retired:
@@ -293,6 +305,24 @@ class Connection:
                 self.stats["pong_timeouts"] += 1
                 self.transport.abort()
                 return
+
+    async def _stale_watch(self) -> None:
+        """Issue 14 item 4: a live book that has had no frame for ``stale_after`` s is reported
+        ``stale`` (status, tops, callbacks) until its next frame: a silent connection is known
+        within a moment, not after the 30 s ping verdict (§6)."""
+        limit = self.settings.stale_after
+        assert limit
+        while True:
+            await asyncio.sleep(limit / 4)
+            now = time.monotonic()
+            for cs in self.states.values():
+                if cs.state is State.LIVE and not cs.stale and now - cs.last_rx > limit:
+                    cs.stale = True
+                    self.stats["stale"] += 1
+                    if not self.staging:
+                        self.listener.book_status(
+                            cs.key, "stale", f"no frame for {now - cs.last_rx:.1f}s"
+                        )
 
     async def _send_text(self, text: str) -> None:
         if self.transport is None:
@@ -416,6 +446,7 @@ class Connection:
                 cs.deadline.cancel()
                 cs.deadline = None
             cs.buffer.clear()
+            cs.stale = False
             if cs.state is State.FAILED:
                 continue
             cs.state = transition(cs.state, "disconnect")
@@ -466,6 +497,10 @@ class Connection:
             if cs is None:
                 self._stray(result.channel, result.inst_id)
                 return
+            cs.last_rx = self.last_rx
+            if cs.stale:
+                cs.stale = False
+                self._status(cs, None)
             if cs.state is State.LIVE:
                 if result.top_changed and not self.staging:
                     self.listener.book_top(cs.key, result, recv_ns)
@@ -561,6 +596,8 @@ class Connection:
         cs.buffer.clear()
         cs.state = transition(cs.state, "snapshot")
         cs.was_live = True
+        cs.last_rx = time.monotonic()
+        cs.stale = False
         self._attempt = 0
         if not self.staging:
             self._status(cs, None)
@@ -619,6 +656,7 @@ class Connection:
             cs.seeding.cancel()
             cs.seeding = None
         cs.buffer.clear()
+        cs.stale = False
         cs.state = transition(cs.state, "retryable")
         self._status(cs, reason)
         cs.resync_task = asyncio.get_running_loop().create_task(self._resync(cs, resubscribe))

@@ -57,7 +57,7 @@ class SubscriptionError(BookError):
 
 @dataclass(frozen=True, slots=True)
 class BookStatus:
-    state: str  # "syncing" | "live" | "resyncing" | "invalid"
+    state: str  # "syncing" | "live" | "stale" | "resyncing" | "invalid"
     reason: str | None
     since: float  # time.time() of the change
 
@@ -105,6 +105,9 @@ class Feed:
     ``url``/``rest_url``: production by default; ``demo=True`` for demo trading; any
     OKX-compatible endpoint (e.g. ``okxbook.testing.LocalExchange``). ``transport``:
     ``"websockets"`` or ``"picows"``. ``resync``: ``"resubscribe"`` (default) or ``"rest"``.
+    ``subscribe_timeout``/``login_timeout``: seconds to an ack (and book data) before a retry.
+    ``stale_after``: seconds without a frame after which a live book's status is ``"stale"``
+    (off by default: a quiet OKX book may legitimately send only a heartbeat a minute).
 
         async with Feed(["BTC-USDT", "ETH-USDT-SWAP"]) as feed:
             await feed.wait_live()
@@ -132,6 +135,7 @@ class Feed:
         resync_delay: tuple[float, float] = (1.0, 60.0),
         subscribe_timeout: float = 10.0,
         login_timeout: float = 10.0,
+        stale_after: float | None = None,
     ) -> None:
         if transport not in TRANSPORTS:
             raise ValueError(f"transport must be one of {TRANSPORTS}")
@@ -193,6 +197,7 @@ class Feed:
             resync_delay=resync_delay,
             subscribe_timeout=subscribe_timeout,
             login_timeout=login_timeout,
+            stale_after=stale_after,
             recorder=recorder,
             stats=self.stats,
         )
