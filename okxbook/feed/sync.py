@@ -23,6 +23,7 @@ import orjson
 __all__ = [
     "SEED_BUFFER_LIMIT",
     "Buffered",
+    "Position",
     "ResyncPacing",
     "Splice",
     "SplicePlan",
