@@ -526,3 +526,25 @@ def test_a_drop_during_login_reconnects_and_logs_in_again():
                 assert_matches_exchange(feed, ex)
 
     run(main, timeout=20)
+
+
+def test_a_text_ping_from_the_server_is_answered_with_pong_not_counted_as_malformed():
+    """Issue 14 item 12: a server-sent text ``ping`` was rejected as a malformed frame."""
+
+    async def main():
+        async with harness(KEYS) as h:
+            ex, feed = h.ex, h.feed
+            await settle(feed, ex)
+            conn = ex.connections[0]
+            mark = h.obs.mark()
+            await ex.send_raw(conn, b"ping")
+            await wait_for(lambda: "pong" in ex.conn(conn).received, 2, "the feeder's pong")
+            assert feed.stats["bad_frames"] == 0
+            assert "ping" not in ex.conn(conn).received  # answered, not mistaken for silence
+            await ex.step(2)
+            await settle(feed, ex)
+            h.obs.assert_untouched(KEYS, mark)
+            assert ex.connections == [conn]
+            assert_matches_exchange(feed, ex)
+
+    run(main)

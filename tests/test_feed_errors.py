@@ -201,3 +201,41 @@ def test_error_event_after_subscribe_touches_no_book():
             assert_matches_exchange(feed, ex)
 
     run(main)
+
+
+def _update(inst: str, prev: int, seq: int) -> bytes:
+    return _bad(
+        inst, f'{{"asks":[],"bids":[],"ts":"1","checksum":0,"prevSeqId":{prev},"seqId":{seq}}}'
+    )
+
+
+def test_misrouted_frame_on_another_connection_never_touches_the_book_its_owner_keeps_live():
+    """Issue 14 item 2: a gap frame for ETH arriving on the connection that carries only BTC used
+    to invalidate the one shared ETH book while ETH's own connection never heard of it: ETH stayed
+    "live" over an empty book forever. Frames now touch only their connection's books."""
+
+    async def main():
+        async with harness([BTC, ETH], max_per_connection=1) as h:
+            ex, feed = h.ex, h.feed
+            await ex.step(3)
+            await settle(feed, ex)
+            btc_conn = ex.subscribers(*BTC)[0]
+            assert ex.subscribers(*ETH) != [btc_conn]
+            mark = h.obs.mark()
+            with ValidityWatch(feed, [BTC, ETH]) as watch:
+                seq = ex.book(*ETH).seq_id
+                await ex.send_raw(btc_conn, _update("ETH-USDT", seq + 1000, seq + 1001))
+                await ex.send_raw(btc_conn, _update("DOGE-USDT", 5, 6))  # nobody's instId
+                await asyncio.sleep(0.02)
+                await ex.step(3)
+                await settle(feed, ex)
+            assert watch.invalid_seen == []
+            h.obs.assert_untouched([BTC, ETH], mark)
+            assert feed.book(*ETH).is_valid and feed.status(*ETH).state == "live"
+            assert feed.stats["resyncs"] == 0
+            for conn in feed.connections:  # no book is kept for a stray instId
+                assert ("books", "DOGE-USDT") not in conn.books
+            assert_matches_exchange(feed, ex)
+            h.obs.check_no_stale(ex)
+
+    run(main)

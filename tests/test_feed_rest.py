@@ -11,6 +11,7 @@ import asyncio
 from decimal import Decimal
 
 import orjson
+import pytest
 from feed_helpers import (
     FAST,
     Observer,
@@ -246,5 +247,78 @@ def test_seq_reset_while_rest_seeding_still_brings_the_book_live(monkeypatch):
             assert_matches_exchange(feed, ex, initial=init, per_connection=False)
             h.obs.check_no_stale(ex, initial=init)
             assert h.obs.states(BTC) == ["live"]
+
+    run(main)
+
+
+BAD_BODIES = {
+    "empty_list": b"[]",
+    "null": b"null",
+    "number": b"42",
+    "string": b'"ok"',
+    "not_json": b"{'code': 0",
+    "no_data": b'{"code":"0","msg":""}',
+    "data_null": b'{"code":"0","data":null}',
+    "data_empty": b'{"code":"0","data":[]}',
+    "row_not_object": b'{"code":"0","data":[[1,2]]}',
+    "asks_not_list": b'{"code":"0","data":[{"asks":"x","bids":[],"ts":"1","seqId":"5"}]}',
+    "no_seqid": b'{"code":"0","data":[{"asks":[],"bids":[],"ts":"1"}]}',
+    "negative_seqid": b'{"code":"0","data":[{"asks":[],"bids":[],"ts":"1","seqId":-3}]}',
+    "error_code": b'{"code":"50011","msg":"Too Many Requests","data":[]}',
+}
+
+
+@pytest.mark.parametrize("body", list(BAD_BODIES.values()), ids=list(BAD_BODIES))
+def test_unusable_rest_body_is_a_rest_error(body):
+    import httpx
+
+    from okxbook.feed.rest import RestError, fetch_books
+
+    async def main():
+        transport = httpx.MockTransport(lambda request: httpx.Response(200, content=body))
+        async with httpx.AsyncClient(transport=transport) as client:
+            with pytest.raises(RestError):
+                await fetch_books(client, "http://rest.invalid", "BTC-USDT")
+
+    asyncio.run(main())
+
+
+def test_a_rest_answer_that_is_not_an_object_is_retried_until_the_book_is_live(monkeypatch):
+    """Issue 14 item 6: ``[]`` and ``null`` from /market/books used to raise AttributeError in the
+    seed task, which died: the book stayed "syncing" forever. Now they are RestErrors, retried."""
+    import httpx
+
+    from okxbook.feed import feed as feed_module
+
+    answers = [b"[]", b"null"]
+    real_client = httpx.AsyncClient
+
+    class Flaky(httpx.AsyncBaseTransport):
+        def __init__(self) -> None:
+            self.inner = httpx.AsyncHTTPTransport()
+
+        async def handle_async_request(self, request):
+            if answers:
+                return httpx.Response(200, content=answers.pop(0))
+            return await self.inner.handle_async_request(request)
+
+        async def aclose(self) -> None:
+            await self.inner.aclose()
+
+    monkeypatch.setattr(
+        feed_module.httpx, "AsyncClient", lambda **kw: real_client(transport=Flaky(), **kw)
+    )
+
+    async def main():
+        async with harness([BTC], exchange=dict(no_snapshot=True), wait_live=False) as h:
+            ex, feed = h.ex, h.feed
+            await step_until(
+                ex, lambda: feed.status(*BTC).state == "live", timeout=8, what="BTC live"
+            )
+            assert answers == []
+            await ex.step(3)
+            await settle(feed, ex)
+            init = _initial(ex, [BTC])
+            assert_matches_exchange(feed, ex, initial=init, per_connection=False)
 
     run(main)

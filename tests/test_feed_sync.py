@@ -11,6 +11,7 @@ import asyncio
 import pytest
 from feed_helpers import (
     ValidityWatch,
+    assert_book_equals,
     assert_matches_exchange,
     current_conn,
     harness,
@@ -18,6 +19,7 @@ from feed_helpers import (
     run,
     settle,
     sub_counts,
+    wait_for,
 )
 
 BTC = ("books", "BTC-USDT")
@@ -267,5 +269,34 @@ def test_tops_stream_shows_no_prices_while_resyncing_and_ends_when_the_feed_clos
                     assert t.bid is None and t.ask is None and t.bid_px != t.bid_px  # NaN
             assert readings[-1].status == "live"
             assert (readings[-1].bid, readings[-1].ask) == ref_top
+
+    run(main)
+
+
+def test_a_live_book_with_no_frame_for_stale_after_is_reported_stale_until_the_next_frame():
+    """Issue 14 item 4: a silent connection kept its books "live" until the 30 s ping verdict."""
+
+    async def main():
+        async with harness(KEYS, stale_after=0.3, ping_after=30.0) as h:
+            ex, feed = h.ex, h.feed
+            await ex.step(2)
+            await settle(feed, ex)
+            mark = h.obs.mark()
+            stream = feed.tops(BTC)
+            while stream.get_nowait() is not None:
+                pass
+            # no pushes: every book goes stale, with a reason saying for how long
+            await wait_for(lambda: all(feed.status(*k).state == "stale" for k in KEYS), 3)
+            assert "no frame for" in (feed.status(*BTC).reason or "")
+            assert all(feed.book(*k).is_valid for k in KEYS)  # stale, not wrong
+            top = stream.get_nowait()
+            assert top is not None and top.status == "stale" and top.bid is None
+            await ex.step(1)
+            await wait_for(lambda: all(feed.status(*k).state == "live" for k in KEYS), 3)
+            for key in KEYS:
+                assert h.obs.states(key, mark)[:2] == ["stale", "live"], h.obs.states(key, mark)
+            for key in KEYS:  # (not settle: the books may go stale again meanwhile)
+                assert_book_equals(feed.book(*key), reference_book(ex, key))
+            assert sub_counts(ex, BTC) == (1, 0)  # staleness alone resubscribes nothing
 
     run(main)

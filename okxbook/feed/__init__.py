@@ -1,6 +1,6 @@
 """The live feeder: asyncio OKX WebSocket client keeping many books correct through every fault.
 
-``Feed`` is the API; ``connection`` owns sockets and sync state; ``transport`` adapts websockets and
+``Feed`` is the API; ``sync`` holds the sync rules (no I/O); ``connection`` owns sockets; ``transport`` adapts websockets and
 picows; ``ratelimit``, ``auth`` and ``rest`` hold OKX's limits, login and REST snapshots."""
 
 from .auth import Credentials

@@ -8,11 +8,19 @@ import base64
 import hashlib
 import hmac
 import os
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Credentials", "login_request"]
+__all__ = ["Credentials", "login_request", "redact"]
+
+# A login request's fields, quoted or not, as an echoing server may copy them into an error text.
+_FIELD = re.compile(
+    r"""(["']?(?:apiKey|api_key|passphrase|sign|secretKey|secret_key)["']?\s*[:=]\s*)"""
+    r"""(?:"[^"]*"|'[^']*'|[^\s,}\]]*)""",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)
@@ -57,3 +65,15 @@ def login_request(credentials: Credentials, now: float | None = None) -> dict[st
             }
         ],
     }
+
+
+def redact(text: str, credentials: Credentials | None = None) -> str:
+    """``text`` received from a server with every copy of a login request's secrets replaced by
+    ``***``: OKX error events echo the offending request (issue 14 item 3), so nothing okxbook
+    stores, logs or prints may carry an apiKey, passphrase or sign it read back."""
+    out = _FIELD.sub(r'\1"***"', text)
+    if credentials is not None:
+        for secret in (credentials.api_key, credentials.passphrase, credentials.secret_key):
+            if len(secret) >= 8:  # a short value would mangle ordinary words
+                out = out.replace(secret, "***")
+    return out

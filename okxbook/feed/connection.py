@@ -15,14 +15,19 @@ Sources: docs/protocol.md §4 (sequencing, REST seed), §6 (limits, ping, 64008)
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import logging
 import random
 import time
-from typing import TYPE_CHECKING, Any
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any, Protocol
 
+import httpx
 import orjson
 
+from okxbook import okx
 from okxbook._book import Book
 from okxbook._books import Books
 from okxbook.errors import (
@@ -32,49 +37,121 @@ from okxbook.errors import (
     SequenceError,
     UnknownChannelError,
 )
-from okxbook.events import ErrorEvent, LoginAck, Notice, Pong, SubscribeAck
+from okxbook.events import ErrorEvent, Event, LoginAck, Notice, Pong, SubscribeAck
 
-from .auth import login_request
+from .auth import Credentials, login_request, redact
 from .ratelimit import CONNECTS_PER_IP, requests_per_connection
 from .rest import RestError, fetch_books
+from .sync import (
+    SEED_BUFFER_LIMIT,
+    Buffered,
+    ResyncPacing,
+    Splice,
+    SplicePlan,
+    State,
+    buffered_update,
+    plan_splice,
+    public_state,
+    transition,
+)
 from .transport import Transport, TransportError, connect_transport
-
-if TYPE_CHECKING:
-    from .feed import Feed, Subscription
 
 log = logging.getLogger("okxbook.feed")
 
-# Error codes after which a subscription is retried later rather than failed (§6).
-RETRYABLE_CODES = {"60014", "64007"}
-LOGIN_TIMEOUT = 10.0
 # How long a REST snapshot may wait for a buffered update that follows it before it is refetched.
 SEED_WAIT = 2.0
 _ids = itertools.count(1)
 
 
+Key = tuple[str, str]
+
+
+class ConnectionListener(Protocol):
+    """What a connection reports to its owner (the ``Feed``). Called from the receive path:
+    each must be quick and must not raise."""
+
+    def book_status(self, key: Key, state: str, reason: str | None) -> None: ...
+    def book_top(self, key: Key, book: Book, recv_ns: int) -> None: ...
+    def subscription_refused(self, key: Key, code: str, msg: str) -> None: ...
+    def unclaimed_event(self, event: Event) -> None: ...
+    def upgrade_notice(self, conn: Connection) -> None: ...
+    def successor_progress(self, conn: Connection) -> None: ...
+    def disconnected(self, conn: Connection) -> None: ...
+
+
+@dataclass
+class ConnectionSettings:
+    """What every connection of one feed shares (set by the ``Feed`` at start)."""
+
+    url: str
+    rest_url: str
+    transport: str
+    credentials: Credentials | None
+    resync_mode: str
+    ping_after: float
+    pong_timeout: float
+    reconnect_delay: tuple[float, float]
+    resync_delay: tuple[float, float]
+    subscribe_timeout: float = 10.0
+    login_timeout: float = 10.0
+    stale_after: float | None = None
+    http: httpx.AsyncClient | None = None
+    recorder: Any = None
+    stats: Counter[str] | None = None
+
+
+class LoginUnanswered(ConnectionError):
+    """No login answer came (timeout or drop): reconnect and log in again."""
+
+
 class ConnSub:
-    """The sync state of one subscription on one connection."""
+    """The sync state of one subscription on one connection (states: ``sync.State``)."""
 
-    __slots__ = ("buffer", "req_id", "resync_task", "seeding", "state", "sub")
+    __slots__ = (
+        "buffer",
+        "deadline",
+        "key",
+        "last_rx",
+        "pacing",
+        "req_id",
+        "resync_task",
+        "seeding",
+        "stale",
+        "state",
+        "was_live",
+    )
 
-    def __init__(self, sub: Subscription) -> None:
-        self.sub = sub
-        self.state = "idle"  # idle|subscribing|syncing|seeding|live|failed
+    def __init__(self, key: Key, pacing: ResyncPacing) -> None:
+        self.key = key
+        self.pacing = pacing
+        self.state = State.IDLE
+        self.was_live = False
         self.req_id: str | None = None
-        self.buffer: list[bytes] = []
+        self.buffer: list[Buffered] = []
         self.seeding: asyncio.Task[None] | None = None
         self.resync_task: asyncio.Task[None] | None = None
+        self.deadline: asyncio.TimerHandle | None = None
+        self.last_rx = 0.0  # time.monotonic() of this book's last frame
+        self.stale = False
 
 
 class Connection:
     def __init__(
-        self, feed: Feed, name: str, subs: list[Subscription], books: Books, staging: bool = False
+        self,
+        listener: ConnectionListener,
+        settings: ConnectionSettings,
+        name: str,
+        subs: dict[Key, ResyncPacing],
+        books: Books,
+        staging: bool = False,
     ) -> None:
-        self.feed = feed
+        self.listener = listener
+        self.settings = settings
+        self.stats: Counter[str] = settings.stats if settings.stats is not None else Counter()
         self.name = name
         self.books = books
         self.staging = staging  # a 64008 successor syncing its own books
-        self.states: dict[tuple[str, str], ConnSub] = {s.key: ConnSub(s) for s in subs}
+        self.states: dict[Key, ConnSub] = {k: ConnSub(k, p) for k, p in subs.items()}
         self.by_book: dict[Book, ConnSub] = {}
         self._bind_books()
         self.transport: Transport | None = None
@@ -82,16 +159,45 @@ class Connection:
         self.last_rx = time.monotonic()
         self.retired = False
         # A 64008 successor keeps what it receives while staging, so that the recording can take
-        # it over at the switch (see Feed._successor_progress).
+        # it over at the switch (see Feed's successor_progress).
         self.staged_frames: list[tuple[int, bytes]] = []
         self.pending_ids: dict[str, ConnSub] = {}
         self._login_ack: asyncio.Future[LoginAck | ErrorEvent] | None = None
         self._task: asyncio.Task[None] | None = None
         self._attempt = 0
-        self._debug = log.isEnabledFor(logging.DEBUG)
+        self._pongs: set[asyncio.Task[None]] = set()
 
     def _bind_books(self) -> None:
         self.by_book = {self.books.book(*key): cs for key, cs in self.states.items()}
+
+    # ------------------------------------------------------------------ what the Feed may ask
+
+    def state(self, key: Key) -> State:
+        return self.states[key].state
+
+    def subscriptions(self) -> list[Key]:
+        return list(self.states)
+
+    def live_keys(self) -> list[Key]:
+        """The subscriptions a 64008 successor must carry (all but the refused ones)."""
+        return [k for k, cs in self.states.items() if cs.state is not State.FAILED]
+
+    def pacing(self) -> dict[Key, ResyncPacing]:
+        return {k: cs.pacing for k, cs in self.states.items()}
+
+    def take_staged_frames(self) -> list[tuple[int, bytes]]:
+        frames, self.staged_frames = self.staged_frames, []
+        return frames
+
+    def adopt(self, books: Books) -> None:
+        """End staging (64008 switch): from now on this connection feeds ``books``."""
+        self.books = books
+        self.staging = False
+        self._bind_books()
+
+    def retire(self) -> None:
+        """Stop reconnecting and stop touching books (replaced by a successor)."""
+        self.retired = True
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -117,34 +223,44 @@ class Connection:
                 pass
 
     def _backoff(self) -> float:
-        first, cap = self.feed.reconnect_delay
+        first, cap = self.settings.reconnect_delay
         delay = min(cap, first * (2**self._attempt))
         self._attempt += 1
         return float(delay * random.uniform(0.5, 1.0))  # jitter: reconnects do not synchronise
 
     async def _run(self) -> None:
-        feed = self.feed
-        while not self.retired and not feed.closing:
+        settings = self.settings
+        while not self.retired:
             await CONNECTS_PER_IP.acquire()
             try:
                 self.transport = await connect_transport(
-                    feed.transport_kind, feed.url, self._on_frame
+                    settings.transport, settings.url, self._on_frame
                 )
             except TransportError as exc:
                 delay = self._backoff()
                 log.warning("%s: connect failed (%s); retrying in %.2fs", self.name, exc, delay)
                 await asyncio.sleep(delay)
                 continue
-            feed.stats["connects"] += 1
+            self.stats["connects"] += 1
             self.budget = requests_per_connection()  # OKX counts requests per connection
             self.last_rx = time.monotonic()
             keepalive = asyncio.get_running_loop().create_task(self._keepalive())
+            stale_watch = (
+                asyncio.get_running_loop().create_task(self._stale_watch())
+                if settings.stale_after
+                else None
+            )
+            why: str | None = None
             try:
                 await self._login_if_needed()
                 for cs in self.states.values():
-                    if cs.state != "failed":
+                    if cs.state is not State.FAILED:
                         await self._subscribe(cs)
                 code = await self.transport.wait_closed()
+            except LoginUnanswered as exc:
+                code, why = 1006, str(exc)
+                if self.transport is not None:
+                    self.transport.abort()
             except (ConnectionError, OSError) as exc:  # the socket died while we were sending
                 code = 1006
                 log.debug("%s: send failed: %s", self.name, exc)
@@ -155,11 +271,11 @@ class Connection:
                     self.transport.abort()
             finally:
                 keepalive.cancel()
-            self._on_disconnect(code)
-            if self in feed._successors:
-                # Closed for the upgrade before the successor caught up: it takes over alone.
-                self.retired = True
-            if self.retired or feed.closing:
+                if stale_watch is not None:
+                    stale_watch.cancel()
+            self._on_disconnect(code, why)
+            self.listener.disconnected(self)  # may retire us (closed for a 64008 upgrade)
+            if self.retired:
                 break
             delay = self._backoff()
             log.warning("%s: disconnected (code %s); reconnecting in %.2fs", self.name, code, delay)
@@ -168,27 +284,45 @@ class Connection:
     async def _keepalive(self) -> None:
         """§6: send the text ``ping`` after ``ping_after`` s without data; no reply within
         ``pong_timeout`` means the connection is dead."""
-        feed = self.feed
+        settings = self.settings
         while True:
             idle = time.monotonic() - self.last_rx
-            if idle < feed.ping_after:
-                await asyncio.sleep(feed.ping_after - idle)
+            if idle < settings.ping_after:
+                await asyncio.sleep(settings.ping_after - idle)
                 continue
             sent_at = time.monotonic()
             try:
                 await self._send_text("ping")
             except Exception:
                 return
-            await asyncio.sleep(feed.pong_timeout)
+            await asyncio.sleep(settings.pong_timeout)
             if self.last_rx < sent_at and self.transport is not None:
                 log.warning(
                     "%s: no pong within %.1fs; dropping the connection",
                     self.name,
-                    feed.pong_timeout,
+                    settings.pong_timeout,
                 )
-                feed.stats["pong_timeouts"] += 1
+                self.stats["pong_timeouts"] += 1
                 self.transport.abort()
                 return
+
+    async def _stale_watch(self) -> None:
+        """Issue 14 item 4: a live book that has had no frame for ``stale_after`` s is reported
+        ``stale`` (status, tops, callbacks) until its next frame: a silent connection is known
+        within a moment, not after the 30 s ping verdict (§6)."""
+        limit = self.settings.stale_after
+        assert limit
+        while True:
+            await asyncio.sleep(limit / 4)
+            now = time.monotonic()
+            for cs in self.states.values():
+                if cs.state is State.LIVE and not cs.stale and now - cs.last_rx > limit:
+                    cs.stale = True
+                    self.stats["stale"] += 1
+                    if not self.staging:
+                        self.listener.book_status(
+                            cs.key, "stale", f"no frame for {now - cs.last_rx:.1f}s"
+                        )
 
     async def _send_text(self, text: str) -> None:
         if self.transport is None:
@@ -201,14 +335,14 @@ class Connection:
         if wait > 0:
             log.warning("%s: request budget spent; waiting %.0fs", self.name, wait)
         await self.budget.acquire()
-        self.feed.stats["requests"] += 1
+        self.stats["requests"] += 1
         await self._send_text(orjson.dumps(payload).decode())
 
     async def _login_if_needed(self) -> None:
-        """Log in before subscribing the VIP channels (§7); if it fails, those subscriptions fail
-        with the login error and the others go ahead."""
-        needs = any(key[0] in ("books-l2-tbt", "books50-l2-tbt") for key in self.states)
-        creds = self.feed.credentials
+        """Log in before subscribing the login channels (§7); if it fails, those subscriptions
+        fail with the login error and the others go ahead."""
+        needs = any(key[0] in okx.LOGIN_CHANNELS for key in self.states)
+        creds = self.settings.credentials
         if not needs or creds is None:
             return
         self._login_ack = asyncio.get_running_loop().create_future()
@@ -218,36 +352,70 @@ class Connection:
         waiting: set[asyncio.Future[Any]] = {self._login_ack, closed}
         try:
             done, _ = await asyncio.wait(
-                waiting, timeout=LOGIN_TIMEOUT, return_when=asyncio.FIRST_COMPLETED
+                waiting,
+                timeout=self.settings.login_timeout,
+                return_when=asyncio.FIRST_COMPLETED,
             )
         finally:
             closed.cancel()
         if self._login_ack not in done:
-            # The socket died, or no answer came: not a refusal. Reconnect and log in again.
-            raise ConnectionError(
-                "connection lost during login" if closed in done else "login timed out"
-            )
+            # The socket died, or no answer came: not a refusal. Reconnect and log in again,
+            # and say so in the status of the subscriptions waiting for it (issue 14 item 5).
+            if closed in done:
+                reason = "connection lost during login; reconnecting"
+            else:
+                self.stats["login_timeouts"] += 1
+                reason = f"no answer to login within {self.settings.login_timeout:g}s; reconnecting"
+            for cs in self.states.values():
+                if cs.key[0] in okx.LOGIN_CHANNELS and cs.state is not State.FAILED:
+                    self._status(cs, reason)
+            raise LoginUnanswered(reason)
         ack = self._login_ack.result()
         if isinstance(ack, LoginAck) and ack.code == "0":
             return
         reason = f"login failed: {ack.code} {ack.msg}"
         for cs in self.states.values():
-            if cs.sub.key[0] in ("books-l2-tbt", "books50-l2-tbt"):
+            if cs.key[0] in okx.LOGIN_CHANNELS:
                 self._fail(cs, ack.code, reason)
 
     async def _subscribe(self, cs: ConnSub) -> None:
         req_id = f"s{next(_ids)}"
         cs.req_id = req_id
-        cs.state = "subscribing"
+        cs.state = transition(cs.state, "subscribe")
         cs.buffer.clear()
         self.pending_ids[req_id] = cs
-        channel, inst_id = cs.sub.key
+        channel, inst_id = cs.key
         await self._request(
             {"id": req_id, "op": "subscribe", "args": [{"channel": channel, "instId": inst_id}]}
         )
+        self._arm_deadline(cs, req_id)
+
+    def _arm_deadline(self, cs: ConnSub, req_id: str) -> None:
+        """A subscribe must be acked and followed by data in time: a server that answers only
+        pong, or answers with garbage, must not leave a book "syncing" forever (issue 14 item 5)."""
+        if cs.deadline is not None:
+            cs.deadline.cancel()
+        cs.deadline = asyncio.get_running_loop().call_later(
+            self.settings.subscribe_timeout, self._deadline_passed, cs, req_id
+        )
+
+    def _deadline_passed(self, cs: ConnSub, req_id: str) -> None:
+        cs.deadline = None
+        if self.retired or self.transport is None or cs.req_id != req_id:
+            return
+        timeout = self.settings.subscribe_timeout
+        if cs.state is State.SUBSCRIBING:
+            reason = f"no answer to subscribe within {timeout:g}s; retrying"
+        elif cs.state is State.SYNCING:
+            reason = f"subscribed, but no book data within {timeout:g}s; retrying"
+        else:
+            return
+        self.stats["subscribe_timeouts"] += 1
+        log.warning("%s: %s/%s: %s", self.name, *cs.key, reason)
+        self._schedule_resync(cs, reason, resubscribe=True)
 
     async def _unsubscribe(self, cs: ConnSub) -> None:
-        channel, inst_id = cs.sub.key
+        channel, inst_id = cs.key
         await self._request(
             {
                 "id": f"u{next(_ids)}",
@@ -256,31 +424,36 @@ class Connection:
             }
         )
 
-    def _on_disconnect(self, code: int | None) -> None:
+    def _status(self, cs: ConnSub, reason: str | None) -> None:
+        if not self.staging:
+            self.listener.book_status(cs.key, public_state(cs.state, cs.was_live), reason)
+
+    def _on_disconnect(self, code: int | None, why: str | None = None) -> None:
         self.transport = None
         if self.retired:  # replaced (64008) or stopped: its books now belong to another
             return
-        self.feed.stats["disconnects"] += 1
-        if self.feed.recorder is not None and not self.staging:
-            self.feed.recorder.mark_disconnect(time.time_ns())
+        self.stats["disconnects"] += 1
+        recorder = self.settings.recorder
+        if recorder is not None and not self.staging:
+            recorder.mark_disconnect(time.time_ns())
+        reason = why or f"connection lost (close code {code})"
         for cs in self.states.values():
             for task in (cs.seeding, cs.resync_task):
                 if task is not None:
                     task.cancel()
             cs.seeding = cs.resync_task = None
+            if cs.deadline is not None:
+                cs.deadline.cancel()
+                cs.deadline = None
             cs.buffer.clear()
-            if cs.state == "failed":
+            cs.stale = False
+            if cs.state is State.FAILED:
                 continue
-            cs.state = "idle"
-            book = self.books.book(*cs.sub.key)
+            cs.state = transition(cs.state, "disconnect")
+            book = self.books.book(*cs.key)
             if book.status != "empty":
-                book.invalidate(f"connection lost (close code {code})")
-            if not self.staging:
-                self.feed._set_status(
-                    cs.sub,
-                    "resyncing" if cs.sub.was_live else "syncing",
-                    f"connection lost (close code {code})",
-                )
+                book.invalidate(reason)
+            self._status(cs, reason)
 
     # ------------------------------------------------------------------ the receive path
 
@@ -290,8 +463,9 @@ class Connection:
             return
         recv_ns = time.time_ns()
         self.last_rx = time.monotonic()
-        feed = self.feed
-        if feed.recorder is not None:
+        if self.settings.recorder is not None:
+            if frame.startswith(b'{"event"'):  # an error may echo our login request
+                frame = self._redact(frame.decode("utf-8", "replace")).encode()
             self._record(recv_ns, frame)
         try:
             result = self.books.apply(frame)
@@ -299,11 +473,20 @@ class Connection:
             self._integrity_lost(exc)
             return
         except MissingSnapshotError as exc:
-            self._unsynced_frame(self._state_of(exc.channel, exc.inst_id), frame)
+            cs = self._state_of(exc.channel, exc.inst_id)
+            if cs is None:
+                self._stray(exc.channel, exc.inst_id)
+            else:
+                self._unsynced_frame(cs, frame)
             return
         except UnknownChannelError:
             return
         except FrameError as exc:
+            if frame == b"ping":
+                # Some guides have the server ping: answer it (issue 14 item 12; §6 has the
+                # client ping, which _keepalive does), never count it as a malformed frame.
+                self._answer_ping()
+                return
             self._bad_frame(exc, frame)
             return
         except Exception:  # a bug must not kill the connection's receive path
@@ -312,57 +495,83 @@ class Connection:
         if type(result) is Book:
             cs = self.by_book.get(result)
             if cs is None:
+                self._stray(result.channel, result.inst_id)
                 return
-            if cs.state == "live":
+            cs.last_rx = self.last_rx
+            if cs.stale:
+                cs.stale = False
+                self._status(cs, None)
+            if cs.state is State.LIVE:
                 if result.top_changed and not self.staging:
-                    feed._publish(cs.sub, result, recv_ns)
-            elif result.is_valid and cs.state in ("syncing", "subscribing", "seeding"):
+                    self.listener.book_top(cs.key, result, recv_ns)
+            elif result.is_valid and cs.state in (
+                State.SYNCING,
+                State.SUBSCRIBING,
+                State.SEEDING,
+            ):
                 self._went_live(cs, recv_ns)
-            elif cs.state in ("syncing", "seeding"):
+            elif cs.state in (State.SYNCING, State.SEEDING):
                 self._unsynced_frame(cs, frame)
+            elif cs.state in (State.IDLE, State.FAILED) and result.is_valid:
+                # Pushed before we subscribed (e.g. a login channel whose login was never
+                # acked) or after a refusal: the book must not hold it (issue 9 item 7).
+                result.invalidate(f"frame for a subscription that is {cs.state}")
             if self.staging:
-                feed._successor_progress(self)
+                self.listener.successor_progress(self)
         else:
             self._on_event(result)
+
+    def _answer_ping(self) -> None:
+        self.stats["server_pings"] += 1
+
+        async def pong() -> None:
+            try:
+                await self._send_text("pong")
+            except (ConnectionError, OSError):
+                pass  # the reconnect loop sees the drop
+
+        task = asyncio.get_running_loop().create_task(pong())
+        self._pongs.add(task)
+        task.add_done_callback(self._pongs.discard)
 
     def _record(self, recv_ns: int, frame: bytes) -> None:
         if self.staging:
             self.staged_frames.append((recv_ns, frame))
         else:
-            self.feed.recorder.record(recv_ns, frame)
+            self.settings.recorder.record(recv_ns, frame)
+
+    def _redact(self, text: str) -> str:
+        return redact(text, self.settings.credentials)
 
     def _on_event(self, event: Any) -> None:
         if isinstance(event, Pong):
             return
+        if isinstance(event, ErrorEvent | LoginAck | Notice) and event.msg:
+            # The msg of an error may echo our login request: redact it before it is logged,
+            # kept in feed.events, a SubscriptionError or a status (issue 14 item 3).
+            event = dataclasses.replace(event, msg=self._redact(event.msg))
         if isinstance(event, SubscribeAck):
             cs = self.pending_ids.pop(event.id, None) if event.id else None
             if cs is None:
                 cs = self._state_of(event.channel, event.inst_id)
-            if cs is not None and cs.state == "subscribing":
-                cs.state = "syncing"
+            if cs is not None:
+                cs.state = transition(cs.state, "ack")
             return
         if isinstance(event, ErrorEvent):
             cs = self.pending_ids.pop(event.id, None) if event.id else None
             if cs is None:
                 cs = self._state_of(event.channel, event.inst_id)
-            if (
-                self._login_ack is not None
-                and not self._login_ack.done()
-                and (
-                    cs is None
-                    and event.code in ("60009", "60024", "60004", "60005", "60006", "60007")
-                )
-            ):
+            code = okx.Code.lookup(event.code)
+            if self._login_ack is not None and not self._login_ack.done() and cs is None:
+                # An error claimed by no subscription while the login waits is its answer.
                 self._login_ack.set_result(event)
                 return
             if cs is None:
                 log.warning("%s: error event %s %s", self.name, event.code, event.msg)
-                self.feed._event(event)
+                self.listener.unclaimed_event(event)
                 return
-            if event.code in RETRYABLE_CODES:
-                log.warning(
-                    "%s: %s/%s: %s %s; retrying", self.name, *cs.sub.key, event.code, event.msg
-                )
+            if code is not None and code.retryable:
+                log.warning("%s: %s/%s: %s %s; retrying", self.name, *cs.key, event.code, event.msg)
                 self._schedule_resync(cs, "rejected: retrying")
             else:
                 self._fail(cs, event.code, event.msg)
@@ -372,12 +581,12 @@ class Connection:
                 self._login_ack.set_result(event)
             return
         if isinstance(event, Notice):
-            if event.code == "64008" and not self.staging:
-                self.feed._upgrade_notice(self)
+            if event.code == okx.Code.SERVICE_UPGRADE and not self.staging:
+                self.listener.upgrade_notice(self)
             else:
                 log.warning("%s: notice %s %s", self.name, event.code, event.msg)
             return
-        self.feed._event(event)
+        self.listener.unclaimed_event(event)
 
     def _went_live(self, cs: ConnSub, recv_ns: int) -> None:
         seeding = cs.seeding
@@ -385,71 +594,88 @@ class Connection:
             seeding.cancel()  # a WS snapshot came after all: an older REST splice must not
             cs.seeding = None
         cs.buffer.clear()
-        cs.state = "live"
+        cs.state = transition(cs.state, "snapshot")
+        cs.was_live = True
+        cs.last_rx = time.monotonic()
+        cs.stale = False
         self._attempt = 0
         if not self.staging:
-            self.feed._set_status(cs.sub, "live", None)
-            self.feed._publish(cs.sub, self.books.book(*cs.sub.key), recv_ns)
+            self._status(cs, None)
+            self.listener.book_top(cs.key, self.books.book(*cs.key), recv_ns)
 
     def _fail(self, cs: ConnSub, code: str, msg: str) -> None:
-        cs.state = "failed"
-        self.feed._subscription_failed(cs.sub, code, msg)
+        cs.state = transition(cs.state, "refused")
+        self.listener.subscription_refused(cs.key, code, msg)
 
     def _state_of(self, channel: str | None, inst_id: str | None) -> ConnSub | None:
         if channel is None or inst_id is None:
             return None
         return self.states.get((channel, inst_id))
 
+    def _stray(self, channel: str | None, inst_id: str | None) -> None:
+        """A frame for a book this connection did not subscribe (misrouted, or in flight from an
+        old subscription): it touched only this connection's own ``Books``, never the book
+        another connection keeps (issue 14 item 2); forget the stray book so stray instIds cannot
+        grow memory without bound (item 10)."""
+        self.stats["stray_frames"] += 1
+        if channel is not None and inst_id is not None and (channel, inst_id) in self.books:
+            self.books.remove(channel, inst_id)
+
     def _integrity_lost(self, exc: SequenceError | ChecksumError) -> None:
         cs = self._state_of(exc.channel, exc.inst_id)
         if cs is None:
+            self._stray(exc.channel, exc.inst_id)
             return
-        self.feed.stats["integrity_errors"] += 1
+        self.stats["integrity_errors"] += 1
         log.warning("%s: %s; resyncing %s/%s", self.name, exc, exc.channel, exc.inst_id)
         self._schedule_resync(cs, str(exc))
 
     def _bad_frame(self, exc: FrameError, frame: bytes) -> None:
         """A malformed frame: if it names one of our books, that book may have lost data."""
-        self.feed.stats["bad_frames"] += 1
-        log.warning("%s: rejected frame (%s): %.200r", self.name, exc, frame)
+        self.stats["bad_frames"] += 1
+        log.warning(
+            "%s: rejected frame (%s): %.200r",
+            self.name,
+            self._redact(str(exc)),
+            self._redact(frame.decode("utf-8", "replace")),
+        )
         cs = self._state_of(exc.channel, exc.inst_id)
-        if cs is not None and cs.state in ("live", "syncing", "seeding"):
-            self.books.book(*cs.sub.key).invalidate(f"malformed frame: {exc.reason}")
+        if cs is not None and cs.state in (State.LIVE, State.SYNCING, State.SEEDING):
+            self.books.book(*cs.key).invalidate(f"malformed frame: {exc.reason}")
             self._schedule_resync(cs, f"malformed frame: {exc.reason}")
 
     # ------------------------------------------------------------------ resync and seeding
 
-    def _schedule_resync(self, cs: ConnSub, reason: str) -> None:
+    def _schedule_resync(self, cs: ConnSub, reason: str, resubscribe: bool = False) -> None:
         if cs.resync_task is not None and not cs.resync_task.done():
             return
-        book = self.books.book(*cs.sub.key)
+        book = self.books.book(*cs.key)
         if book.is_valid:
             book.invalidate(reason)
         if cs.seeding is not None:
             cs.seeding.cancel()
             cs.seeding = None
         cs.buffer.clear()
-        cs.state = "resyncing"
-        if not self.staging:
-            self.feed._set_status(cs.sub, "resyncing", reason)
-        cs.resync_task = asyncio.get_running_loop().create_task(self._resync(cs))
+        cs.stale = False
+        cs.state = transition(cs.state, "retryable")
+        self._status(cs, reason)
+        cs.resync_task = asyncio.get_running_loop().create_task(self._resync(cs, resubscribe))
 
-    async def _resync(self, cs: ConnSub) -> None:
+    async def _resync(self, cs: ConnSub, resubscribe: bool = False) -> None:
         """Resync one instrument without touching the socket or other books: wait out its own
         backoff (a book that keeps breaking is resynced ever more slowly), then either re-seed
         from REST (no WS requests) or unsubscribe + subscribe (2 of the 480 requests/hour)."""
-        sub = cs.sub
-        delay = sub.next_resync_delay(self.feed.resync_delay)
-        self.feed.stats["resyncs"] += 1
+        delay = cs.pacing.next_delay(self.settings.resync_delay)
+        self.stats["resyncs"] += 1
         if delay > 0:
             await asyncio.sleep(delay)
         try:
-            if self.feed.resync_mode == "rest" and sub.key[0] in (
-                "books",
-                "books-l2-tbt",
-                "books50-l2-tbt",
+            if (
+                not resubscribe
+                and self.settings.resync_mode == "rest"
+                and okx.CHANNELS[cs.key[0]].rest_path == okx.REST_BOOKS_PATH
             ):
-                cs.state = "seeding"
+                cs.state = transition(cs.state, "seed")
                 cs.buffer.clear()
                 cs.seeding = asyncio.get_running_loop().create_task(self._seed(cs))
             else:
@@ -465,32 +691,36 @@ class Connection:
         an earlier subscription: dropped. After it, OKX sent no WS snapshot: seed from REST (§4)."""
         if cs is None:
             return
-        if cs.state == "syncing":
-            cs.state = "seeding"
-            cs.buffer = [frame]
-            self.feed.stats["rest_seeds"] += 1
+        if cs.state is State.SYNCING:
+            cs.state = transition(cs.state, "update_first")
+            cs.buffer.clear()
+            self._buffer(cs, frame)
+            self.stats["rest_seeds"] += 1
             cs.seeding = asyncio.get_running_loop().create_task(self._seed(cs))
-        elif cs.state == "seeding":
-            cs.buffer.append(frame)
-            if len(cs.buffer) > 100_000:  # REST unreachable for far too long: start over
+        elif cs.state is State.SEEDING:
+            self._buffer(cs, frame)
+            if len(cs.buffer) > SEED_BUFFER_LIMIT:  # REST unreachable for far too long
                 cs.buffer.clear()
                 self._schedule_resync(cs, "REST seed buffer overflow")
 
+    @staticmethod
+    def _buffer(cs: ConnSub, frame: bytes) -> None:
+        update = buffered_update(frame)
+        if update is not None:
+            cs.buffer.append(update)
+
     async def _seed(self, cs: ConnSub) -> None:
-        """The REST-seeded start (§4): fetch ``/market/books``, drop buffered updates with
-        ``seqId <= snap.seqId``, require ``prevSeqId <= snap.seqId < seqId`` for the first one
-        kept (else the snapshot is older than the buffer: fetch again), then splice. A seqId
-        reset (maintenance) in the buffer starts a new numbering: what came before it is dropped
-        and a snapshot that no update follows in time is fetched again."""
-        channel, inst_id = cs.sub.key
-        depth = 50 if channel == "books50-l2-tbt" else 400
-        feed = self.feed
-        assert feed.http is not None, "the feed is started"
+        """The REST-seeded start (§4): fetch ``/market/books`` and splice it with the buffered
+        updates as ``sync.plan_splice`` says (or fetch again)."""
+        channel, inst_id = cs.key
+        depth = okx.CHANNELS[channel].depth
+        settings = self.settings
+        assert settings.http is not None, "the feed is started"
         attempt = 0
         try:
             while True:
                 try:
-                    snap = await fetch_books(feed.http, feed.rest_url, inst_id, depth)
+                    snap = await fetch_books(settings.http, settings.rest_url, inst_id, depth)
                 except RestError as exc:
                     attempt += 1
                     log.warning("%s: REST snapshot for %s failed: %s", self.name, inst_id, exc)
@@ -498,56 +728,24 @@ class Connection:
                     continue
                 deadline = time.monotonic() + SEED_WAIT
                 while True:
-                    buffered = self._buffered_seqs(cs)
-                    # An update chained exactly onto the snapshot (also a maintenance reset,
-                    # whose new seqId is lower) splices at once; else the §4 rule.
-                    exact = next(
-                        (i for i, (prev, _, _) in enumerate(buffered) if prev == snap.seq_id), None
-                    )
-                    if exact is not None:
-                        kept = [(prev, raw) for prev, _, raw in buffered[exact:]]
-                    else:
-                        kept = [(prev, raw) for prev, seq, raw in buffered if seq > snap.seq_id]
-                    if kept or (buffered and buffered[-1][1] == snap.seq_id):
-                        break  # an update follows the snapshot, or it is exactly current
-                    if time.monotonic() > deadline:
-                        break  # updates of another numbering only: fetch again
+                    plan = plan_splice(cs.buffer, snap.seq_id, time.monotonic() > deadline)
+                    if plan is not SplicePlan.WAIT:
+                        break
                     await asyncio.sleep(0.01)
-                if kept and kept[0][0] <= snap.seq_id:
-                    self._splice(cs, snap.as_frame(channel, kept[0][0]), [raw for _, raw in kept])
-                    return
-                if not kept and buffered and buffered[-1][1] == snap.seq_id:
-                    self._splice(cs, snap.as_frame(channel, snap.seq_id), [])
+                if isinstance(plan, Splice):
+                    self._splice(cs, snap.as_frame(channel, plan.snapshot_seq), plan.updates)
                     return
                 attempt += 1
-                feed.stats["rest_refetches"] += 1
+                self.stats["rest_refetches"] += 1
                 await asyncio.sleep(min(1.0, 0.05 * attempt))
         finally:
             if cs.seeding is asyncio.current_task():
                 cs.seeding = None
 
-    @staticmethod
-    def _buffered_seqs(cs: ConnSub) -> list[tuple[int, int, bytes]]:
-        """(prevSeqId, seqId, frame) of the buffered updates, from the last seqId reset on (the
-        frames before a reset belong to the old numbering and are dropped from the buffer)."""
-        out: list[tuple[int, int, bytes]] = []
-        for raw in cs.buffer:
-            try:
-                item = orjson.loads(raw)["data"][0]
-                prev, seq = int(item["prevSeqId"]), int(item["seqId"])
-            except (ValueError, KeyError, IndexError, TypeError):
-                continue
-            if seq < prev and out:
-                out.clear()
-            out.append((prev, seq, raw))
-        if out and len(out) < len(cs.buffer):
-            cs.buffer[:] = [raw for _, _, raw in out]
-        return out
-
-    def _splice(self, cs: ConnSub, snapshot: bytes, updates: list[bytes]) -> None:
+    def _splice(self, cs: ConnSub, snapshot: bytes, updates: tuple[bytes, ...]) -> None:
         recv_ns = time.time_ns()
         cs.buffer.clear()
-        if self.feed.recorder is not None:
+        if self.settings.recorder is not None:
             # The REST snapshot never came through the socket: record it (as the snapshot frame
             # it was turned into) and the updates spliced onto it again, so that a replay of the
             # recording seeds this book exactly as the feeder did.

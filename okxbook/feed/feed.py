@@ -9,22 +9,25 @@ touches a level is in the Cython core.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
+from okxbook import okx
 from okxbook._book import CHANNELS, Book
 from okxbook._books import Books
 from okxbook.errors import BookError
 from okxbook.events import Event
 
 from .auth import Credentials
-from .connection import Connection
+from .connection import Connection, ConnectionSettings, Key
+from .sync import Position, ResyncPacing, successor_ready
 from .tops import Top, TopStream, top_of
 from .transport import TRANSPORTS
 
@@ -32,11 +35,14 @@ __all__ = ["DEMO_URL", "PROD_REST_URL", "PROD_URL", "BookStatus", "Feed", "Subsc
 
 log = logging.getLogger("okxbook.feed")
 
-# Port 8443 was retired on 2026-10-31 (protocol doc §0b).
-PROD_URL = "wss://ws.okx.com/ws/v5/public"
-DEMO_URL = "wss://wspap.okx.com/ws/v5/public"
-PROD_REST_URL = "https://openapi.okx.com"
-VIP_CHANNELS = ("books-l2-tbt", "books50-l2-tbt")
+# Port 8443 was retired on 2026-10-31 (docs/protocol.md §0b).
+PROD_URL = okx.PROD_WS_URL
+DEMO_URL = okx.DEMO_WS_URL
+PROD_REST_URL = okx.PROD_REST_URL
+
+
+#: How many unclaimed events ``Feed.events`` keeps (the oldest go first; issue 14 item 10).
+EVENTS_KEPT = 1000
 
 
 class SubscriptionError(BookError):
@@ -51,7 +57,7 @@ class SubscriptionError(BookError):
 
 @dataclass(frozen=True, slots=True)
 class BookStatus:
-    state: str  # "syncing" | "live" | "resyncing" | "invalid"
+    state: str  # "syncing" | "live" | "stale" | "resyncing" | "invalid"
     reason: str | None
     since: float  # time.time() of the change
 
@@ -59,16 +65,7 @@ class BookStatus:
 class Subscription:
     """One (channel, instId) the feed keeps: its public status and resync pacing."""
 
-    __slots__ = (
-        "_last_resync",
-        "_resync_delay",
-        "error",
-        "key",
-        "live_event",
-        "resyncs",
-        "status",
-        "was_live",
-    )
+    __slots__ = ("error", "key", "live_event", "pacing", "status", "was_live")
 
     def __init__(self, key: tuple[str, str]) -> None:
         self.key = key
@@ -76,23 +73,14 @@ class Subscription:
         self.was_live = False
         self.error: SubscriptionError | None = None
         self.live_event = asyncio.Event()
-        self.resyncs = 0
-        self._last_resync = 0.0
-        self._resync_delay = 0.0
+        self.pacing = ResyncPacing()  # shared by every connection that carries this book
+
+    @property
+    def resyncs(self) -> int:
+        return self.pacing.resyncs
 
     def next_resync_delay(self, bounds: tuple[float, float]) -> float:
-        """0 for a first resync; doubling (bounds[0] .. bounds[1]) while resyncs keep coming
-        within a minute of each other: a resync storm is paced, not amplified."""
-        now = time.monotonic()
-        if now - self._last_resync > 60.0:
-            self._resync_delay = 0.0
-        elif self._resync_delay == 0.0:
-            self._resync_delay = bounds[0]
-        else:
-            self._resync_delay = min(bounds[1], self._resync_delay * 2)
-        self._last_resync = now
-        self.resyncs += 1
-        return self._resync_delay
+        return self.pacing.next_delay(bounds)
 
 
 def _normalise(
@@ -117,6 +105,9 @@ class Feed:
     ``url``/``rest_url``: production by default; ``demo=True`` for demo trading; any
     OKX-compatible endpoint (e.g. ``okxbook.testing.LocalExchange``). ``transport``:
     ``"websockets"`` or ``"picows"``. ``resync``: ``"resubscribe"`` (default) or ``"rest"``.
+    ``subscribe_timeout``/``login_timeout``: seconds to an ack (and book data) before a retry.
+    ``stale_after``: seconds without a frame after which a live book's status is ``"stale"``
+    (off by default: a quiet OKX book may legitimately send only a heartbeat a minute).
 
         async with Feed(["BTC-USDT", "ETH-USDT-SWAP"]) as feed:
             await feed.wait_live()
@@ -142,6 +133,9 @@ class Feed:
         pong_timeout: float = 5.0,
         reconnect_delay: tuple[float, float] = (1.0, 60.0),
         resync_delay: tuple[float, float] = (1.0, 60.0),
+        subscribe_timeout: float = 10.0,
+        login_timeout: float = 10.0,
+        stale_after: float | None = None,
     ) -> None:
         if transport not in TRANSPORTS:
             raise ValueError(f"transport must be one of {TRANSPORTS}")
@@ -153,7 +147,7 @@ class Feed:
         self.demo = demo
         self.transport_kind = transport
         self.credentials = credentials if credentials is not None else Credentials.from_env()
-        if any(k[0] in VIP_CHANNELS for k in self.keys) and self.credentials is None:
+        if any(k[0] in okx.LOGIN_CHANNELS for k in self.keys) and self.credentials is None:
             raise ValueError(
                 "books-l2-tbt/books50-l2-tbt need login: pass credentials or set "
                 "OKX_API_KEY, OKX_SECRET_KEY and OKX_PASSPHRASE"
@@ -165,27 +159,71 @@ class Feed:
         self.pong_timeout = pong_timeout
         self.reconnect_delay = reconnect_delay
         self.resync_delay = resync_delay
-        self.books = Books(verify_checksum=verify_checksum)
+        self.verify_checksum = verify_checksum
         self.subs = {key: Subscription(key) for key in self.keys}
+        # One Books per connection: a frame can only touch the books of the connection it came
+        # on, so a misrouted frame never invalidates a book another connection keeps live (issue
+        # 14 item 2). Consumers can hold the books from the start.
+        self.groups = self._groups()
+        self._books_of: dict[Key, Books] = {}
+        self._group_books: list[Books] = []
+        for group in self.groups:
+            books = Books(verify_checksum=verify_checksum)
+            self._group_books.append(books)
+            for key in group:
+                books.book(*key)
+                self._books_of[key] = books
         self.connections: list[Connection] = []
         self.closing = False
         self.errors: list[SubscriptionError] = []
-        self.events: list[Event] = []
+        # Unclaimed events (errors without id, unknown notices): the newest EVENTS_KEPT only.
+        self.events: deque[Event] = deque(maxlen=EVENTS_KEPT)
         self.stats: Counter[str] = Counter()
         self.http: httpx.AsyncClient | None = None
         self._streams: list[TopStream] = []
         self._top_callbacks: list[Callable[[Book, int], None]] = []
         self._status_callbacks: list[Callable[[str, str, BookStatus], None]] = []
         self._successors: dict[Connection, Connection] = {}
-        for key in self.keys:
-            self.books.book(*key)  # consumers can hold the book from the start
+        self._listener = _Listener(self)
+        self._settings = ConnectionSettings(
+            url=self.url,
+            rest_url=self.rest_url,
+            transport=transport,
+            credentials=self.credentials,
+            resync_mode=resync,
+            ping_after=ping_after,
+            pong_timeout=pong_timeout,
+            reconnect_delay=reconnect_delay,
+            resync_delay=resync_delay,
+            subscribe_timeout=subscribe_timeout,
+            login_timeout=login_timeout,
+            stale_after=stale_after,
+            recorder=recorder,
+            stats=self.stats,
+        )
 
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
+        if self.transport_kind == "picows":
+            # A missing optional transport must fail here, not hang in a connection task that
+            # dies unread (issue 9 item 3).
+            try:
+                importlib.import_module("picows")
+            except ImportError as exc:
+                raise ImportError(
+                    "transport='picows' needs the picows package: pip install 'okxbook[picows]'"
+                ) from exc
         self.http = httpx.AsyncClient(timeout=10.0)
-        for i, group in enumerate(self._groups()):
-            conn = Connection(self, f"okx-conn-{i}", [self.subs[k] for k in group], self.books)
+        self._settings.http = self.http
+        for i, (group, books) in enumerate(zip(self.groups, self._group_books)):
+            conn = Connection(
+                self._listener,
+                self._settings,
+                f"okx-conn-{i}",
+                {k: self.subs[k].pacing for k in group},
+                books,
+            )
             self.connections.append(conn)
             conn.start()
 
@@ -196,11 +234,7 @@ class Feed:
         for key in self.keys:
             for group in groups:
                 if len(group) < self.max_per_connection and not any(
-                    k[1] == key[1]
-                    and "books-l2-tbt" in (k[0], key[0])
-                    and k[0] in ("books", "books-l2-tbt", "books50-l2-tbt")
-                    and key[0] in ("books", "books-l2-tbt", "books50-l2-tbt")
-                    for k in group
+                    k[1] == key[1] and okx.l2_tbt_conflict(k[0], key[0]) for k in group
                 ):
                     group.append(key)
                     break
@@ -212,7 +246,7 @@ class Feed:
         self.closing = True
         for conn in [*self.connections, *self._successors.values()]:
             await conn.stop()
-        for stream in self._streams:
+        for stream in list(self._streams):
             stream.close()
         if self.http is not None:
             await self.http.aclose()
@@ -231,7 +265,7 @@ class Feed:
         ``book.is_valid`` before trusting it: an invalid book is empty."""
         if (channel, inst_id) not in self.subs:
             raise KeyError((channel, inst_id))
-        return self.books.book(channel, inst_id)
+        return self._books_of[(channel, inst_id)].book(channel, inst_id)
 
     def status(self, channel: str, inst_id: str) -> BookStatus:
         return self.subs[(channel, inst_id)].status
@@ -241,7 +275,7 @@ class Feed:
 
     def top(self, channel: str, inst_id: str) -> Top:
         sub = self.subs[(channel, inst_id)]
-        return top_of(self.books.book(channel, inst_id), sub.status.state, time.time_ns())
+        return top_of(self.book(channel, inst_id), sub.status.state, time.time_ns())
 
     def tops(self, *keys: tuple[str, str] | str) -> TopStream:
         """A conflating stream of top-of-book readings for the given subscriptions (instIds or
@@ -252,9 +286,16 @@ class Feed:
             for k in wanted:
                 if k not in self.subs:
                     raise KeyError(k)
-        stream = TopStream(wanted, lambda key: self.subs[key].status.state)
+        stream = TopStream(
+            wanted, lambda key: self.subs[key].status.state, on_close=self._stream_closed
+        )
         self._streams.append(stream)
         return stream
+
+    def _stream_closed(self, stream: TopStream) -> None:
+        """``stream.close()`` removes it: closed streams cost nothing (issue 14 item 10)."""
+        if stream in self._streams:
+            self._streams.remove(stream)
 
     def on_top(self, callback: Callable[[Book, int], None]) -> None:
         """``callback(book, recv_ns)`` on every top-of-book change, called from the receive path:
@@ -281,8 +322,7 @@ class Feed:
 
     # ------------------------------------------------------------------ reports from connections
 
-    def _publish(self, sub: Subscription, book: Book, recv_ns: int) -> None:
-        key = sub.key
+    def _publish(self, key: Key, book: Book, recv_ns: int) -> None:
         for stream in self._streams:
             if stream.wants(key):
                 stream.push(key, book, recv_ns)
@@ -299,7 +339,7 @@ class Feed:
         if state == "live":
             sub.was_live = True
         sub.live_event.set()
-        book = self.books.book(*sub.key)
+        book = self.book(*sub.key)
         recv_ns = time.time_ns()
         for stream in self._streams:
             if stream.wants(sub.key):
@@ -321,7 +361,7 @@ class Feed:
         sub.error = error
         self.errors.append(error)
         log.error("%s", error)
-        self.books.book(*sub.key).invalidate(str(error))
+        self.book(*sub.key).invalidate(str(error))
         self._set_status(sub, "invalid", f"{code} {msg}")
 
     def _event(self, event: Event) -> None:
@@ -338,11 +378,13 @@ class Feed:
             return
         self.stats["upgrade_notices"] += 1
         log.warning("%s: 64008 service upgrade notice; opening a successor", old.name)
+        pacing = old.pacing()
         successor = Connection(
-            self,
+            self._listener,
+            self._settings,
             f"{old.name}-next",
-            [cs.sub for cs in old.states.values() if cs.state != "failed"],
-            Books(verify_checksum=self.books.verify_checksum),
+            {k: pacing[k] for k in old.live_keys()},
+            Books(verify_checksum=self.verify_checksum),
             staging=True,
         )
         self._successors[old] = successor
@@ -352,39 +394,73 @@ class Feed:
         old = next((o for o, s in self._successors.items() if s is successor), None)
         if old is None:
             return
-        pairs = []
-        for key, cs in successor.states.items():
-            staged = successor.books.book(*key)
-            main = self.books.book(*key)
-            if cs.state != "live" or not staged.is_valid:
-                return
-            if main.is_valid and (staged.ts_ms, staged.seq_id) < (main.ts_ms, main.seq_id):
-                # Successor still behind: keep reading the old one. The exchange time comes
-                # first: after a maintenance reset a seqId alone would make an older book look
-                # newer.
-                return
-            pairs.append((key, main, staged))
+        triples = []
+        for key in successor.subscriptions():
+            staged, main = successor.books.book(*key), self.book(*key)
+            triples.append(
+                (
+                    successor.state(key),
+                    Position(staged.is_valid, staged.ts_ms, staged.seq_id),
+                    Position(main.is_valid, main.ts_ms, main.seq_id),
+                )
+            )
+        if not successor_ready(triples):
+            return  # still behind: consumers keep reading the old connection's books
         # Every staged book is live and caught up: switch in this very tick.
-        for _key, main, staged in pairs:
-            main.copy_from(staged)
+        keys = successor.subscriptions()
+        for key in keys:
+            self.book(*key).copy_from(successor.books.book(*key))
+        staged_frames = successor.take_staged_frames()
         if self.recorder is not None:
             # The recording continues with the successor's stream from its own snapshots, behind
             # a disconnect marker: a replay resets each book to exactly what consumers now hold.
             self.recorder.mark_disconnect(time.time_ns())
-            for recv_ns, frame in successor.staged_frames:
+            for recv_ns, frame in staged_frames:
                 self.recorder.record(recv_ns, frame)
-        successor.staged_frames = []
         del self._successors[old]
-        old.retired = True
-        successor.books = self.books
-        successor.staging = False
-        successor._bind_books()
+        old.retire()
+        successor.adopt(old.books)
         recv_ns = time.time_ns()
-        for key, main, _ in pairs:
+        for key in keys:
             sub = self.subs[key]
             self._set_status(sub, "live", None)
-            self._publish(sub, main, recv_ns)
+            self._publish(key, self.book(*key), recv_ns)
         self.connections[self.connections.index(old)] = successor
         self.stats["upgrade_switches"] += 1
         log.warning("%s: switched to %s", old.name, successor.name)
         asyncio.get_running_loop().create_task(old.stop())
+
+    def _disconnected(self, conn: Connection) -> None:
+        if conn in self._successors:
+            # Closed for the upgrade before the successor caught up: it takes over alone.
+            conn.retire()
+
+
+class _Listener:
+    """The ``ConnectionListener`` a feed gives its connections (kept off ``Feed``'s public API)."""
+
+    __slots__ = ("feed",)
+
+    def __init__(self, feed: Feed) -> None:
+        self.feed = feed
+
+    def book_status(self, key: Key, state: str, reason: str | None) -> None:
+        self.feed._set_status(self.feed.subs[key], state, reason)
+
+    def book_top(self, key: Key, book: Book, recv_ns: int) -> None:
+        self.feed._publish(key, book, recv_ns)
+
+    def subscription_refused(self, key: Key, code: str, msg: str) -> None:
+        self.feed._subscription_failed(self.feed.subs[key], code, msg)
+
+    def unclaimed_event(self, event: Event) -> None:
+        self.feed._event(event)
+
+    def upgrade_notice(self, conn: Connection) -> None:
+        self.feed._upgrade_notice(conn)
+
+    def successor_progress(self, conn: Connection) -> None:
+        self.feed._successor_progress(conn)
+
+    def disconnected(self, conn: Connection) -> None:
+        self.feed._disconnected(conn)

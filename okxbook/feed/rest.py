@@ -60,13 +60,28 @@ async def fetch_books(
         raise RestError(f"GET {url} {inst_id}: {exc}") from exc
     if resp.status_code != 200:
         raise RestError(f"GET {url} {inst_id}: HTTP {resp.status_code} {resp.text[:200]}")
+    where = f"GET {url} {inst_id}"
     try:
         body: Any = orjson.loads(resp.content)
-        if str(body.get("code")) != "0":
-            raise RestError(f"GET {url} {inst_id}: code {body.get('code')} {body.get('msg')}")
-        row = body["data"][0]
-        return RestSnapshot(inst_id, int(row["seqId"]), int(row["ts"]), row["asks"], row["bids"])
-    except RestError:
-        raise
-    except (orjson.JSONDecodeError, KeyError, IndexError, TypeError, ValueError) as exc:
-        raise RestError(f"GET {url} {inst_id}: unusable body ({exc})") from exc
+    except orjson.JSONDecodeError as exc:
+        raise RestError(f"{where}: body is not JSON ({exc})") from exc
+    # Every shape check is explicit: a body of [] or null or a row that is not an object must be
+    # a RestError the seed retries, never an AttributeError that ends the seed (issue 14 item 6).
+    if not isinstance(body, dict):
+        raise RestError(f"{where}: body is a {type(body).__name__}, not an object")
+    if str(body.get("code")) != "0":
+        raise RestError(f"{where}: code {body.get('code')} {str(body.get('msg'))[:200]}")
+    data = body.get("data")
+    if not isinstance(data, list) or not data or not isinstance(data[0], dict):
+        raise RestError(f"{where}: no book in 'data' ({str(data)[:100]})")
+    row = data[0]
+    asks, bids = row.get("asks"), row.get("bids")
+    if not isinstance(asks, list) or not isinstance(bids, list):
+        raise RestError(f"{where}: asks/bids are not lists")
+    try:
+        seq_id, ts_ms = int(row["seqId"]), int(row["ts"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise RestError(f"{where}: bad seqId/ts ({exc!r})") from exc
+    if seq_id < 0:  # §4: seqIds are >= 0
+        raise RestError(f"{where}: negative seqId {seq_id}")
+    return RestSnapshot(inst_id, seq_id, ts_ms, asks, bids)

@@ -82,8 +82,12 @@ class TopStream:
     since it was last read, oldest change first. Status changes come through too."""
 
     def __init__(
-        self, keys: Iterable[tuple[str, str]] | None, status_of: Callable[[tuple[str, str]], str]
+        self,
+        keys: Iterable[tuple[str, str]] | None,
+        status_of: Callable[[tuple[str, str]], str],
+        on_close: Callable[[TopStream], None] | None = None,
     ) -> None:
+        self._on_close = on_close
         self._keys = set(keys) if keys is not None else None
         self._status_of = status_of
         # key -> [book, recv_ns, skipped]; dict order = order of first change since last read
@@ -106,8 +110,12 @@ class TopStream:
             slot[2] += 1
 
     def close(self) -> None:
+        """End the stream (a consumer may close it; the feed's close ends every one)."""
         self._closed = True
         self._event.set()
+        if self._on_close is not None:
+            on_close, self._on_close = self._on_close, None
+            on_close(self)
 
     def __aiter__(self) -> TopStream:
         return self
