@@ -78,9 +78,6 @@ KNOWN: dict[str, str] = {
     "okxbook.capture.serve -> okxbook.testing.exchange": (
         "issue 8: serve and LocalExchange are to share one okxbook.endpoint module"
     ),
-    "cycle: okxbook.feed.connection -> okxbook.feed.feed -> okxbook.feed.connection": (
-        "issue 8: Connection reports to Feed through a listener interface"
-    ),
 }
 
 
