@@ -560,3 +560,41 @@ def test_synthesized_books_rpi_snapshot_keeps_the_non_rpi_size_of_every_level():
         assert [(px, sz, third) for px, sz, third, _ in item[side]] == [
             (px, sz, third) for px, sz, third, _ in original[side]
         ]
+
+
+def test_rest_books_never_answers_from_a_books_rpi_book_and_bad_request_ids_are_refused(tmp_path):
+    """docs/protocol.md §8: /api/v5/market/books is the non-RPI book; a capture holding only a
+    books-rpi book has none to give (not the RPI book with its third fields forced to "0").
+    §0b: a request id that is not 1-32 letters/digits is refused (60013), not acked."""
+    frames = [
+        book_frame("snapshot", 10, -1, [("100", "2")], [("101", "3")], channel="books-rpi"),
+    ]
+    (path,) = write_capture(tmp_path, [(T0, f) for f in frames], compression="gzip")
+
+    async def main():
+        async with CaptureServer(path, speed=None) as srv:
+            await srv.wait_done()
+            c = await Client.open(srv.ws_url)
+            await c.ws.send(
+                json.dumps(
+                    {
+                        "op": "subscribe",
+                        "id": "bad-id",
+                        "args": [{"channel": "books-rpi", "instId": "BTC-USDT"}],
+                    }
+                )
+            )
+            await c.sync()
+            async with httpx.AsyncClient() as http:
+                rest = (
+                    await http.get(
+                        f"{srv.rest_url}/api/v5/market/books", params={"instId": "BTC-USDT"}
+                    )
+                ).json()
+            await c.close()
+            return c, rest
+
+    c, rest = run(main())
+    assert rest["code"] == "51001"
+    events = [json.loads(f) for _, f in c.frames if f.startswith(b'{"') and b'"event"' in f]
+    assert [(e["event"], e.get("code")) for e in events] == [("error", "60013")]

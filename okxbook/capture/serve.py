@@ -3,10 +3,9 @@
 This module owns the playback clock, the per-book state kept while playing (with ``okxbook.Books``,
 so a late subscriber can be started with a synthesized snapshot) and a small OKX-shaped WebSocket +
 REST server on top of ``websockets.asyncio.server.serve``. Reading files is ``okxbook.capture``'s
-job; the book rules are the core's. ``okxbook.testing.exchange.LocalExchange`` is not reused: its
-capture mode replays each connection from the start of the capture, unpaced, and its books are
-synthetic, so a subscriber joining mid-capture could not get a correct start; only its endpoint
-paths are imported.
+job; the book rules are the core's; the endpoint protocol (request decoding and validation, error
+events, REST query rules, the bind) is ``okxbook.endpoint``'s, shared with
+``okxbook.testing.LocalExchange``.
 
 What a client sees (``docs/protocol.md`` §2, §6): text ``ping`` -> ``pong``;
 ``subscribe``/``unsubscribe`` -> acks (``id`` echoed); ``login`` -> success for any credentials (a
@@ -49,8 +48,21 @@ from websockets.http11 import Request, Response
 from okxbook._book import Book
 from okxbook._books import Books
 from okxbook._checksum import okx_checksum
+from okxbook.endpoint import (
+    NO_INSTRUMENT,
+    REST_BOOKS_PATH,
+    REST_SOURCES,
+    WS_PATH,
+    LoopbackEndpoint,
+    WsRequest,
+    arg_key,
+    books_query,
+    check_sub_args,
+    decode_request,
+    json_response,
+    with_id,
+)
 from okxbook.errors import BookError, UnknownChannelError
-from okxbook.testing.exchange import REST_BOOKS_PATH, WS_PATH, LoopbackEndpoint
 
 from .files import CapturedFrame, CaptureFormatError, iter_frames
 
@@ -59,8 +71,6 @@ __all__ = ["CaptureServer", "serve_capture", "snapshot_frame"]
 log = logging.getLogger(__name__)
 
 BookKey = tuple[str, str]
-# REST answers from the deepest delta book the capture has for the instId (§8: books, 400 levels).
-_REST_SOURCES = ("books-l2-tbt", "books", "books-rpi", "books-elp", "books50-l2-tbt")
 # Below this the player does not sleep (the event loop's timer granularity is about 1 ms); it
 # still yields every _YIELD_EVERY frames so connections and their writers run.
 _MIN_SLEEP = 0.0005
@@ -151,8 +161,7 @@ class _Conn:
             self.room.clear()
 
     def event(self, event: dict[str, Any], req_id: Any = None) -> None:
-        # OKX echoes the request id first, and only when one was given (§2).
-        body = {"id": req_id, **event} if req_id is not None else dict(event)
+        body = dict(with_id(req_id, event))
         body["connId"] = self.conn_id
         self.push(orjson.dumps(body))
 
@@ -429,43 +438,25 @@ class CaptureServer(LoopbackEndpoint):
         if message == "ping" or message == b"ping":
             conn.push(b"pong")
             return
-        try:
-            req = orjson.loads(message)
-            if not isinstance(req, dict):
-                raise ValueError("not an object")
-        except ValueError:
-            text = message if isinstance(message, str) else message.decode("utf-8", "replace")
-            conn.event({"event": "error", "code": "60012", "msg": f"Invalid request: {text}"})
+        req = decode_request(message)
+        if not isinstance(req, WsRequest):
+            conn.event(req)
             return
-        req_id = req.get("id")
-        op = req.get("op")
-        args = req.get("args")
-        if op == "login":
+        req_id = req.id
+        if req.op == "login":
             conn.event({"event": "login", "code": "0", "msg": ""}, req_id)
             return
-        if op not in ("subscribe", "unsubscribe"):
-            conn.event({"event": "error", "code": "60019", "msg": f"Invalid OP: {op}"}, req_id)
+        bad = check_sub_args(req)
+        if bad is not None:
+            conn.event(bad)
             return
-        if not isinstance(args, list) or not args:
-            conn.event(
-                {
-                    "event": "error",
-                    "code": "60012",
-                    "msg": f"Invalid request: {orjson.dumps(req).decode()}",
-                },
-                req_id,
-            )
-            return
-        for arg in args:
-            channel = arg.get("channel") if isinstance(arg, dict) else None
-            inst_id = arg.get("instId") if isinstance(arg, dict) else None
-            if not isinstance(channel, str) or not isinstance(inst_id, str) or not inst_id:
-                conn.event(
-                    {"event": "error", "code": "60013", "msg": f"Invalid args : {arg}"}, req_id
-                )
+        for arg in req.args:
+            key = arg_key(arg, req_id)
+            if isinstance(key, dict):
+                conn.event(key)
                 continue
-            key = (channel, inst_id)
-            if op == "subscribe":
+            channel, inst_id = key
+            if req.op == "subscribe":
                 self._subscribe(conn, key, req_id)
             else:
                 if key in conn.subs:
@@ -491,31 +482,17 @@ class CaptureServer(LoopbackEndpoint):
 
     # ------------------------------------------------------------------ REST
     def _rest_books(self, connection: ServerConnection, query: dict[str, list[str]]) -> Response:
-        inst_id = (query.get("instId") or [""])[0]
-        try:
-            sz = int((query.get("sz") or ["1"])[0])
-        except ValueError:
-            sz = -1
-        if not inst_id:
-            return _json(
-                connection,
-                400,
-                {"code": "50014", "msg": "Parameter instId can not be empty", "data": []},
-            )
-        if not 1 <= sz <= 400:  # §8: default 1, max 400
-            return _json(
-                connection, 400, {"code": "51000", "msg": "Parameter sz error", "data": []}
-            )
-        for channel in _REST_SOURCES:
+        parsed = books_query(query)
+        if isinstance(parsed[1], dict):
+            status, body = parsed
+            return json_response(connection, status, body)
+        inst_id, sz = parsed
+        for channel in REST_SOURCES:
             book = self.books.get(channel, inst_id)
             if book is not None and book.is_valid and book.snapshots:
                 break
         else:
-            return _json(
-                connection,
-                400,
-                {"code": "51001", "msg": "Instrument ID does not exist", "data": []},
-            )
+            return json_response(connection, 400, NO_INSTRUMENT)
         data: dict[str, Any] = {
             "asks": [[px, s, "0", str(n)] for px, s, n in book.ask_levels(sz)],
             "bids": [[px, s, "0", str(n)] for px, s, n in book.bid_levels(sz)],
@@ -523,14 +500,7 @@ class CaptureServer(LoopbackEndpoint):
         }
         if book.seq_id >= 0:
             data["seqId"] = book.seq_id
-        return _json(connection, 200, {"code": "0", "msg": "", "data": [data]})
-
-
-def _json(connection: ServerConnection, status: int, body: dict[str, Any]) -> Response:
-    response = connection.respond(status, orjson.dumps(body).decode())
-    del response.headers["Content-Type"]
-    response.headers["Content-Type"] = "application/json"
-    return response
+        return json_response(connection, 200, {"code": "0", "msg": "", "data": [data]})
 
 
 async def serve_capture(

@@ -25,16 +25,30 @@ import logging
 import random
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, NamedTuple, Self
+from typing import Any, Final, NamedTuple
 from urllib.parse import parse_qs, urlsplit
 
 import orjson
-from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.asyncio.server import Server, ServerConnection
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from okxbook.endpoint import NO_INSTRUMENT as _NO_INSTRUMENT
+from okxbook.endpoint import (
+    REST_BOOKS_PATH,
+    REST_SOURCES,
+    WS_PATH,
+    LoopbackEndpoint,
+    WsRequest,
+    arg_key,
+    books_query,
+    check_sub_args,
+    decode_request,
+    json_response,
+    with_id,
+)
 from okxbook.testing.synthetic import CHANNEL_DEPTH, ChecksumMode, SyntheticBook
 
 __all__ = [
@@ -49,8 +63,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-WS_PATH: Final = "/ws/v5/public"
-REST_BOOKS_PATH: Final = "/api/v5/market/books"
 # §1: these need login (and VIP4, which a local exchange grants to anyone logged in).
 LOGIN_CHANNELS: Final = frozenset({"books-l2-tbt", "books50-l2-tbt"})
 # §0b push order per connection+instrument; a tick pushes in this order.
@@ -60,8 +72,6 @@ _PUSH_ORDER: Final = {
         ("bbo-tbt", "books-l2-tbt", "books50-l2-tbt", "books", "books-elp", "books-rpi", "books5")
     )
 }
-# REST serves the deepest delta book already running for the instId, else starts a `books` one.
-_REST_SOURCES: Final = ("books", "books-l2-tbt", "books-elp", "books50-l2-tbt")
 NOTICE_64008_MSG: Final = (
     "The connection will soon be closed for a service upgrade. Please reconnect."
 )
@@ -165,54 +175,6 @@ class _Feed:
         if fault == "heartbeat":
             return "heartbeat", book.heartbeat_frame()
         return "update", book.next_update_frame()
-
-
-class LoopbackEndpoint:
-    """What an OKX-like endpoint on this machine shares: its URLs (WebSocket and REST on one
-    port) and ``async with`` around ``start()``/``stop()``."""
-
-    host: str
-    port: int
-
-    async def _bind(
-        self,
-        handler: Callable[[ServerConnection], Awaitable[None]],
-        process_request: Callable[[ServerConnection, Request], Response | None],
-    ) -> Server:
-        """Serve WebSocket and REST on one port, as OKX's endpoints behave, and learn the port."""
-        server = await serve(
-            handler,
-            self.host,
-            self.port,
-            process_request=process_request,
-            # OKX keeps the connection alive with its own text ping/pong (§6), not control pings.
-            ping_interval=None,
-            compression=None,
-            # §6: a request over 64 KB closes the connection with 1009.
-            max_size=64 * 1024,
-        )
-        self.port = next(iter(server.sockets)).getsockname()[1]
-        return server
-
-    async def start(self) -> Self:
-        raise NotImplementedError
-
-    async def stop(self) -> None:
-        raise NotImplementedError
-
-    async def __aenter__(self) -> Self:
-        return await self.start()
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
-
-    @property
-    def ws_url(self) -> str:
-        return f"ws://{self.host}:{self.port}{WS_PATH}"
-
-    @property
-    def rest_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
 
 
 class LocalExchange(LoopbackEndpoint):
@@ -487,51 +449,31 @@ class LocalExchange(LoopbackEndpoint):
             if not conn.silenced or conn.pong_when_silenced:
                 await self._send(conn, Sent("pong", None, None, b"pong"), force=True)
             return
-        try:
-            req = orjson.loads(message)
-            if not isinstance(req, dict):
-                raise ValueError("not an object")
-        except ValueError:
-            text = message if isinstance(message, str) else message.decode("utf-8", "replace")
-            await self._send_event(
-                conn, {"event": "error", "code": "60012", "msg": f"Invalid request: {text}"}
-            )
+        req = decode_request(message)
+        if not isinstance(req, WsRequest):
+            await self._send_event(conn, req)
             return
-        req_id = req.get("id")
-        if req_id is not None and not (
-            isinstance(req_id, str) and req_id.isascii() and req_id.isalnum() and len(req_id) <= 32
-        ):
-            # §0b: id is alphanumeric, at most 32 characters.
-            await self._send_event(
-                conn, {"event": "error", "code": "60013", "msg": f"Invalid args : id {req_id!r}"}
-            )
-            return
-        op = req.get("op")
+        req_id = req.id
+        op = req.op
         if op == "subscribe":
             conn.subscribe_requests += 1
         elif op == "unsubscribe":
             conn.unsubscribe_requests += 1
-        elif op == "login":
-            conn.login_requests += 1
         else:
-            await self._send_event(
-                conn,
-                _with_id(req_id, {"event": "error", "code": "60019", "msg": f"Invalid OP: {op}"}),
-            )
-            return
+            conn.login_requests += 1
         if self._over_request_limit(conn):
             await self._send_event(
                 conn,
-                _with_id(
+                with_id(
                     req_id, {"event": "error", "code": "60014", "msg": "Requests too frequent."}
                 ),
             )
             return
         async with self._lock:
             if op == "login":
-                await self._login(conn, req_id, req.get("args"))
+                await self._login(conn, req_id, req.args)
             else:
-                await self._subscription(conn, op, req_id, req.get("args"), message)
+                await self._subscription(conn, req)
 
     def _over_request_limit(self, conn: ConnInfo) -> bool:
         now = time.monotonic()
@@ -574,40 +516,29 @@ class LocalExchange(LoopbackEndpoint):
         if ok:
             conn.logged_in = True
             await self._send_event(
-                conn, _with_id(req_id, {"event": "login", "code": "0", "msg": ""})
+                conn, with_id(req_id, {"event": "login", "code": "0", "msg": ""})
             )
         else:
             await self._send_event(
-                conn, _with_id(req_id, {"event": "error", "code": "60009", "msg": "Login failed."})
+                conn, with_id(req_id, {"event": "error", "code": "60009", "msg": "Login failed."})
             )
 
-    async def _subscription(
-        self, conn: ConnInfo, op: str, req_id: str | None, args: Any, raw: str | bytes
-    ) -> None:
-        if not isinstance(args, list) or not args:
-            text = raw if isinstance(raw, str) else raw.decode("utf-8", "replace")
-            await self._send_event(
-                conn,
-                _with_id(
-                    req_id, {"event": "error", "code": "60012", "msg": f"Invalid request: {text}"}
-                ),
-            )
+    async def _subscription(self, conn: ConnInfo, req: WsRequest) -> None:
+        req_id = req.id
+        bad = check_sub_args(req)
+        if bad is not None:
+            await self._send_event(conn, bad)
             return
-        for arg in args:
-            channel = arg.get("channel") if isinstance(arg, dict) else None
-            inst_id = arg.get("instId") if isinstance(arg, dict) else None
-            if not isinstance(channel, str) or not isinstance(inst_id, str) or not inst_id:
-                await self._send_event(
-                    conn,
-                    _with_id(
-                        req_id, {"event": "error", "code": "60013", "msg": f"Invalid args : {arg}"}
-                    ),
-                )
+        for arg in req.args:
+            key_or_error = arg_key(arg, req_id)
+            if isinstance(key_or_error, dict):
+                await self._send_event(conn, key_or_error)
                 continue
+            channel, inst_id = key_or_error
             if channel not in CHANNEL_DEPTH:
                 await self._send_event(
                     conn,
-                    _with_id(
+                    with_id(
                         req_id,
                         {
                             "event": "error",
@@ -621,7 +552,7 @@ class LocalExchange(LoopbackEndpoint):
                 )
                 continue
             key = (channel, inst_id)
-            if op == "subscribe":
+            if req.op == "subscribe":
                 await self._subscribe_one(conn, req_id, arg, key)
             else:
                 await self._unsubscribe_one(conn, req_id, arg, key)
@@ -635,13 +566,13 @@ class LocalExchange(LoopbackEndpoint):
             code, msg = failures.popleft()
             # OKX error events carry no arg (§6).
             await self._send_event(
-                conn, _with_id(req_id, {"event": "error", "code": code, "msg": msg}), key
+                conn, with_id(req_id, {"event": "error", "code": code, "msg": msg}), key
             )
             return
         if channel in LOGIN_CHANNELS and not conn.logged_in:
             await self._send_event(
                 conn,
-                _with_id(
+                with_id(
                     req_id,
                     {
                         "event": "error",
@@ -657,7 +588,7 @@ class LocalExchange(LoopbackEndpoint):
         if conflict:
             await self._send_event(
                 conn,
-                _with_id(
+                with_id(
                     req_id,
                     {
                         "event": "error",
@@ -669,7 +600,7 @@ class LocalExchange(LoopbackEndpoint):
                 key,
             )
             return
-        await self._send_event(conn, _with_id(req_id, {"event": "subscribe", "arg": arg}), key)
+        await self._send_event(conn, with_id(req_id, {"event": "subscribe", "arg": arg}), key)
         conn.subscriptions[key] = None
         if self._capture is not None:
             return
@@ -689,36 +620,21 @@ class LocalExchange(LoopbackEndpoint):
         feed = self._feeds.get(key)
         if feed is not None and conn in feed.subscribers:
             feed.subscribers.remove(conn)
-        await self._send_event(conn, _with_id(req_id, {"event": "unsubscribe", "arg": arg}), key)
+        await self._send_event(conn, with_id(req_id, {"event": "unsubscribe", "arg": arg}), key)
 
     # ------------------------------------------------------------------ REST
     def _rest_books(self, connection: ServerConnection, query: dict[str, list[str]]) -> Response:
-        inst_id = (query.get("instId") or [""])[0]
-        sz_text = (query.get("sz") or ["1"])[0]
-        if not inst_id:
-            self.rest_requests.append(RestRequest(None, None, None, False))
-            return _json_response(
-                connection,
-                400,
-                {"code": "50014", "msg": "Parameter instId can not be empty", "data": []},
-            )
-        try:
-            sz = int(sz_text)
-        except ValueError:
-            sz = -1
-        if not 1 <= sz <= 400:  # §8: default 1, max 400
+        parsed = books_query(query)
+        if isinstance(parsed[1], dict):
+            status, body = parsed
+            inst_id = (query.get("instId") or [""])[0] or None
             self.rest_requests.append(RestRequest(inst_id, None, None, False))
-            return _json_response(
-                connection, 400, {"code": "51000", "msg": "Parameter sz error", "data": []}
-            )
+            return json_response(connection, status, body)
+        inst_id, sz = parsed
         feed = self._rest_feed(inst_id)
         if feed is None:
             self.rest_requests.append(RestRequest(inst_id, sz, None, False))
-            return _json_response(
-                connection,
-                400,
-                {"code": "51001", "msg": "Instrument ID does not exist", "data": []},
-            )
+            return json_response(connection, 400, _NO_INSTRUMENT)
         lag = 0
         lag_state = self._rest_lag.get(inst_id)
         if lag_state is not None:
@@ -730,12 +646,12 @@ class LocalExchange(LoopbackEndpoint):
                     del self._rest_lag[inst_id]
         snap = feed.book.rest_snapshot(sz, lag=lag, pad=self.rest_pad)
         self.rest_requests.append(RestRequest(inst_id, sz, snap["seqId"], lag > 0))
-        return _json_response(connection, 200, {"code": "0", "msg": "", "data": [snap]})
+        return json_response(connection, 200, {"code": "0", "msg": "", "data": [snap]})
 
     def _rest_feed(self, inst_id: str) -> _Feed | None:
         if self._capture is not None:
             return None
-        for channel in _REST_SOURCES:
+        for channel in REST_SOURCES:
             feed = self._feeds.get((channel, inst_id))
             if feed is not None:
                 return feed
@@ -949,11 +865,6 @@ class LocalExchange(LoopbackEndpoint):
                 await asyncio.sleep(0.002)
 
 
-def _with_id(req_id: str | None, event: dict[str, Any]) -> dict[str, Any]:
-    # OKX echoes the request id first, and only when one was given (§2).
-    return {"id": req_id, **event} if req_id is not None else event
-
-
 def _l2_tbt_conflict(key: BookKey, subs: dict[BookKey, None]) -> str | None:
     # §1: books-l2-tbt can't share a connection with books/books50-l2-tbt for one instId (64004).
     channel, inst_id = key
@@ -967,13 +878,6 @@ def _l2_tbt_conflict(key: BookKey, subs: dict[BookKey, None]) -> str | None:
         if (other, inst_id) in subs:
             return other
     return None
-
-
-def _json_response(connection: ServerConnection, status: int, body: dict[str, Any]) -> Response:
-    response = connection.respond(status, orjson.dumps(body).decode())
-    del response.headers["Content-Type"]
-    response.headers["Content-Type"] = "application/json"
-    return response
 
 
 def _parse_capture(frames: Sequence[bytes | str]) -> list[tuple[BookKey, bytes]]:
