@@ -1,0 +1,171 @@
+"""What an OKX-like endpoint on this machine says, shared by ``okxbook serve`` and the local exchange.
+
+Both servers answer the same request protocol (``docs/protocol.md`` §2, §6): this module parses a
+client's request and builds the OKX events and REST bodies they answer with, in OKX's words, so the
+two cannot drift apart. It also binds WebSocket + REST on one port (:class:`LoopbackEndpoint`). It
+imports nothing of okxbook but :mod:`okxbook.okx`; it does no book work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Final, Self
+
+import orjson
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.http11 import Request, Response
+
+from okxbook import okx
+
+__all__ = [
+    "WS_PATH",
+    "LoopbackEndpoint",
+    "Req",
+    "error_event",
+    "invalid_args",
+    "invalid_op",
+    "invalid_request",
+    "json_response",
+    "parse_request",
+    "please_log_in",
+    "rest_error",
+    "with_id",
+    "wrong_channel",
+]
+
+WS_PATH: Final = okx.WS_PUBLIC_PATH
+
+
+def with_id(req_id: Any, event: dict[str, Any]) -> dict[str, Any]:
+    """``event`` with the request id first, only when one was given, as OKX echoes it (§2)."""
+    return {"id": req_id, **event} if req_id is not None else event
+
+
+def error_event(code: okx.Code | str, msg: str, req_id: Any = None) -> dict[str, Any]:
+    """An OKX error event; it carries no ``arg`` (§6)."""
+    return with_id(req_id, {"event": "error", "code": str(code), "msg": msg})
+
+
+def _text(raw: str | bytes) -> str:
+    return raw if isinstance(raw, str) else raw.decode("utf-8", "replace")
+
+
+def invalid_request(raw: str | bytes, req_id: Any = None) -> dict[str, Any]:
+    """60012: the request is not an OKX request object; OKX quotes it back (§6)."""
+    return error_event(okx.Code.INVALID_REQUEST, f"Invalid request: {_text(raw)}", req_id)
+
+
+def invalid_args(arg: Any, req_id: Any = None) -> dict[str, Any]:
+    """60013: one ``args`` entry is not a ``{"channel", "instId"}`` object; quoted as JSON."""
+    try:
+        text = orjson.dumps(arg).decode()
+    except TypeError:  # cannot happen for parsed JSON; never a traceback for bad input
+        text = str(arg)
+    return error_event(okx.Code.INVALID_ARGS, f"Invalid args : {text}", req_id)
+
+
+def invalid_op(op: Any, req_id: Any = None) -> dict[str, Any]:
+    """60019: ``op`` is not subscribe/unsubscribe/login."""
+    return error_event(okx.Code.INVALID_OP, f"Invalid OP: {op}", req_id)
+
+
+def wrong_channel(channel: str, inst_id: str, req_id: Any = None) -> dict[str, Any]:
+    """60018: no such channel, or no such instId on it, named as OKX names it (§6)."""
+    return error_event(
+        okx.Code.WRONG_CHANNEL,
+        f"Wrong URL or channel:{channel},instId:{inst_id} doesn't exist. Please use the correct "
+        "URL, channel and parameters referring to API document.",
+        req_id,
+    )
+
+
+def please_log_in(req_id: Any = None) -> dict[str, Any]:
+    """60011: a login channel (``*-l2-tbt``, §1) subscribed before logging in."""
+    return error_event(okx.Code.PLEASE_LOG_IN, "Please log in", req_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Req:
+    """A parsed client request: ``op``, its ``id`` (None if absent) and its raw ``args``."""
+
+    op: Any
+    req_id: str | None
+    args: Any
+
+
+def parse_request(message: str | bytes) -> Req | dict[str, Any]:
+    """The request in ``message``, or the error event answering it: 60012 for what is not a JSON
+    object, 60033 for an ``id`` OKX refuses (``okx.valid_request_id``, §0b), echoing the id."""
+    try:
+        req = orjson.loads(message)
+    except ValueError:
+        req = None
+    if not isinstance(req, dict):
+        return invalid_request(message)
+    req_id = req.get("id")
+    if req_id is not None and not (isinstance(req_id, str) and okx.valid_request_id(req_id)):
+        return error_event(
+            okx.Code.INVALID_REQUEST_ID, f"Invalid request: {_text(message)}", req_id
+        )
+    return Req(req.get("op"), req_id, req.get("args"))
+
+
+def rest_error(code: str, msg: str) -> dict[str, Any]:
+    """A REST error body: ``code`` and ``msg``, no data (§8)."""
+    return {"code": code, "msg": msg, "data": []}
+
+
+def json_response(connection: ServerConnection, status: int, body: dict[str, Any]) -> Response:
+    response = connection.respond(status, orjson.dumps(body).decode())
+    del response.headers["Content-Type"]
+    response.headers["Content-Type"] = "application/json"
+    return response
+
+
+class LoopbackEndpoint:
+    """What an OKX-like endpoint on this machine shares: its URLs (WebSocket and REST on one
+    port) and ``async with`` around ``start()``/``stop()``."""
+
+    host: str
+    port: int
+
+    async def _bind(
+        self,
+        handler: Callable[[ServerConnection], Awaitable[None]],
+        process_request: Callable[[ServerConnection, Request], Response | None],
+    ) -> Server:
+        """Serve WebSocket and REST on one port, as OKX's endpoints behave, and learn the port."""
+        server = await serve(
+            handler,
+            self.host,
+            self.port,
+            process_request=process_request,
+            # OKX keeps the connection alive with its own text ping/pong (§6), not control pings.
+            ping_interval=None,
+            compression=None,
+            # §6: a request over 64 KB closes the connection with 1009.
+            max_size=okx.MAX_REQUEST_BYTES,
+        )
+        self.port = next(iter(server.sockets)).getsockname()[1]
+        return server
+
+    async def start(self) -> Self:
+        raise NotImplementedError
+
+    async def stop(self) -> None:
+        raise NotImplementedError
+
+    async def __aenter__(self) -> Self:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://{self.host}:{self.port}{WS_PATH}"
+
+    @property
+    def rest_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
