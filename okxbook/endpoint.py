@@ -94,9 +94,12 @@ class Req:
     args: Any
 
 
-def parse_request(message: str | bytes) -> Req | dict[str, Any]:
+def parse_request(
+    message: str | bytes, *, bad_id_code: okx.Code = okx.Code.INVALID_REQUEST_ID
+) -> Req | dict[str, Any]:
     """The request in ``message``, or the error event answering it: 60012 for what is not a JSON
-    object, 60033 for an ``id`` OKX refuses (``okx.valid_request_id``, §0b), echoing the id."""
+    object, ``bad_id_code`` (OKX sent 60033, §0b) for an ``id`` OKX refuses
+    (``okx.valid_request_id``), echoing the id."""
     try:
         req = orjson.loads(message)
     except ValueError:
@@ -105,9 +108,7 @@ def parse_request(message: str | bytes) -> Req | dict[str, Any]:
         return invalid_request(message)
     req_id = req.get("id")
     if req_id is not None and not (isinstance(req_id, str) and okx.valid_request_id(req_id)):
-        return error_event(
-            okx.Code.INVALID_REQUEST_ID, f"Invalid request: {_text(message)}", req_id
-        )
+        return error_event(bad_id_code, f"Invalid request: {_text(message)}", req_id)
     return Req(req.get("op"), req_id, req.get("args"))
 
 

@@ -75,9 +75,6 @@ ALLOWED: dict[tuple[str, str], str] = {
 # Violations present in the tree today that issue 8's other parts remove. The checker tolerates
 # exactly these; once one is gone, its entry here is reported as stale and must be deleted.
 KNOWN: dict[str, str] = {
-    "okxbook.capture.serve -> okxbook.testing.exchange": (
-        "issue 8: serve and LocalExchange are to share one okxbook.endpoint module"
-    ),
     "cycle: okxbook.feed.connection -> okxbook.feed.feed -> okxbook.feed.connection": (
         "issue 8: Connection reports to Feed through a listener interface"
     ),
