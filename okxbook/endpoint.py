@@ -56,18 +56,23 @@ def invalid_request(raw: str | bytes, req_id: Any = None) -> dict[str, Any]:
     return error_event(okx.Code.INVALID_REQUEST, f"Invalid request: {_text(raw)}", req_id)
 
 
+def _json_text(value: Any) -> str:
+    """``value`` as the client sent it (JSON), never a Python repr."""
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:  # cannot happen for parsed JSON; never a traceback for bad input
+        return str(value)
+
+
 def invalid_args(arg: Any, req_id: Any = None) -> dict[str, Any]:
     """60013: one ``args`` entry is not a ``{"channel", "instId"}`` object; quoted as JSON."""
-    try:
-        text = orjson.dumps(arg).decode()
-    except TypeError:  # cannot happen for parsed JSON; never a traceback for bad input
-        text = str(arg)
-    return error_event(okx.Code.INVALID_ARGS, f"Invalid args : {text}", req_id)
+    return error_event(okx.Code.INVALID_ARGS, f"Invalid args : {_json_text(arg)}", req_id)
 
 
 def invalid_op(op: Any, req_id: Any = None) -> dict[str, Any]:
-    """60019: ``op`` is not subscribe/unsubscribe/login."""
-    return error_event(okx.Code.INVALID_OP, f"Invalid OP: {op}", req_id)
+    """60019: ``op`` is not subscribe/unsubscribe/login; a string as is, anything else as JSON."""
+    text = op if isinstance(op, str) else _json_text(op)
+    return error_event(okx.Code.INVALID_OP, f"Invalid OP: {text}", req_id)
 
 
 def wrong_channel(channel: str, inst_id: str, req_id: Any = None) -> dict[str, Any]:

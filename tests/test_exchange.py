@@ -882,3 +882,15 @@ def test_refused_request_id_and_bad_args_are_answered_in_okx_words() -> None:
             assert err["code"] == "60013" and err["msg"] == 'Invalid args : {"channel":"books"}'
 
     run(main())
+
+
+def test_an_op_that_is_not_a_string_is_quoted_as_json() -> None:
+    async def main() -> None:
+        async with LocalExchange(auto=False) as ex, connect(ex.ws_url) as ws:
+            await ws.send(json.dumps({"op": {"x": [1, None]}, "args": []}))
+            err = await recv(ws)
+            assert err["code"] == "60019" and err["msg"] == 'Invalid OP: {"x":[1,null]}'
+            await ws.send(json.dumps({"args": []}))
+            assert (await recv(ws))["msg"] == "Invalid OP: null"
+
+    run(main())
