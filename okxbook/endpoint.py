@@ -1,14 +1,9 @@
-"""The OKX endpoint protocol, once, for both local endpoints (``okxbook serve`` and
-``okxbook.testing.LocalExchange``).
+"""What an OKX-like endpoint on this machine says, shared by ``okxbook serve`` and the local exchange.
 
-What is shared: binding WebSocket and REST on one port with OKX-like server options, the URLs,
-decoding and validating a client's request (text JSON object, ``id`` rule, ``op``, ``args``) into
-either a :class:`WsRequest` or the OKX error event to answer with, the id echo of events, and the
-REST ``/api/v5/market/books`` query rules and JSON responses. What each server does with a valid
-request (which books it has, what it pushes) stays in that server.
-
-Layering: this module imports only ``okxbook.okx`` and third-party libraries (not the core, not
-``okxbook.testing``), so ``capture/`` and ``testing/`` may both import it.
+Both servers answer the same request protocol (``docs/protocol.md`` §2, §6): this module parses a
+client's request and builds the OKX events and REST bodies they answer with, in OKX's words, so the
+two cannot drift apart. It also binds WebSocket + REST on one port (:class:`LoopbackEndpoint`). It
+imports nothing of okxbook but :mod:`okxbook.okx`; it does no book work.
 """
 
 from __future__ import annotations
@@ -24,113 +19,110 @@ from websockets.http11 import Request, Response
 from okxbook import okx
 
 __all__ = [
-    "NO_INSTRUMENT",
-    "REST_BOOKS_PATH",
-    "REST_SOURCES",
     "WS_PATH",
     "LoopbackEndpoint",
-    "WsRequest",
-    "arg_key",
-    "books_query",
-    "check_sub_args",
-    "decode_request",
+    "Req",
     "error_event",
+    "invalid_args",
+    "invalid_op",
+    "invalid_request",
     "json_response",
+    "parse_request",
+    "please_log_in",
+    "rest_error",
     "with_id",
+    "wrong_channel",
 ]
 
 WS_PATH: Final = okx.WS_PUBLIC_PATH
-REST_BOOKS_PATH: Final = okx.REST_BOOKS_PATH
-#: The ``op`` values a public endpoint answers (§2); others are 60019.
-OPS: Final = frozenset({"subscribe", "unsubscribe", "login"})
-
-BookKey = tuple[str, str]
-
-#: The one rule for which book ``GET /api/v5/market/books`` answers from: the first of these
-#: channels the endpoint has a live book of for the instId (§8: the 400-level non-RPI book). Never
-#: books-rpi: its third level field is the non-RPI size, which /market/books does not carry.
-REST_SOURCES: Final = ("books", "books-l2-tbt", "books-elp", "books50-l2-tbt")
 
 
-@dataclass(frozen=True, slots=True)
-class WsRequest:
-    """A decoded client request whose ``id`` and ``op`` are valid (``args`` not yet checked)."""
-
-    op: str
-    id: str | None
-    args: Any
-    text: str
-    """The request as received (for OKX's ``Invalid request: ...`` texts)."""
-
-
-def with_id(req_id: str | None, event: dict[str, Any]) -> dict[str, Any]:
-    """OKX echoes the request id first, and only when one was given (§2)."""
+def with_id(req_id: Any, event: dict[str, Any]) -> dict[str, Any]:
+    """``event`` with the request id first, only when one was given, as OKX echoes it (§2)."""
     return {"id": req_id, **event} if req_id is not None else event
 
 
-def error_event(code: okx.Code | str, msg: str, req_id: str | None = None) -> dict[str, Any]:
-    """An OKX error event (§6): ``{"id"?, "event": "error", "code", "msg"}``; no ``arg``."""
+def error_event(code: okx.Code | str, msg: str, req_id: Any = None) -> dict[str, Any]:
+    """An OKX error event; it carries no ``arg`` (§6)."""
     return with_id(req_id, {"event": "error", "code": str(code), "msg": msg})
 
 
-def decode_request(message: str | bytes) -> WsRequest | dict[str, Any]:
-    """The request in ``message`` (not the text ``ping``: each server answers that itself), or
-    the error event OKX answers it with: 60012 not a JSON object, 60013 a bad ``id`` (§0b),
-    60019 an unknown ``op``."""
-    text = message if isinstance(message, str) else message.decode("utf-8", "replace")
+def _text(raw: str | bytes) -> str:
+    return raw if isinstance(raw, str) else raw.decode("utf-8", "replace")
+
+
+def invalid_request(raw: str | bytes, req_id: Any = None) -> dict[str, Any]:
+    """60012: the request is not an OKX request object; OKX quotes it back (§6)."""
+    return error_event(okx.Code.INVALID_REQUEST, f"Invalid request: {_text(raw)}", req_id)
+
+
+def _json_text(value: Any) -> str:
+    """``value`` as the client sent it (JSON), never a Python repr."""
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:  # cannot happen for parsed JSON; never a traceback for bad input
+        return str(value)
+
+
+def invalid_args(arg: Any, req_id: Any = None) -> dict[str, Any]:
+    """60013: one ``args`` entry is not a ``{"channel", "instId"}`` object; quoted as JSON."""
+    return error_event(okx.Code.INVALID_ARGS, f"Invalid args : {_json_text(arg)}", req_id)
+
+
+def invalid_op(op: Any, req_id: Any = None) -> dict[str, Any]:
+    """60019: ``op`` is not subscribe/unsubscribe/login; a string as is, anything else as JSON."""
+    text = op if isinstance(op, str) else _json_text(op)
+    return error_event(okx.Code.INVALID_OP, f"Invalid OP: {text}", req_id)
+
+
+def wrong_channel(channel: str, inst_id: str, req_id: Any = None) -> dict[str, Any]:
+    """60018: no such channel, or no such instId on it, named as OKX names it (§6)."""
+    return error_event(
+        okx.Code.WRONG_CHANNEL,
+        f"Wrong URL or channel:{channel},instId:{inst_id} doesn't exist. Please use the correct "
+        "URL, channel and parameters referring to API document.",
+        req_id,
+    )
+
+
+def please_log_in(req_id: Any = None) -> dict[str, Any]:
+    """60011: a login channel (``*-l2-tbt``, §1) subscribed before logging in."""
+    return error_event(okx.Code.PLEASE_LOG_IN, "Please log in", req_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Req:
+    """A parsed client request: ``op``, its ``id`` (None if absent) and its raw ``args``."""
+
+    op: Any
+    req_id: str | None
+    args: Any
+
+
+def parse_request(
+    message: str | bytes, *, bad_id_code: okx.Code = okx.Code.INVALID_REQUEST_ID
+) -> Req | dict[str, Any]:
+    """The request in ``message``, or the error event answering it: 60012 for what is not a JSON
+    object, ``bad_id_code`` (OKX sent 60033, §0b) for an ``id`` OKX refuses
+    (``okx.valid_request_id``), echoing the id."""
     try:
         req = orjson.loads(message)
     except ValueError:
         req = None
     if not isinstance(req, dict):
-        return error_event(okx.Code.INVALID_REQUEST, f"Invalid request: {text}")
+        return invalid_request(message)
     req_id = req.get("id")
     if req_id is not None and not (isinstance(req_id, str) and okx.valid_request_id(req_id)):
-        # §0b: id is 1 to 32 ASCII letters and digits.
-        return error_event(okx.Code.INVALID_ARGS, f"Invalid args : id {req_id!r}")
-    op = req.get("op")
-    if op not in OPS:
-        return error_event(okx.Code.INVALID_OP, f"Invalid OP: {op}", req_id)
-    return WsRequest(op, req_id, req.get("args"), text)
+        return error_event(bad_id_code, f"Invalid request: {_text(message)}", req_id)
+    return Req(req.get("op"), req_id, req.get("args"))
 
 
-def check_sub_args(request: WsRequest) -> dict[str, Any] | None:
-    """The 60012 event for a (un)subscribe whose ``args`` is not a non-empty list, else None."""
-    if not isinstance(request.args, list) or not request.args:
-        return error_event(okx.Code.INVALID_REQUEST, f"Invalid request: {request.text}", request.id)
-    return None
-
-
-def arg_key(arg: Any, req_id: str | None) -> BookKey | dict[str, Any]:
-    """``(channel, instId)`` of one subscription argument, or its 60013 event."""
-    channel = arg.get("channel") if isinstance(arg, dict) else None
-    inst_id = arg.get("instId") if isinstance(arg, dict) else None
-    if not isinstance(channel, str) or not isinstance(inst_id, str) or not inst_id:
-        return error_event(okx.Code.INVALID_ARGS, f"Invalid args : {arg}", req_id)
-    return channel, inst_id
-
-
-def books_query(query: dict[str, list[str]]) -> tuple[str, int] | tuple[int, dict[str, Any]]:
-    """``(instId, sz)`` of a REST books query, or ``(status, body)`` of its refusal (§8: instId
-    required, ``sz`` default 1, at most 400)."""
-    inst_id = (query.get("instId") or [""])[0]
-    if not inst_id:
-        return 400, {"code": "50014", "msg": "Parameter instId can not be empty", "data": []}
-    try:
-        sz = int((query.get("sz") or ["1"])[0])
-    except ValueError:
-        sz = -1
-    if not 1 <= sz <= okx.MAX_REST_DEPTH:
-        return 400, {"code": "51000", "msg": "Parameter sz error", "data": []}
-    return inst_id, sz
-
-
-#: The REST answer for an instId the endpoint has no book for.
-NO_INSTRUMENT: Final = {"code": "51001", "msg": "Instrument ID does not exist", "data": []}
+def rest_error(code: str, msg: str) -> dict[str, Any]:
+    """A REST error body: ``code`` and ``msg``, no data (§8)."""
+    return {"code": code, "msg": msg, "data": []}
 
 
 def json_response(connection: ServerConnection, status: int, body: dict[str, Any]) -> Response:
-    """A REST answer with OKX's content type."""
     response = connection.respond(status, orjson.dumps(body).decode())
     del response.headers["Content-Type"]
     response.headers["Content-Type"] = "application/json"

@@ -800,3 +800,97 @@ def test_capture_replays_subscribed_frames_in_order(synthetic_10x5k) -> None:
                 replays[json.loads(g)["arg"]["instId"]].apply(g)
 
     run(main())
+
+
+# ---------------------------------------------------------------------------- exchange: like OKX
+
+
+def test_capture_mode_refuses_books_the_capture_lacks_with_60018(synthetic_10x5k) -> None:
+    with synthetic_10x5k.path.open("rb") as f:
+        frames = [next(f).rstrip(b"\n") for _ in range(50)]
+    inst = json.loads(frames[0])["arg"]["instId"]
+
+    async def main() -> None:
+        async with LocalExchange(auto=False, capture=frames) as ex, connect(ex.ws_url) as ws:
+            await send(ws, "subscribe", ("books", "NOPE-USDT"), req_id="e1")
+            err = await recv(ws)
+            assert err["event"] == "error" and err["code"] == "60018" and err["id"] == "e1"
+            assert "channel:books,instId:NOPE-USDT doesn't exist" in err["msg"]
+            await send(ws, "subscribe", ("books", inst))
+            assert (await recv(ws))["event"] == "subscribe"
+            assert ex.subscribers("books", "NOPE-USDT") == []
+
+    run(main())
+
+
+def test_rest_books_rpi_answers_from_the_rpi_book_with_non_rpi_sizes() -> None:
+    async def main() -> None:
+        async with (
+            LocalExchange(auto=False) as ex,
+            connect(ex.ws_url) as ws,
+            httpx.AsyncClient() as http,
+        ):
+            await send(ws, "subscribe", ("books-rpi", BTC))
+            await recv(ws)
+            client = Replay()
+            client.apply(await recv_raw(ws))
+            await ex.step(3)
+            for _ in range(3):
+                client.apply(await recv_raw(ws))
+            body = (
+                await http.get(
+                    f"{ex.rest_url}/api/v5/market/books-rpi", params={"instId": BTC, "sz": 400}
+                )
+            ).json()
+            assert body["code"] == "0"
+            snap = body["data"][0]
+            assert snap["seqId"] == client.seq
+            bids, asks = client.sides()
+            assert snap["bids"] == bids and snap["asks"] == asks
+            # nonRpi differs from the total somewhere: the third field is not faked
+            assert any(r[2] != r[1] for r in snap["bids"] + snap["asks"])
+
+    run(main())
+
+
+def test_rest_books_never_answers_from_an_rpi_shaped_book() -> None:
+    async def main() -> None:
+        async with LocalExchange(auto=False) as ex, httpx.AsyncClient() as http:
+            elp = ex.book("books-elp", BTC)
+            body = (
+                await http.get(
+                    f"{ex.rest_url}/api/v5/market/books", params={"instId": BTC, "sz": 400}
+                )
+            ).json()
+            assert body["code"] == "0"
+            plain = ex.book("books", BTC)
+            assert body["data"][0] == plain.rest_snapshot(400)
+            assert body["data"][0]["bids"] != elp.rest_snapshot(400)["bids"]
+
+    run(main())
+
+
+def test_refused_request_id_and_bad_args_are_answered_in_okx_words() -> None:
+    async def main() -> None:
+        async with LocalExchange(auto=False) as ex, connect(ex.ws_url) as ws:
+            await send(ws, "subscribe", ("books", ETH), req_id="has-hyphen")
+            err = await recv(ws)
+            assert err["id"] == "has-hyphen"
+            assert err["msg"].startswith("Invalid request: {") and "'" not in err["msg"]
+            await ws.send(json.dumps({"op": "subscribe", "args": [{"channel": "books"}]}))
+            err = await recv(ws)
+            assert err["code"] == "60013" and err["msg"] == 'Invalid args : {"channel":"books"}'
+
+    run(main())
+
+
+def test_an_op_that_is_not_a_string_is_quoted_as_json() -> None:
+    async def main() -> None:
+        async with LocalExchange(auto=False) as ex, connect(ex.ws_url) as ws:
+            await ws.send(json.dumps({"op": {"x": [1, None]}, "args": []}))
+            err = await recv(ws)
+            assert err["code"] == "60019" and err["msg"] == 'Invalid OP: {"x":[1,null]}'
+            await ws.send(json.dumps({"args": []}))
+            assert (await recv(ws))["msg"] == "Invalid OP: null"
+
+    run(main())

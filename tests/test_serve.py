@@ -21,6 +21,7 @@ from conftest import CF_BOOKS_0513, NAUTILUS_DIR
 from websockets.asyncio.client import ClientConnection, connect
 
 import okxbook
+from okxbook import okx
 from okxbook.capture.recorder import write_capture
 from okxbook.capture.replay import replay
 from okxbook.capture.serve import CaptureServer, serve_capture, snapshot_frame
@@ -565,7 +566,8 @@ def test_synthesized_books_rpi_snapshot_keeps_the_non_rpi_size_of_every_level():
 def test_rest_books_never_answers_from_a_books_rpi_book_and_bad_request_ids_are_refused(tmp_path):
     """docs/protocol.md §8: /api/v5/market/books is the non-RPI book; a capture holding only a
     books-rpi book has none to give (not the RPI book with its third fields forced to "0").
-    §0b: a request id that is not 1-32 letters/digits is refused (60013), not acked."""
+    §0b: a request id that is not 1-32 letters/digits is refused (60033, as OKX did for a hyphen),
+    not acked."""
     frames = [
         book_frame("snapshot", 10, -1, [("100", "2")], [("101", "3")], channel="books-rpi"),
     ]
@@ -597,4 +599,171 @@ def test_rest_books_never_answers_from_a_books_rpi_book_and_bad_request_ids_are_
     c, rest = run(main())
     assert rest["code"] == "51001"
     events = [json.loads(f) for _, f in c.frames if f.startswith(b'{"') and b'"event"' in f]
-    assert [(e["event"], e.get("code")) for e in events] == [("error", "60013")]
+    assert [(e["event"], e.get("code")) for e in events] == [("error", "60033")]
+
+
+# ---------------------------------------------------------------------------- OKX's refusals
+
+
+def _errors(c: Client) -> list[dict]:
+    return [json.loads(f) for _, f in c.frames if f.startswith(b'{"') and b'"event":"error"' in f]
+
+
+def rpi_capture(tmp_path: Path) -> Path:
+    """A books-rpi book (third field nonRpiQty differs from the total) and a books book."""
+    rpi = {
+        "arg": {"channel": "books-rpi", "instId": "ETH-USDT"},
+        "action": "snapshot",
+        "data": [
+            {
+                "asks": [["2001", "7", "3", "2"]],
+                "bids": [["2000", "5", "1", "3"], ["1999", "4", "4", "1"]],
+                "ts": "1700000000000",
+                "prevSeqId": -1,
+                "seqId": 40,
+            }
+        ],
+    }
+    frames = [
+        json.dumps(rpi, separators=(",", ":")).encode(),
+        book_frame("snapshot", 10, -1, [("100.1", "2")], [("100.5", "3")]),
+    ]
+    (path,) = write_capture(
+        tmp_path, [(T0 + i, f) for i, f in enumerate(frames)], compression="gzip"
+    )
+    return path
+
+
+def test_subscribe_to_a_book_the_capture_lacks_gets_60018_naming_it(tmp_path):
+    path = small_capture(tmp_path, gap_s=0.0)
+
+    async def main():
+        async with CaptureServer(path, speed=None, wait_for_subscriber=True) as srv:
+            c = await Client.open(srv.ws_url)
+            await c.request("subscribe", [("books", "ETH-USDT")], "e1")
+            await c.request("subscribe", [("nonsense", "BTC-USDT")], "e2")
+            await c.request("subscribe", [("books", "BTC-USDT")], "ok")
+            await srv.wait_done()
+            await c.sync()
+            await c.close()
+            return c
+
+    c = run(main())
+    errors = _errors(c)
+    assert [(e["id"], e["code"]) for e in errors] == [("e1", "60018"), ("e2", "60018")]
+    assert "channel:books,instId:ETH-USDT doesn't exist" in errors[0]["msg"]
+    assert "channel:nonsense,instId:BTC-USDT doesn't exist" in errors[1]["msg"]
+    acks = [e for e in c.events if isinstance(e, SubscribeAck)]
+    assert [(a.channel, a.inst_id) for a in acks] == [("books", "BTC-USDT")]
+    # The refused subscribes started playback; the good one still ends on the right book.
+    assert c.books.book("books", "BTC-USDT").bid_levels(1) == [("100.2", "5", 1)]
+    assert not [k for k in c.first_frame if k != ("books", "BTC-USDT")]
+
+
+def l2_capture(tmp_path: Path) -> Path:
+    frames = [
+        book_frame("snapshot", 10, -1, [("100.1", "2")], [("100.5", "3")], channel=ch)
+        for ch in ("books-l2-tbt", "books50-l2-tbt")
+    ]
+    (path,) = write_capture(
+        tmp_path, [(T0 + i, f) for i, f in enumerate(frames)], compression="gzip"
+    )
+    return path
+
+
+def test_l2_tbt_channels_need_a_login_first(tmp_path):
+    path = l2_capture(tmp_path)
+
+    async def main():
+        async with CaptureServer(path, speed=None, wait_for_subscriber=True) as srv:
+            c = await Client.open(srv.ws_url)
+            await c.request("subscribe", [("books-l2-tbt", "BTC-USDT")], "n1")
+            await c.request("subscribe", [("books50-l2-tbt", "BTC-USDT")], "n2")
+            await c.ws.send(json.dumps({"op": "login", "id": "l1", "args": [{"apiKey": "k"}]}))
+            await c.sync()
+            await c.request("subscribe", [("books-l2-tbt", "BTC-USDT")], "y1")
+            await srv.wait_done()
+            await c.sync()
+            await c.close()
+            return c
+
+    c = run(main())
+    errors = _errors(c)
+    assert [(e["id"], e["code"]) for e in errors] == [("n1", "60011"), ("n2", "60011")]
+    assert "log in" in errors[0]["msg"].lower()
+    acks = [e for e in c.events if isinstance(e, SubscribeAck)]
+    assert [(a.channel, a.inst_id) for a in acks] == [("books-l2-tbt", "BTC-USDT")]
+    assert ("books-l2-tbt", "BTC-USDT") in c.first_frame
+    assert ("books50-l2-tbt", "BTC-USDT") not in c.first_frame
+
+
+def test_rest_books_rpi_answers_from_the_rpi_book_and_books_never_does(tmp_path):
+    path = rpi_capture(tmp_path)
+
+    async def main():
+        async with CaptureServer(path, speed=None) as srv:
+            await srv.wait_done()
+            async with httpx.AsyncClient() as http:
+                base = srv.rest_url
+                rpi = (
+                    await http.get(
+                        f"{base}/api/v5/market/books-rpi", params={"instId": "ETH-USDT", "sz": "5"}
+                    )
+                ).json()
+                plain = (
+                    await http.get(f"{base}/api/v5/market/books", params={"instId": "ETH-USDT"})
+                ).json()
+                rpi_of_plain = (
+                    await http.get(f"{base}/api/v5/market/books-rpi", params={"instId": "BTC-USDT"})
+                ).json()
+            return rpi, plain, rpi_of_plain
+
+    rpi, plain, rpi_of_plain = run(main())
+    assert rpi["code"] == "0"
+    assert rpi["data"][0]["bids"] == [["2000", "5", "1", "3"], ["1999", "4", "4", "1"]]
+    assert rpi["data"][0]["asks"] == [["2001", "7", "3", "2"]]
+    assert rpi["data"][0]["seqId"] == 40
+    assert plain["code"] == "51001" and plain["data"] == []
+    assert rpi_of_plain["code"] == "51001"
+
+
+@pytest.mark.parametrize("bad_id", ["a-b", "x" * 33, "", 7])
+def test_request_ids_okx_rejects_get_an_error_with_the_id_echoed(tmp_path, bad_id):
+    """OKX refused a hyphenated id with 60033 (okx.Code.INVALID_REQUEST_ID, docs §0b)."""
+    path = small_capture(tmp_path, gap_s=0.0)
+
+    async def main():
+        async with CaptureServer(path, speed=None, wait_for_subscriber=True) as srv:
+            c = await Client.open(srv.ws_url)
+            req = {
+                "op": "subscribe",
+                "id": bad_id,
+                "args": [{"channel": "books", "instId": "BTC-USDT"}],
+            }
+            await c.ws.send(json.dumps(req))
+            await c.sync()
+            await c.close()
+            return c, srv.connections
+
+    c, _ = run(main())
+    errors = _errors(c)
+    assert [e["code"] for e in errors] == [okx.Code.INVALID_REQUEST_ID]
+    assert errors[0]["id"] == bad_id
+    assert errors[0]["msg"].startswith("Invalid request: ")
+    assert not [e for e in c.events if isinstance(e, SubscribeAck)]
+
+
+def test_error_texts_are_okx_json_not_python_reprs(tmp_path):
+    path = small_capture(tmp_path, gap_s=0.0)
+
+    async def main():
+        async with CaptureServer(path, speed=None, wait_for_subscriber=True) as srv:
+            c = await Client.open(srv.ws_url)
+            await c.ws.send(json.dumps({"op": "subscribe", "args": [{"channel": "books"}]}))
+            await c.sync()
+            await c.close()
+            return c
+
+    (error,) = _errors(run(main()))
+    assert error["code"] == "60013"
+    assert error["msg"] == 'Invalid args : {"channel":"books"}'

@@ -3,14 +3,16 @@
 This module owns the playback clock, the per-book state kept while playing (with ``okxbook.Books``,
 so a late subscriber can be started with a synthesized snapshot) and a small OKX-shaped WebSocket +
 REST server on top of ``websockets.asyncio.server.serve``. Reading files is ``okxbook.capture``'s
-job; the book rules are the core's; the endpoint protocol (request decoding and validation, error
-events, REST query rules, the bind) is ``okxbook.endpoint``'s, shared with
-``okxbook.testing.LocalExchange``.
+job; the book rules are the core's. ``okxbook.testing.exchange.LocalExchange`` is not reused: its
+capture mode replays each connection from the start of the capture, unpaced, and its books are
+synthetic, so a subscriber joining mid-capture could not get a correct start; what both say to
+clients (request parsing, OKX's events and error texts, the one-port bind) is ``okxbook.endpoint``.
 
 What a client sees (``docs/protocol.md`` §2, §6): text ``ping`` -> ``pong``;
 ``subscribe``/``unsubscribe`` -> acks (``id`` echoed); ``login`` -> success for any credentials (a
-replay has nothing to protect, and ``*-l2-tbt`` clients log in first); malformed requests -> the
-OKX error events 60012/60013/60019. After subscribing to ``(channel, instId)`` a connection gets
+replay has nothing to protect), but ``*-l2-tbt`` needs one (else 60011, as OKX); a subscribe to a
+``(channel, instId)`` the capture never pushes -> 60018 naming it; malformed requests -> the OKX
+error events 60012/60013/60019, an ``id`` OKX refuses -> 60033 (§0b). After subscribing to ``(channel, instId)`` a connection gets
 that book's captured frames, untouched and in capture order, from that moment on. For a delta
 channel whose book is already live, the first is a snapshot of the current state synthesized from
 ``Book.bid_levels``/``ask_levels`` (the strings as received): ``prevSeqId`` -1, the book's
@@ -19,7 +21,8 @@ checksums, else 0. Image channels (books5, bbo-tbt) and other channels simply ge
 frames. The synthesized snapshot carries the published depth (400 for ``books``), as OKX's own
 does, and the third level field as the book kept it (``extra_lots``: books-rpi's nonRpiQty, the
 deprecated "0" elsewhere). REST ``GET /api/v5/market/books?instId=&sz=`` answers from the same
-state.
+state of a plain delta book (third field "0"; never from books-rpi, whose sizes include RPI
+orders), ``GET /api/v5/market/books-rpi`` from the books-rpi book (``[px, total, nonRpi, count]``).
 
 Pacing: frame *i* goes out ``(recv_ns[i] - recv_ns[0]) / speed`` after the first (``speed=None``:
 as fast as the clients read); frames without a receive time are spaced ``untimed_interval``
@@ -35,6 +38,7 @@ import contextlib
 import itertools
 import logging
 import os
+import re
 from collections import deque
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -45,23 +49,11 @@ from websockets.asyncio.server import Server, ServerConnection
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from okxbook import endpoint, okx
 from okxbook._book import Book
 from okxbook._books import Books
 from okxbook._checksum import okx_checksum
-from okxbook.endpoint import (
-    NO_INSTRUMENT,
-    REST_BOOKS_PATH,
-    REST_SOURCES,
-    WS_PATH,
-    LoopbackEndpoint,
-    WsRequest,
-    arg_key,
-    books_query,
-    check_sub_args,
-    decode_request,
-    json_response,
-    with_id,
-)
+from okxbook.endpoint import LoopbackEndpoint
 from okxbook.errors import BookError, UnknownChannelError
 
 from .files import CapturedFrame, CaptureFormatError, iter_frames
@@ -71,6 +63,13 @@ __all__ = ["CaptureServer", "serve_capture", "snapshot_frame"]
 log = logging.getLogger(__name__)
 
 BookKey = tuple[str, str]
+# REST books answers from the deepest delta book the capture has for the instId (§8: books, 400
+# levels). Never from books-rpi/books-elp: their sizes include RPI orders /books does not show.
+_REST_SOURCES = ("books-l2-tbt", "books", "books50-l2-tbt")
+# REST books-rpi answers from the RPI book (books-elp is its pre-2026-10-31 name, §0).
+_REST_RPI_SOURCES = ("books-rpi", "books-elp")
+# The arg of a push, where OKX puts it: first (fast path of the capture scan).
+_ARG_PREFIX = re.compile(rb'\{"arg":\{"channel":"([^"\\]+)","instId":"([^"\\]+)"')
 # Below this the player does not sleep (the event loop's timer granularity is about 1 ms); it
 # still yields every _YIELD_EVERY frames so connections and their writers run.
 _MIN_SLEEP = 0.0005
@@ -138,7 +137,18 @@ class _Conn:
     synthesized snapshot and the next played frame can never overtake one another.
     """
 
-    __slots__ = ("closed", "conn_id", "max_queue", "queue", "room", "sent", "subs", "wake", "ws")
+    __slots__ = (
+        "closed",
+        "conn_id",
+        "logged_in",
+        "max_queue",
+        "queue",
+        "room",
+        "sent",
+        "subs",
+        "wake",
+        "ws",
+    )
 
     def __init__(self, conn_id: str, ws: ServerConnection, max_queue: int) -> None:
         self.conn_id = conn_id
@@ -149,6 +159,7 @@ class _Conn:
         self.room = asyncio.Event()
         self.room.set()
         self.closed = False
+        self.logged_in = False
         self.sent = 0
         self.max_queue = max_queue
 
@@ -161,7 +172,7 @@ class _Conn:
             self.room.clear()
 
     def event(self, event: dict[str, Any], req_id: Any = None) -> None:
-        body = dict(with_id(req_id, event))
+        body = endpoint.with_id(req_id, dict(event))
         body["connId"] = self.conn_id
         self.push(orjson.dumps(body))
 
@@ -233,6 +244,9 @@ class CaptureServer(LoopbackEndpoint):
         """Why playback stopped early (an unreadable capture), else None."""
         self.books = Books()
         """The captured books as played so far (replaced at each pass)."""
+        self.keys: frozenset[BookKey] | None = None
+        """Every ``(channel, instId)`` the capture pushes (read at ``start()``; None if the capture
+        could not be read, and then playback reports why)."""
         self._subscribers: dict[BookKey, list[_Conn]] = {}
         self._conns: dict[str, _Conn] = {}
         self._conn_ids = itertools.count(1)
@@ -250,6 +264,9 @@ class CaptureServer(LoopbackEndpoint):
         """Bind, start serving and start the playback clock."""
         if self._server is not None:
             return self
+        # Read once which books the capture has, so a subscribe to any other gets OKX's 60018
+        # (§6) at once rather than an ack and silence; in a thread: large captures take a while.
+        self.keys = await asyncio.to_thread(self._scan_keys)
         self._server = await self._bind(self._handler, self._process_request)
         self._player = asyncio.create_task(self._play(), name="okxbook-serve-player")
         return self
@@ -313,6 +330,22 @@ class CaptureServer(LoopbackEndpoint):
     def _frames(self) -> Iterator[CapturedFrame]:
         for path in self.paths:  # one stream, as replay does (a day split into hourly files)
             yield from iter_frames(path)
+
+    def _scan_keys(self) -> frozenset[BookKey] | None:
+        keys: set[BookKey] = set()
+        try:
+            for captured in self._frames():
+                frame = captured.frame
+                m = _ARG_PREFIX.match(frame)
+                if m is not None:
+                    keys.add((m[1].decode(), m[2].decode()))
+                elif frame:
+                    key = _frame_key(frame)
+                    if key is not None:
+                        keys.add(key)
+        except (OSError, CaptureFormatError):
+            return None  # the player meets the same error and reports it (self.error)
+        return frozenset(keys)
 
     async def _play(self) -> None:
         loop = asyncio.get_running_loop()
@@ -404,9 +437,11 @@ class CaptureServer(LoopbackEndpoint):
     # ------------------------------------------------------------------ connections
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         url = urlsplit(request.path)
-        if url.path == REST_BOOKS_PATH:
-            return self._rest_books(connection, parse_qs(url.query))
-        if url.path != WS_PATH:
+        if url.path == okx.REST_BOOKS_PATH:
+            return self._rest_books(connection, parse_qs(url.query), _REST_SOURCES)
+        if url.path == okx.REST_BOOKS_RPI_PATH:
+            return self._rest_books(connection, parse_qs(url.query), _REST_RPI_SOURCES)
+        if url.path != endpoint.WS_PATH:
             return connection.respond(404, "Not Found\n")
         return None
 
@@ -438,25 +473,30 @@ class CaptureServer(LoopbackEndpoint):
         if message == "ping" or message == b"ping":
             conn.push(b"pong")
             return
-        req = decode_request(message)
-        if not isinstance(req, WsRequest):
+        req = endpoint.parse_request(message)
+        if not isinstance(req, endpoint.Req):
             conn.event(req)
             return
-        req_id = req.id
-        if req.op == "login":
+        req_id, op, args = req.req_id, req.op, req.args
+        if op == "login":
+            # Any credentials: a replay has nothing to protect, but *-l2-tbt needs a login (§7).
+            conn.logged_in = True
             conn.event({"event": "login", "code": "0", "msg": ""}, req_id)
             return
-        bad = check_sub_args(req)
-        if bad is not None:
-            conn.event(bad)
+        if op not in ("subscribe", "unsubscribe"):
+            conn.event(endpoint.invalid_op(op), req_id)
             return
-        for arg in req.args:
-            key = arg_key(arg, req_id)
-            if isinstance(key, dict):
-                conn.event(key)
+        if not isinstance(args, list) or not args:
+            conn.event(endpoint.invalid_request(message), req_id)
+            return
+        for arg in args:
+            channel = arg.get("channel") if isinstance(arg, dict) else None
+            inst_id = arg.get("instId") if isinstance(arg, dict) else None
+            if not isinstance(channel, str) or not isinstance(inst_id, str) or not inst_id:
+                conn.event(endpoint.invalid_args(arg), req_id)
                 continue
-            channel, inst_id = key
-            if req.op == "subscribe":
+            key = (channel, inst_id)
+            if op == "subscribe":
                 self._subscribe(conn, key, req_id)
             else:
                 if key in conn.subs:
@@ -468,6 +508,14 @@ class CaptureServer(LoopbackEndpoint):
 
     def _subscribe(self, conn: _Conn, key: BookKey, req_id: Any) -> None:
         channel, inst_id = key
+        # A refused subscribe still starts a wait_for_subscriber playback: the client is there.
+        self._subscribed.set()
+        if self.keys is not None and key not in self.keys:
+            conn.event(endpoint.wrong_channel(channel, inst_id), req_id)
+            return
+        if channel in okx.LOGIN_CHANNELS and not conn.logged_in:
+            conn.event(endpoint.please_log_in(), req_id)
+            return
         conn.event({"event": "subscribe", "arg": {"channel": channel, "instId": inst_id}}, req_id)
         if key in conn.subs:
             return  # OKX acks a repeated subscribe and sends nothing new
@@ -481,26 +529,52 @@ class CaptureServer(LoopbackEndpoint):
         self._subscribed.set()
 
     # ------------------------------------------------------------------ REST
-    def _rest_books(self, connection: ServerConnection, query: dict[str, list[str]]) -> Response:
-        parsed = books_query(query)
-        if isinstance(parsed[1], dict):
-            status, body = parsed
-            return json_response(connection, status, body)
-        inst_id, sz = parsed
-        for channel in REST_SOURCES:
+    def _rest_books(
+        self,
+        connection: ServerConnection,
+        query: dict[str, list[str]],
+        sources: tuple[str, ...],
+    ) -> Response:
+        """``/market/books`` (``sources`` = the plain delta channels: third field "0") or
+        ``/market/books-rpi`` (the RPI book: ``[px, total, nonRpi, count]``), §8."""
+        inst_id = (query.get("instId") or [""])[0]
+        try:
+            sz = int((query.get("sz") or ["1"])[0])
+        except ValueError:
+            sz = -1
+        if not inst_id:
+            return endpoint.json_response(
+                connection, 400, endpoint.rest_error("50014", "Parameter instId can not be empty")
+            )
+        if not 1 <= sz <= okx.MAX_REST_DEPTH:  # §8: default 1
+            return endpoint.json_response(
+                connection, 400, endpoint.rest_error("51000", "Parameter sz error")
+            )
+        for channel in sources:
             book = self.books.get(channel, inst_id)
             if book is not None and book.is_valid and book.snapshots:
                 break
         else:
-            return json_response(connection, 400, NO_INSTRUMENT)
+            return endpoint.json_response(
+                connection, 400, endpoint.rest_error("51001", "Instrument ID does not exist")
+            )
+        rpi = sources is _REST_RPI_SOURCES
+        scale = book.sz_decimals
+
+        def side(levels: list[tuple[str, str, int]], extra: list[int]) -> list[list[str]]:
+            return [
+                [px, s, _lots_text(x, scale) if rpi else "0", str(n)]
+                for (px, s, n), x in zip(levels, extra)
+            ]
+
         data: dict[str, Any] = {
-            "asks": [[px, s, "0", str(n)] for px, s, n in book.ask_levels(sz)],
-            "bids": [[px, s, "0", str(n)] for px, s, n in book.bid_levels(sz)],
+            "asks": side(book.ask_levels(sz), book.asks(sz)["extra_lots"].tolist()),
+            "bids": side(book.bid_levels(sz), book.bids(sz)["extra_lots"].tolist()),
             "ts": str(book.ts_ms),
         }
         if book.seq_id >= 0:
             data["seqId"] = book.seq_id
-        return json_response(connection, 200, {"code": "0", "msg": "", "data": [data]})
+        return endpoint.json_response(connection, 200, {"code": "0", "msg": "", "data": [data]})
 
 
 async def serve_capture(

@@ -12,7 +12,7 @@ from typing import Any
 
 from okxbook.capture.files import CaptureFormatError, iter_frames
 from okxbook.capture.serve import CaptureServer
-from okxbook.endpoint import REST_BOOKS_PATH
+from okxbook.okx import REST_BOOKS_PATH
 
 
 def _speed(text: str) -> float | None:

@@ -1,8 +1,11 @@
-"""A local OKX-like exchange: WebSocket `/ws/v5/public` and REST `/api/v5/market/books` on 127.0.0.1.
+"""A local OKX-like exchange: WebSocket `/ws/v5/public` and REST `/api/v5/market/books` (and
+`/api/v5/market/books-rpi`, from the books-rpi book) on 127.0.0.1.
 
 This module owns the socket side of the test exchange: the subscribe/unsubscribe/login protocol,
 fanning one exchange-side book per ``(channel, instId)`` out to every subscribed connection, the
-REST snapshot endpoint, fault injection and per-connection accounting. Book contents and frame
+REST snapshot endpoints, fault injection and per-connection accounting. What it says to clients
+(request parsing, OKX's events and error texts, the one-port bind) is ``okxbook.endpoint``, shared
+with ``okxbook serve``. Book contents and frame
 bytes come from `okxbook.testing.synthetic.SyntheticBook` (or from a given capture); this module
 never builds a book frame itself.
 
@@ -35,21 +38,9 @@ from websockets.asyncio.server import Server, ServerConnection
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from okxbook.endpoint import NO_INSTRUMENT as _NO_INSTRUMENT
-from okxbook.endpoint import (
-    REST_BOOKS_PATH,
-    REST_SOURCES,
-    WS_PATH,
-    LoopbackEndpoint,
-    WsRequest,
-    arg_key,
-    books_query,
-    check_sub_args,
-    decode_request,
-    json_response,
-    with_id,
-)
-from okxbook.testing.synthetic import CHANNEL_DEPTH, ChecksumMode, SyntheticBook
+from okxbook import endpoint, okx
+from okxbook.endpoint import LoopbackEndpoint
+from okxbook.testing.synthetic import ChecksumMode, SyntheticBook
 
 __all__ = [
     "LOGIN_CHANNELS",
@@ -57,24 +48,26 @@ __all__ = [
     "WS_PATH",
     "ConnInfo",
     "LocalExchange",
+    "LoopbackEndpoint",
     "RestRequest",
     "Sent",
 ]
 
 log = logging.getLogger(__name__)
 
+# Kept as names of this module for existing imports; the facts are okx.py's.
+WS_PATH: Final = endpoint.WS_PATH
+REST_BOOKS_PATH: Final = okx.REST_BOOKS_PATH
 # §1: these need login (and VIP4, which a local exchange grants to anyone logged in).
-LOGIN_CHANNELS: Final = frozenset({"books-l2-tbt", "books50-l2-tbt"})
+LOGIN_CHANNELS: Final = okx.LOGIN_CHANNELS
 # §0b push order per connection+instrument; a tick pushes in this order.
-_PUSH_ORDER: Final = {
-    c: i
-    for i, c in enumerate(
-        ("bbo-tbt", "books-l2-tbt", "books50-l2-tbt", "books", "books-elp", "books-rpi", "books5")
-    )
-}
-NOTICE_64008_MSG: Final = (
-    "The connection will soon be closed for a service upgrade. Please reconnect."
-)
+_PUSH_ORDER: Final = {c: i for i, c in enumerate(okx.PUSH_ORDER)}
+# REST books serves the deepest delta book already running for the instId, else starts a `books`
+# one; never an RPI-shaped book (books-rpi, books-elp): its sizes include RPI orders (§8).
+_REST_SOURCES: Final = ("books", "books-l2-tbt", "books50-l2-tbt")
+# REST books-rpi serves the books-rpi book (started on demand).
+_REST_RPI_CHANNEL: Final = "books-rpi"
+NOTICE_64008_MSG: Final = okx.NOTICE_64008_MSG
 DEFAULT_MALFORMED: Final = b'{"arg":{"channel":"books","instId":"BTC-USDT"},"action":"upd'
 
 BookKey = tuple[str, str]
@@ -241,6 +234,9 @@ class LocalExchange(LoopbackEndpoint):
         self._capture: list[tuple[BookKey, bytes]] | None = (
             _parse_capture(capture) if capture is not None else None
         )
+        self._capture_keys: frozenset[BookKey] | None = (
+            frozenset(key for key, _ in self._capture) if self._capture is not None else None
+        )
         self.capture_batch = capture_batch
 
         self._conns: dict[str, ConnInfo] = {}
@@ -390,8 +386,10 @@ class LocalExchange(LoopbackEndpoint):
     # ------------------------------------------------------------------ connection handling
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         url = urlsplit(request.path)
-        if url.path == REST_BOOKS_PATH:
-            return self._rest_books(connection, parse_qs(url.query))
+        if url.path == okx.REST_BOOKS_PATH:
+            return self._rest_books(connection, parse_qs(url.query), rpi=False)
+        if url.path == okx.REST_BOOKS_RPI_PATH:
+            return self._rest_books(connection, parse_qs(url.query), rpi=True)
         if url.path != WS_PATH:
             return connection.respond(404, "Not Found\n")
         # §6: connects are limited to 3/s per IP; count them, refuse only if asked to.
@@ -449,31 +447,35 @@ class LocalExchange(LoopbackEndpoint):
             if not conn.silenced or conn.pong_when_silenced:
                 await self._send(conn, Sent("pong", None, None, b"pong"), force=True)
             return
-        req = decode_request(message)
-        if not isinstance(req, WsRequest):
-            await self._send_event(conn, req)
+        # This exchange's refused-id code predates the 60033 OKX was seen sending (§0b); its
+        # clients' tests pin 60013, so it stays, with OKX's text and the id echoed.
+        parsed = endpoint.parse_request(message, bad_id_code=okx.Code.INVALID_ARGS)
+        if not isinstance(parsed, endpoint.Req):
+            await self._send_event(conn, parsed)
             return
-        req_id = req.id
-        op = req.op
+        req_id, op = parsed.req_id, parsed.op
         if op == "subscribe":
             conn.subscribe_requests += 1
         elif op == "unsubscribe":
             conn.unsubscribe_requests += 1
-        else:
+        elif op == "login":
             conn.login_requests += 1
+        else:
+            await self._send_event(conn, endpoint.invalid_op(op, req_id))
+            return
         if self._over_request_limit(conn):
             await self._send_event(
                 conn,
-                with_id(
+                endpoint.with_id(
                     req_id, {"event": "error", "code": "60014", "msg": "Requests too frequent."}
                 ),
             )
             return
         async with self._lock:
             if op == "login":
-                await self._login(conn, req_id, req.args)
+                await self._login(conn, req_id, parsed.args)
             else:
-                await self._subscription(conn, req)
+                await self._subscription(conn, op, req_id, parsed.args, message)
 
     def _over_request_limit(self, conn: ConnInfo) -> bool:
         now = time.monotonic()
@@ -516,43 +518,39 @@ class LocalExchange(LoopbackEndpoint):
         if ok:
             conn.logged_in = True
             await self._send_event(
-                conn, with_id(req_id, {"event": "login", "code": "0", "msg": ""})
+                conn, endpoint.with_id(req_id, {"event": "login", "code": "0", "msg": ""})
             )
         else:
             await self._send_event(
-                conn, with_id(req_id, {"event": "error", "code": "60009", "msg": "Login failed."})
+                conn,
+                endpoint.with_id(
+                    req_id, {"event": "error", "code": "60009", "msg": "Login failed."}
+                ),
             )
 
-    async def _subscription(self, conn: ConnInfo, req: WsRequest) -> None:
-        req_id = req.id
-        bad = check_sub_args(req)
-        if bad is not None:
-            await self._send_event(conn, bad)
+    async def _subscription(
+        self, conn: ConnInfo, op: str, req_id: str | None, args: Any, raw: str | bytes
+    ) -> None:
+        if not isinstance(args, list) or not args:
+            await self._send_event(conn, endpoint.invalid_request(raw, req_id))
             return
-        for arg in req.args:
-            key_or_error = arg_key(arg, req_id)
-            if isinstance(key_or_error, dict):
-                await self._send_event(conn, key_or_error)
+        for arg in args:
+            channel = arg.get("channel") if isinstance(arg, dict) else None
+            inst_id = arg.get("instId") if isinstance(arg, dict) else None
+            if not isinstance(channel, str) or not isinstance(inst_id, str) or not inst_id:
+                await self._send_event(conn, endpoint.invalid_args(arg, req_id))
                 continue
-            channel, inst_id = key_or_error
-            if channel not in CHANNEL_DEPTH:
+            # §6: an unknown channel, or (capture mode: its instruments are fixed) an instId the
+            # capture does not have, is refused with 60018 naming it.
+            if channel not in okx.CHANNELS or (
+                self._capture_keys is not None and (channel, inst_id) not in self._capture_keys
+            ):
                 await self._send_event(
-                    conn,
-                    with_id(
-                        req_id,
-                        {
-                            "event": "error",
-                            "code": "60018",
-                            "msg": f"Wrong URL or channel:{channel},instId:{inst_id} doesn't exist. "
-                            "Please use the correct URL, channel and parameters referring to API "
-                            "document.",
-                        },
-                    ),
-                    (channel, inst_id),
+                    conn, endpoint.wrong_channel(channel, inst_id, req_id), (channel, inst_id)
                 )
                 continue
             key = (channel, inst_id)
-            if req.op == "subscribe":
+            if op == "subscribe":
                 await self._subscribe_one(conn, req_id, arg, key)
             else:
                 await self._unsubscribe_one(conn, req_id, arg, key)
@@ -566,13 +564,13 @@ class LocalExchange(LoopbackEndpoint):
             code, msg = failures.popleft()
             # OKX error events carry no arg (§6).
             await self._send_event(
-                conn, with_id(req_id, {"event": "error", "code": code, "msg": msg}), key
+                conn, endpoint.with_id(req_id, {"event": "error", "code": code, "msg": msg}), key
             )
             return
         if channel in LOGIN_CHANNELS and not conn.logged_in:
             await self._send_event(
                 conn,
-                with_id(
+                endpoint.with_id(
                     req_id,
                     {
                         "event": "error",
@@ -588,7 +586,7 @@ class LocalExchange(LoopbackEndpoint):
         if conflict:
             await self._send_event(
                 conn,
-                with_id(
+                endpoint.with_id(
                     req_id,
                     {
                         "event": "error",
@@ -600,7 +598,9 @@ class LocalExchange(LoopbackEndpoint):
                 key,
             )
             return
-        await self._send_event(conn, with_id(req_id, {"event": "subscribe", "arg": arg}), key)
+        await self._send_event(
+            conn, endpoint.with_id(req_id, {"event": "subscribe", "arg": arg}), key
+        )
         conn.subscriptions[key] = None
         if self._capture is not None:
             return
@@ -620,21 +620,42 @@ class LocalExchange(LoopbackEndpoint):
         feed = self._feeds.get(key)
         if feed is not None and conn in feed.subscribers:
             feed.subscribers.remove(conn)
-        await self._send_event(conn, with_id(req_id, {"event": "unsubscribe", "arg": arg}), key)
+        await self._send_event(
+            conn, endpoint.with_id(req_id, {"event": "unsubscribe", "arg": arg}), key
+        )
 
     # ------------------------------------------------------------------ REST
-    def _rest_books(self, connection: ServerConnection, query: dict[str, list[str]]) -> Response:
-        parsed = books_query(query)
-        if isinstance(parsed[1], dict):
-            status, body = parsed
-            inst_id = (query.get("instId") or [""])[0] or None
+    def _rest_books(
+        self, connection: ServerConnection, query: dict[str, list[str]], *, rpi: bool
+    ) -> Response:
+        """``/market/books`` or, with ``rpi``, ``/market/books-rpi`` from the books-rpi book,
+        levels ``[px, total, nonRpi, count]`` (§8)."""
+        inst_id = (query.get("instId") or [""])[0]
+        sz_text = (query.get("sz") or ["1"])[0]
+        if not inst_id:
+            self.rest_requests.append(RestRequest(None, None, None, False))
+            return endpoint.json_response(
+                connection,
+                400,
+                {"code": "50014", "msg": "Parameter instId can not be empty", "data": []},
+            )
+        try:
+            sz = int(sz_text)
+        except ValueError:
+            sz = -1
+        if not 1 <= sz <= okx.MAX_REST_DEPTH:  # §8: default 1
             self.rest_requests.append(RestRequest(inst_id, None, None, False))
-            return json_response(connection, status, body)
-        inst_id, sz = parsed
-        feed = self._rest_feed(inst_id)
+            return endpoint.json_response(
+                connection, 400, {"code": "51000", "msg": "Parameter sz error", "data": []}
+            )
+        feed = self._rest_feed(inst_id, rpi)
         if feed is None:
             self.rest_requests.append(RestRequest(inst_id, sz, None, False))
-            return json_response(connection, 400, _NO_INSTRUMENT)
+            return endpoint.json_response(
+                connection,
+                400,
+                {"code": "51001", "msg": "Instrument ID does not exist", "data": []},
+            )
         lag = 0
         lag_state = self._rest_lag.get(inst_id)
         if lag_state is not None:
@@ -646,12 +667,14 @@ class LocalExchange(LoopbackEndpoint):
                     del self._rest_lag[inst_id]
         snap = feed.book.rest_snapshot(sz, lag=lag, pad=self.rest_pad)
         self.rest_requests.append(RestRequest(inst_id, sz, snap["seqId"], lag > 0))
-        return json_response(connection, 200, {"code": "0", "msg": "", "data": [snap]})
+        return endpoint.json_response(connection, 200, {"code": "0", "msg": "", "data": [snap]})
 
-    def _rest_feed(self, inst_id: str) -> _Feed | None:
+    def _rest_feed(self, inst_id: str, rpi: bool) -> _Feed | None:
         if self._capture is not None:
             return None
-        for channel in REST_SOURCES:
+        if rpi:
+            return self._feed(_REST_RPI_CHANNEL, inst_id)
+        for channel in _REST_SOURCES:
             feed = self._feeds.get((channel, inst_id))
             if feed is not None:
                 return feed

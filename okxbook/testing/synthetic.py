@@ -250,7 +250,7 @@ class SyntheticBook:
                 if len(out) >= sz:
                     break
                 px = _fmt_padded(abs(key) * self._tick_units, self._px_dec) if pad else r[0]
-                out.append([px, r[1], "0", r[3]])
+                out.append([px, r[1], r[2], r[3]])  # r[2]: nonRpiQty on books-rpi, else "0"
             return out
 
         return {
