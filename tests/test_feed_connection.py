@@ -24,6 +24,7 @@ from feed_helpers import (
     wait_for,
 )
 
+from okxbook import okx
 from okxbook.feed import Credentials, Feed, SubscriptionError
 from okxbook.testing import LocalExchange
 
@@ -548,3 +549,87 @@ def test_a_text_ping_from_the_server_is_answered_with_pong_not_counted_as_malfor
             assert_matches_exchange(feed, ex)
 
     run(main)
+
+
+# Issue 14 item 4: with the feed's defaults (no ping_after/pong_timeout given), a silent book
+# connection is judged within a few seconds, not after the 25 s ping + 5 s pong of §6. The bound is
+# generous (the defaults add up to 5 s); the old defaults needed 30 s.
+VERDICT_BOUND = 10.0
+
+
+def test_a_silent_book_connection_is_judged_dead_fast_by_default():
+    async def main():
+        async with harness(KEYS, exchange=dict(idle_timeout=None)) as h:
+            ex, feed = h.ex, h.feed
+            assert feed.ping_after + feed.pong_timeout < okx.PING_AFTER_S
+            await ex.step(3)
+            await settle(feed, ex)
+            assert all(feed.status(*key).state == "live" for key in KEYS)
+            old = ex.connections[0]
+            mark = h.obs.mark()
+            ex.silence(old, pong=False)
+            await wait_for(
+                lambda: all(feed.status(*key).state != "live" for key in KEYS),
+                VERDICT_BOUND,
+                "the silent connection's books to leave live",
+            )
+            assert "ping" in ex.conn(old).received
+            assert feed.stats["pong_timeouts"] == 1
+            for key in KEYS:
+                # The verdict itself took the book out of live, saying why.
+                first = [e for e in h.obs.events[mark:] if e.kind == "status" and e.key == key][0]
+                assert first.state == "resyncing" and first.valid is False
+                assert "pong" in (first.reason or ""), first
+            # ... and it reconnects as before, the books coming back right.
+            await wait_for(lambda: ex.connections and ex.connections[0] != old, 5, "reconnect")
+            await settle(feed, ex, timeout=8.0)
+            await ex.step(3)
+            await settle(feed, ex)
+            for key in KEYS:
+                assert h.obs.states(key, mark) == ["resyncing", "live"]
+            assert_matches_exchange(feed, ex)
+            h.obs.check_no_stale(ex)
+
+    run(main)
+
+
+def test_a_quiet_book_connection_that_answers_pong_stays_live_with_the_fast_defaults():
+    async def main():
+        async with harness(KEYS, exchange=dict(idle_timeout=None)) as h:
+            ex, feed = h.ex, h.feed
+            await ex.step(3)
+            await settle(feed, ex)
+            conn = ex.connections[0]
+            mark = h.obs.mark()
+            ex.silence(conn, pong=True)  # no book frames, but pongs come back
+            # Long enough for at least one ping + pong round with the defaults (5 s in all).
+            await wait_for(
+                lambda: ex.conn(conn).received.count("ping") >= 2,
+                VERDICT_BOUND + 5,
+                "two pings on the quiet connection",
+            )
+            info = ex.conn(conn)
+            assert not info.closed and ex.connections_opened == 1
+            assert feed.stats["pong_timeouts"] == 0
+            assert all(feed.status(*key).state == "live" for key in KEYS)
+            ex.unsilence(conn)
+            await ex.step(3)
+            await settle(feed, ex)
+            h.obs.assert_untouched(KEYS, mark)
+            assert_matches_exchange(feed, ex)
+
+    run(main)
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(ping_after=0),
+        dict(ping_after=-1.0),
+        dict(pong_timeout=0),
+        dict(ping_after=float("nan")),
+    ],
+)
+def test_keepalive_settings_that_would_flood_or_never_judge_are_rejected(kw):
+    with pytest.raises(ValueError, match=r"ping_after|pong_timeout"):
+        Feed([BTC], **kw)

@@ -60,6 +60,14 @@ log = logging.getLogger("okxbook.feed")
 
 # How long a REST snapshot may wait for a buffered update that follows it before it is refetched.
 SEED_WAIT = 2.0
+# The keep-alive of a connection carrying book channels (every Feed connection does), issue 14
+# item 4: OKX's 25 s ping (docs/protocol.md §6) would keep a dead socket's books live for up to
+# 30 s. A busy book pushes every 100 ms and even a quiet one sends a heartbeat, and the server
+# answers a ping at once (pings are no requests in the 480/hour budget), so pinging after a short
+# silence is cheap and safe and a dead connection is known within about 5 s.
+BOOK_PING_AFTER = 3.0
+BOOK_PONG_TIMEOUT = 2.0
+assert BOOK_PING_AFTER + BOOK_PONG_TIMEOUT < okx.PING_AFTER_S
 _ids = itertools.count(1)
 
 
@@ -166,6 +174,9 @@ class Connection:
         self._task: asyncio.Task[None] | None = None
         self._attempt = 0
         self._pongs: set[asyncio.Task[None]] = set()
+        # This socket's loss is already handled (books out of live, recorder told): set by a
+        # dead-connection verdict before the socket has closed, reset on each connect.
+        self._gone = False
 
     def _bind_books(self) -> None:
         self.by_book = {self.books.book(*key): cs for key, cs in self.states.items()}
@@ -242,6 +253,7 @@ class Connection:
                 await asyncio.sleep(delay)
                 continue
             self.stats["connects"] += 1
+            self._gone = False
             self.budget = requests_per_connection()  # OKX counts requests per connection
             self.last_rx = time.monotonic()
             keepalive = asyncio.get_running_loop().create_task(self._keepalive())
@@ -283,7 +295,9 @@ class Connection:
 
     async def _keepalive(self) -> None:
         """§6: send the text ``ping`` after ``ping_after`` s without data; no reply within
-        ``pong_timeout`` means the connection is dead."""
+        ``pong_timeout`` means the connection is dead. While a ping waits for its pong nothing
+        changes; the verdict takes this connection's books out of live at once (issue 14 item 4),
+        then drops the socket so the reconnect loop starts over."""
         settings = self.settings
         while True:
             idle = time.monotonic() - self.last_rx
@@ -296,14 +310,13 @@ class Connection:
             except Exception:
                 return
             await asyncio.sleep(settings.pong_timeout)
-            if self.last_rx < sent_at and self.transport is not None:
-                log.warning(
-                    "%s: no pong within %.1fs; dropping the connection",
-                    self.name,
-                    settings.pong_timeout,
-                )
+            transport = self.transport
+            if self.last_rx < sent_at and transport is not None:
+                reason = f"no pong within {settings.pong_timeout:g}s of a ping; reconnecting"
+                log.warning("%s: %s", self.name, reason)
                 self.stats["pong_timeouts"] += 1
-                self.transport.abort()
+                self._on_disconnect(1006, reason)
+                transport.abort()
                 return
 
     async def _stale_watch(self) -> None:
@@ -429,13 +442,18 @@ class Connection:
             self.listener.book_status(cs.key, public_state(cs.state, cs.was_live), reason)
 
     def _on_disconnect(self, code: int | None, why: str | None = None) -> None:
+        """The socket is lost (or judged dead: then called before it has closed, and again
+        when it has, which only resets what was started since)."""
         self.transport = None
         if self.retired:  # replaced (64008) or stopped: its books now belong to another
             return
-        self.stats["disconnects"] += 1
-        recorder = self.settings.recorder
-        if recorder is not None and not self.staging:
-            recorder.mark_disconnect(time.time_ns())
+        first = not self._gone
+        self._gone = True
+        if first:
+            self.stats["disconnects"] += 1
+            recorder = self.settings.recorder
+            if recorder is not None and not self.staging:
+                recorder.mark_disconnect(time.time_ns())
         reason = why or f"connection lost (close code {code})"
         for cs in self.states.values():
             for task in (cs.seeding, cs.resync_task):
@@ -450,6 +468,8 @@ class Connection:
             if cs.state is State.FAILED:
                 continue
             cs.state = transition(cs.state, "disconnect")
+            if not first:
+                continue  # already out of live, with the verdict's reason
             book = self.books.book(*cs.key)
             if book.status != "empty":
                 book.invalidate(reason)
@@ -459,7 +479,7 @@ class Connection:
 
     def _on_frame(self, frame: bytes) -> None:
         """Called by the transport for every frame. Never raises, never awaits."""
-        if self.retired:
+        if self.retired or self._gone:  # a socket judged dead: what it still delivers is late
             return
         recv_ns = time.time_ns()
         self.last_rx = time.monotonic()

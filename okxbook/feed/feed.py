@@ -26,7 +26,7 @@ from okxbook.errors import BookError
 from okxbook.events import Event
 
 from .auth import Credentials
-from .connection import Connection, ConnectionSettings, Key
+from .connection import BOOK_PING_AFTER, BOOK_PONG_TIMEOUT, Connection, ConnectionSettings, Key
 from .sync import Position, ResyncPacing, successor_ready
 from .tops import Top, TopStream, top_of
 from .transport import TRANSPORTS
@@ -108,6 +108,11 @@ class Feed:
     ``subscribe_timeout``/``login_timeout``: seconds to an ack (and book data) before a retry.
     ``stale_after``: seconds without a frame after which a live book's status is ``"stale"``
     (off by default: a quiet OKX book may legitimately send only a heartbeat a minute).
+    ``ping_after``/``pong_timeout``: the keep-alive. A connection that has received nothing for
+    ``ping_after`` s (default 3) sends a text ``ping``; no ``pong`` within ``pong_timeout`` s
+    (default 2) is the verdict "dead": that connection's books go ``resyncing`` at once and it
+    reconnects. So a silent connection's books leave ``live`` within about 5 s, not the 30 s of
+    OKX's 25 s ping; a quiet connection that answers its pings stays live.
 
         async with Feed(["BTC-USDT", "ETH-USDT-SWAP"]) as feed:
             await feed.wait_live()
@@ -129,8 +134,8 @@ class Feed:
         resync: str = "resubscribe",
         verify_checksum: bool = True,
         recorder: Any = None,
-        ping_after: float = 25.0,
-        pong_timeout: float = 5.0,
+        ping_after: float = BOOK_PING_AFTER,
+        pong_timeout: float = BOOK_PONG_TIMEOUT,
         reconnect_delay: tuple[float, float] = (1.0, 60.0),
         resync_delay: tuple[float, float] = (1.0, 60.0),
         subscribe_timeout: float = 10.0,
@@ -141,6 +146,10 @@ class Feed:
             raise ValueError(f"transport must be one of {TRANSPORTS}")
         if resync not in ("resubscribe", "rest"):
             raise ValueError("resync must be 'resubscribe' or 'rest'")
+        # 0, negative or NaN would ping in a busy loop or judge every connection dead at once.
+        for name, value in (("ping_after", ping_after), ("pong_timeout", pong_timeout)):
+            if not value > 0:
+                raise ValueError(f"{name} must be a positive number of seconds, not {value!r}")
         self.keys = _normalise(subscriptions, channel)
         self.url = url or (DEMO_URL if demo else PROD_URL)
         self.rest_url = rest_url or PROD_REST_URL
