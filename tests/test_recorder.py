@@ -567,3 +567,59 @@ def test_sigkill_mid_recording_loses_at_most_the_last_second(tmp_path):
         assert lost_s < 1.0, (compression, lost_s)
         for recv_ns, f in got:
             assert recv_ns == floor100(int(f.split(b'"t":')[1].rstrip(b"}")))
+
+
+# ---------------------------------------------------------------------------- clock steps
+
+
+def test_a_wall_clock_step_rotates_to_the_hour_it_now_is_both_ways(tmp_path):
+    """Issue 14 item 11: the receive clock (recv_ns, the stamp the feeder passes) jumps 5 h ahead,
+    then is stepped back. The frames after the step back belong to 08:00, not to the future hour's
+    file; the 08 file already on disk is neither truncated nor appended to: a new _01 file."""
+    ahead = T0 - HOUR_NS // 2 + 5 * HOUR_NS  # 13:29:59.5Z
+    back = T0 - 10**8  # 08:59:59.4Z, real time again
+
+    async def main():
+        rec = Recorder(tmp_path, compression="zstd", flush_interval=0.02)
+        await rec.start()
+        rec.record(T0 - 10**9, frame(0))  # 08:59:58.5
+        await asyncio.sleep(0.06)  # the 08 file gets its member before the jump
+        rec.record(ahead, frame(1))
+        rec.record(ahead + 10**6, frame(2))
+        rec.record(back, frame(3))  # clock stepped back: 08 again
+        rec.record(back + 10**6, frame(4))
+        rec.record(T1, frame(5))  # and on into 09 as usual
+        await rec.close()
+        return rec
+
+    rec = asyncio.run(main())
+    assert [p.name for p in rec.files] == [
+        "okx-2026-11-25T08.tardis.zst",
+        "okx-2026-11-25T13.tardis.zst",
+        "okx-2026-11-25T08_01.tardis.zst",
+        "okx-2026-11-25T09.tardis.zst",
+    ]
+    got = [[(ns, f) for ns, f in read_all([p])] for p in rec.files]
+    assert got == [
+        [(floor100(T0 - 10**9), frame(0))],
+        [(floor100(ahead), frame(1)), (floor100(ahead + 10**6), frame(2))],
+        [(floor100(back), frame(3)), (floor100(back + 10**6), frame(4))],
+        [(T1, frame(5))],
+    ]
+    assert rec.frames_written == 6 and rec.error is None
+
+
+def test_write_capture_rotates_back_after_a_clock_step_without_touching_the_old_file(tmp_path):
+    first = write_capture(tmp_path, [(T0, frame(0))], compression="gzip")
+    before = first[0].read_bytes()
+    files = write_capture(
+        tmp_path,
+        [(T0 + HOUR_NS, frame(1)), (T0 + 10**8, frame(2))],  # 09:59:59.5, then 08:59:59.6
+        compression="gzip",
+    )
+    assert [p.name for p in files] == [
+        "okx-2026-11-25T09.tardis.gz",
+        "okx-2026-11-25T08_01.tardis.gz",
+    ]
+    assert first[0].read_bytes() == before
+    assert [f for _, f in read_all(files)] == [frame(1), frame(2)]

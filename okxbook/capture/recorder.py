@@ -11,6 +11,10 @@ no suffix for ``compression="none"``); each line is ``capture.format_tardis_line
 (``2026-11-25T08:06:01.1234567Z <frame>``), an empty line marks a disconnect. A file is never
 appended to by a second process: a restart within the same hour writes ``..T08_01.tardis.zst``
 (sorts after ``..T08.tardis.zst``), so a tail damaged by a crash stays at the end of its own file.
+A step of the receive clock (``recv_ns``) moves to the file of the period it now is, back as well
+as ahead; a period already on disk gets the next free ``_NN`` name. After a step back, name order is
+no longer receive order (``..T13`` was written before ``..T08_01``); each file still opens with the
+carried snapshots of what was written before it.
 
 Every file replays on its own: each file after the first of a run opens with one *carried
 snapshot* per live book (``files.CARRY_PREFIX``: a tardis line whose frame starts with
@@ -291,8 +295,11 @@ class _Files:
         apply = books.apply if books is not None else None
         for recv_ns, frame in batch:
             k = recv_ns // period
-            # Rotate forward only: a clock stepping back keeps writing to the newer file.
-            if k > key:
+            # Rotate to the period the stamp is in, backwards too: after a wall-clock step (a jump
+            # ahead corrected, an NTP step back) the frames go to the file of the hour they were
+            # received in, not to the future hour's file until real time catches up. A period
+            # written before gets a new ``_01`` file (``_open``: O_EXCL, nothing truncated).
+            if k != key:
                 if lines:
                     self._append(lines, frames, disconnects)
                     lines, frames, disconnects = [], 0, 0
