@@ -14,14 +14,15 @@ import argparse
 import importlib
 import json
 import logging
-import math
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from okxbook.capture.files import CaptureFormatError
 from okxbook.capture.replay import format_report, replay, sample_capture
+
+from .values import bps_list, http_url, positive_float, positive_int, ws_url
 
 log = logging.getLogger("okxbook.cli")
 
@@ -48,74 +49,6 @@ def need(module: str, why: str) -> None:
         extra = EXTRAS.get(module)
         hint = f"pip install 'okxbook[{extra}]'" if extra else f"pip install {module}"
         raise UsageError(f"{why} needs {module}, which is not installed: {hint}") from None
-
-
-# -- argument types: each names what it wants; argparse adds the flag and exits 2
-
-
-def _number(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"must be a finite number, not {text!r}")
-    return value
-
-
-def positive_float(text: str) -> float:
-    value = _number(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, not {text!r}")
-    return value
-
-
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {text!r}")
-    return value
-
-
-def port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"must be 0..65535 (0: any free port), not {value}")
-    return value
-
-
-def bps_list(text: str) -> list[float]:
-    try:
-        values = [positive_float(x) for x in text.split(",")]
-    except argparse.ArgumentTypeError:
-        raise argparse.ArgumentTypeError(
-            f"must be basis points > 0 separated by commas (e.g. 5,10,25), not {text!r}"
-        ) from None
-    return values
-
-
-def _url(schemes: tuple[str, ...]) -> Callable[[str], str]:
-    def check(text: str) -> str:
-        if not text.strip():
-            raise argparse.ArgumentTypeError("must not be empty")
-        scheme, sep, rest = text.partition("://")
-        if not sep or scheme.lower() not in schemes or not rest:
-            raise argparse.ArgumentTypeError(
-                f"must be a {' or '.join(s + '://' for s in schemes)} URL, not {text!r}"
-            )
-        return text
-
-    return check
-
-
-ws_url = _url(("ws", "wss"))
-http_url = _url(("http", "https"))
 
 
 def capture_paths(paths: list[str]) -> list[str]:

@@ -14,6 +14,8 @@ from okxbook.capture.files import CaptureFormatError, iter_frames
 from okxbook.capture.serve import CaptureServer
 from okxbook.okx import REST_BOOKS_PATH
 
+from .values import port
+
 
 def _speed(text: str) -> float | None:
     if text.lower() in ("max", "inf"):
@@ -24,16 +26,6 @@ def _speed(text: str) -> float | None:
         raise argparse.ArgumentTypeError(f"must be a number or 'max', not {text!r}") from None
     if not (value > 0 and math.isfinite(value)):
         raise argparse.ArgumentTypeError(f"must be > 0 (or 'max' for no pacing), not {text!r}")
-    return value
-
-
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"must be 0..65535 (0: any free port), not {value}")
     return value
 
 
@@ -63,7 +55,7 @@ def register_cli(subparsers: Any) -> argparse.ArgumentParser:
         help="playback speed: 1 = as recorded, 10 = ten times faster, max = no pacing (default: 1)",
     )
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
-    p.add_argument("--port", type=_port, default=0, help="port (default: any free port)")
+    p.add_argument("--port", type=port, default=0, help="port (default: any free port)")
     p.add_argument("--loop", action="store_true", help="start over at the end of the capture")
     p.add_argument(
         "--wait",
