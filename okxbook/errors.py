@@ -10,15 +10,30 @@ from __future__ import annotations
 
 __all__ = [
     "BookError",
+    "CaptureFormatError",
     "ChecksumError",
     "FrameError",
     "MissingSnapshotError",
+    "OkxbookError",
+    "RecorderError",
+    "RestError",
     "SequenceError",
+    "SubscriptionError",
+    "TransportError",
     "UnknownChannelError",
 ]
 
 
-class BookError(Exception):
+class OkxbookError(Exception):
+    """The one base of every error okxbook raises: ``except okxbook.OkxbookError`` catches them all.
+
+    Each subclass also derives from the built-in error a caller would expect (``ValueError`` for bad
+    input, ``ConnectionError`` for a transport, ``OSError`` for the recorder), so existing
+    ``except`` clauses keep working.
+    """
+
+
+class BookError(OkxbookError):
     """Base of okxbook's errors: ``channel``, ``inst_id`` and ``seq_id`` say which book and frame."""
 
     def __init__(
@@ -110,3 +125,38 @@ class SequenceError(BookError):
         )
         self.prev_seq_id = prev_seq_id
         self.last_seq_id = last_seq_id
+
+
+class SubscriptionError(BookError):
+    """OKX refused a subscription (e.g. 60018 unknown channel, 64003 fee tier, 64004 l2-tbt
+    conflict). Other subscriptions carry on."""
+
+    def __init__(self, channel: str, inst_id: str, code: str, msg: str) -> None:
+        super().__init__(f"subscription refused: {code} {msg}", channel, inst_id)
+        self.code = code
+        self.msg = msg
+
+
+class RestError(OkxbookError):
+    """A REST snapshot could not be had (HTTP error, OKX error code, unusable body)."""
+
+
+class TransportError(OkxbookError, ConnectionError):
+    """Connecting failed (refused, handshake, TLS ...)."""
+
+
+class CaptureFormatError(OkxbookError, ValueError):
+    """A line of a capture file is in no known format (or is not a complete frame)."""
+
+    def __init__(self, path: str, line_no: int, reason: str) -> None:
+        super().__init__(path, line_no, reason)
+        self.path = path
+        self.line_no = line_no
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line_no}: {self.reason}"
+
+
+class RecorderError(OkxbookError, OSError):
+    """Recording cannot start or had to stop (unwritable directory, write failure, writer behind)."""

@@ -419,3 +419,31 @@ def test_books_container(mkframe):
     for ch, (depth, image) in okxbook.CHANNELS.items():
         bk = books.book(ch, "Z")
         assert (bk.channel, bk.inst_id, bk.depth, bk.is_image) == (ch, "Z", depth, image)
+
+
+def test_every_public_error_has_one_base_and_keeps_its_builtin_kind():
+    """Issue 8: one base for every okxbook error, each also the built-in kind callers catch."""
+    import okxbook
+    from okxbook.capture import CaptureFormatError as FromCapture
+    from okxbook.capture.recorder import RecorderError as FromRecorder
+    from okxbook.feed import SubscriptionError as FromFeed
+    from okxbook.feed.rest import RestError as FromRest
+    from okxbook.feed.transport import TransportError as FromTransport
+
+    kinds = {
+        okxbook.FrameError: ValueError,
+        okxbook.ChecksumError: Exception,
+        okxbook.SequenceError: Exception,
+        okxbook.SubscriptionError: Exception,
+        okxbook.RestError: Exception,
+        okxbook.TransportError: ConnectionError,
+        okxbook.CaptureFormatError: ValueError,
+        okxbook.RecorderError: OSError,
+    }
+    for error, builtin in kinds.items():
+        assert issubclass(error, okxbook.OkxbookError) and issubclass(error, builtin), error
+    # The old homes name the same classes.
+    assert FromCapture is okxbook.CaptureFormatError and FromRecorder is okxbook.RecorderError
+    assert FromFeed is okxbook.SubscriptionError and FromRest is okxbook.RestError
+    assert FromTransport is okxbook.TransportError
+    assert str(okxbook.CaptureFormatError("a.gz", 3, "cut")) == "a.gz:3: cut"

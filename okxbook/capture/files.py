@@ -44,6 +44,8 @@ from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from typing import Any, BinaryIO, Final, NamedTuple
 
+from okxbook.errors import CaptureFormatError
+
 __all__ = [
     "CARRY_PREFIX",
     "CaptureFormatError",
@@ -68,19 +70,6 @@ class CapturedFrame(NamedTuple):
 
 #: How a carried snapshot frame (module docstring) starts; OKX frames never do.
 CARRY_PREFIX: Final = b'{"okxbook":"carry",'
-
-
-class CaptureFormatError(ValueError):
-    """A line of a capture file is in no known format (or is not a complete frame)."""
-
-    def __init__(self, path: str, line_no: int, reason: str) -> None:
-        super().__init__(path, line_no, reason)
-        self.path = path
-        self.line_no = line_no
-        self.reason = reason
-
-    def __str__(self) -> str:
-        return f"{self.path}:{self.line_no}: {self.reason}"
 
 
 class CaptureWarning(UserWarning):

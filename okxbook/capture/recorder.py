@@ -74,6 +74,7 @@ import orjson
 from okxbook._book import Book
 from okxbook._books import Books
 from okxbook._checksum import okx_checksum
+from okxbook.errors import RecorderError
 
 from .files import format_tardis_line
 
@@ -98,10 +99,6 @@ _MEMBER_MAX_BYTES: Final = 8 << 20
 _NS: Final = 1_000_000_000
 # Indirection so tests can inject a failing write (disk full) without patching os for everyone.
 _os_write = os.write
-
-
-class RecorderError(OSError):
-    """Recording cannot start or had to stop (unwritable directory, write failure, writer behind)."""
 
 
 def _resolve_compression(compression: str) -> str:

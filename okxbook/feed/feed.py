@@ -22,7 +22,7 @@ import httpx
 from okxbook import okx
 from okxbook._book import CHANNELS, Book
 from okxbook._books import Books
-from okxbook.errors import BookError
+from okxbook.errors import SubscriptionError
 from okxbook.events import Event
 
 from .auth import Credentials
@@ -43,16 +43,6 @@ PROD_REST_URL = okx.PROD_REST_URL
 
 #: How many unclaimed events ``Feed.events`` keeps (the oldest go first; issue 14 item 10).
 EVENTS_KEPT = 1000
-
-
-class SubscriptionError(BookError):
-    """OKX refused a subscription (e.g. 60018 unknown channel, 64003 fee tier, 64004 l2-tbt
-    conflict). Other subscriptions carry on."""
-
-    def __init__(self, channel: str, inst_id: str, code: str, msg: str) -> None:
-        super().__init__(f"subscription refused: {code} {msg}", channel, inst_id)
-        self.code = code
-        self.msg = msg
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,13 +10,11 @@ from typing import Any
 import httpx
 import orjson
 
+from okxbook.errors import RestError
+
 from .ratelimit import REST_BOOKS_PER_IP
 
 __all__ = ["RestError", "RestSnapshot", "fetch_books"]
-
-
-class RestError(Exception):
-    """The REST snapshot could not be had (HTTP error, OKX error code, unusable body)."""
 
 
 @dataclass(frozen=True)

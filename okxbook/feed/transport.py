@@ -16,14 +16,12 @@ import asyncio
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from okxbook.errors import TransportError
+
 __all__ = ["TRANSPORTS", "Transport", "TransportError", "connect_transport"]
 
 OnFrame = Callable[[bytes], None]
 TRANSPORTS = ("websockets", "picows")
-
-
-class TransportError(ConnectionError):
-    """Connecting failed (refused, handshake, TLS ...)."""
 
 
 class Transport(Protocol):
