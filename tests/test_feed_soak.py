@@ -5,7 +5,7 @@ with and without pong, 64008, echoed error events, garbage and malformed frames,
 book sent on a connection that does not carry it). After the storm every book must equal the
 exchange's, nothing may ever have been shown live while invalid or at a top the exchange never had,
 resubscriptions stay bounded and nothing raised. The seed is in every assertion message, and
-``OKXBOOK_SOAK_SEED`` replays one run."""
+``OKXBOOK_SOAK_SEED`` (an int, or ``random``) picks the storm; the default is fixed."""
 
 from __future__ import annotations
 
@@ -68,8 +68,9 @@ class _Collect(logging.Handler):
 
 
 def _seed() -> int:
-    env = os.environ.get("OKXBOOK_SOAK_SEED")
-    return int(env) if env else random.SystemRandom().randrange(2**32)
+    # A fixed default keeps CI reproducible; OKXBOOK_SOAK_SEED=random explores new storms.
+    env = os.environ.get("OKXBOOK_SOAK_SEED", "14")
+    return random.SystemRandom().randrange(2**32) if env == "random" else int(env)
 
 
 def test_soak_ten_books_over_three_connections_under_a_random_fault_storm() -> None:
