@@ -1,0 +1,100 @@
+"""The Feed API at its edges (issue 9): inputs that would silently do the wrong thing are refused
+at once, callbacks can be removed, connection trouble is visible in the status, and books-rpi
+books are REST-seeded from their own route. Protocol references (§n): docs/protocol.md."""
+
+from __future__ import annotations
+
+import pytest
+from feed_helpers import harness, run, settle
+
+from okxbook.feed import CallbackHandle, Feed
+
+BTC = ("books", "BTC-USDT")
+ETH = ("books", "ETH-USDT")
+
+
+# ----------------------------------------------------------------------------- subscriptions
+
+
+@pytest.mark.parametrize("subs", ["BTC-USDT", b"BTC-USDT"])
+def test_a_string_instead_of_a_list_of_subscriptions_is_a_type_error_naming_the_fix(subs):
+    with pytest.raises(TypeError, match=r"not a string.*Feed\(\[") as err:
+        Feed(subs)
+    assert "list" in str(err.value)
+
+
+@pytest.mark.parametrize("subs", [[], (), iter([])])
+def test_no_subscriptions_is_a_value_error(subs):
+    with pytest.raises(ValueError, match="no subscriptions"):
+        Feed(subs)
+
+
+def test_a_list_of_one_string_is_one_subscription():
+    assert Feed(["BTC-USDT"]).keys == [BTC]
+
+
+# ----------------------------------------------------------------------------- callbacks
+
+
+async def _async_top(book, recv_ns):  # pragma: no cover - never called
+    pass
+
+
+async def _async_status(channel, inst_id, status):  # pragma: no cover - never called
+    pass
+
+
+class _AsyncCallable:
+    async def __call__(self, *args):  # pragma: no cover - never called
+        pass
+
+
+@pytest.mark.parametrize("register", ["on_top", "on_status"])
+@pytest.mark.parametrize("callback", [_async_top, _async_status, _AsyncCallable()])
+def test_a_coroutine_callback_is_refused_at_registration_pointing_to_tops(register, callback):
+    feed = Feed([BTC])
+    with pytest.raises(TypeError, match=r"feed\.tops\(\)"):
+        getattr(feed, register)(callback)
+    assert feed._top_callbacks == [] and feed._status_callbacks == []
+
+
+@pytest.mark.parametrize("register", ["on_top", "on_status"])
+def test_a_non_callable_callback_is_refused(register):
+    with pytest.raises(TypeError, match="callable"):
+        getattr(Feed([BTC]), register)("print")
+
+
+@pytest.mark.parametrize("how", ["handle", "feed"])
+def test_a_removed_callback_is_called_no_more(how):
+    async def main():
+        async with harness([BTC, ETH]) as h:
+            ex, feed = h.ex, h.feed
+            kept_tops, gone_tops, kept_status, gone_status = [], [], [], []
+            feed.on_top(lambda book, ns: kept_tops.append(book.inst_id))
+            top_handle = feed.on_top(lambda book, ns: gone_tops.append(book.inst_id))
+            feed.on_status(lambda c, i, s: kept_status.append(s.state))
+            status_handle = feed.on_status(lambda c, i, s: gone_status.append(s.state))
+            assert isinstance(top_handle, CallbackHandle) and top_handle.active
+            await ex.step(3)
+            await settle(feed, ex)
+            assert gone_tops, "the callback ran while registered"
+            for handle in (top_handle, status_handle):
+                if how == "handle":
+                    handle.remove()
+                else:
+                    feed.remove_callback(handle)
+                assert not handle.active
+            top_handle.remove()  # twice is harmless
+            n_tops, n_status = len(gone_tops), len(gone_status)
+            kept_before, kept_status_before = len(kept_tops), len(kept_status)
+            await ex.step(5)
+            await settle(feed, ex)
+            # A status change: drop the connection, the books leave live and come back.
+            await ex.drop(ex.connections[0])
+            await feed.wait_live(timeout=5.0)
+            await ex.step(2)
+            await settle(feed, ex)
+            assert len(kept_tops) > kept_before and len(kept_status) > kept_status_before
+            assert len(gone_tops) == n_tops and len(gone_status) == n_status
+
+    run(main)
