@@ -4,10 +4,16 @@ books are REST-seeded from their own route. Protocol references (§n): docs/prot
 
 from __future__ import annotations
 
+import asyncio
+import errno
+import re
+import socket
+
 import pytest
 from feed_helpers import harness, run, settle
 
 from okxbook.feed import CallbackHandle, Feed
+from okxbook.testing import LocalExchange
 
 BTC = ("books", "BTC-USDT")
 ETH = ("books", "ETH-USDT")
@@ -96,5 +102,68 @@ def test_a_removed_callback_is_called_no_more(how):
             await settle(feed, ex)
             assert len(kept_tops) > kept_before and len(kept_status) > kept_status_before
             assert len(gone_tops) == n_tops and len(gone_status) == n_status
+
+    run(main)
+
+
+# ----------------------------------------------------------------------------- connection trouble
+
+
+def _closed_port() -> int:
+    """A local port nothing listens on (bound, then closed: connects are refused)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_a_refused_connection_shows_in_the_status_reason_while_it_backs_off():
+    async def main():
+        port = _closed_port()
+        feed = Feed(
+            [BTC, ETH],
+            url=f"ws://127.0.0.1:{port}/ws/v5/public",
+            rest_url=f"http://127.0.0.1:{port}",
+            reconnect_delay=(0.05, 0.1),
+        )
+        reasons: list[str | None] = []
+        feed.on_status(lambda c, i, s: reasons.append(s.reason))
+        async with feed:
+            for _ in range(500):
+                if all(
+                    (feed.status(*k).reason or "").startswith("connecting: retry 2 ")
+                    for k in (BTC, ETH)
+                ):
+                    break
+                await asyncio.sleep(0.01)
+            for key in (BTC, ETH):
+                status = feed.status(*key)
+                assert status.state == "syncing"
+                assert re.fullmatch(r"connecting: retry 2 in [0-9.e-]+ s: .+", status.reason)
+                # The refusal itself is named, not only "connect failed".
+                assert f"[Errno {errno.ECONNREFUSED}]" in status.reason
+        assert all(r for r in reasons), "the reason is never empty"
+
+    run(main)
+
+
+def test_once_connected_the_reason_no_longer_says_connecting():
+    async def main():
+        port = _closed_port()
+        feed = Feed(
+            [BTC],
+            url=f"ws://127.0.0.1:{port}/ws/v5/public",
+            rest_url=f"http://127.0.0.1:{port}",
+            reconnect_delay=(0.05, 0.1),
+        )
+        async with feed:
+            for _ in range(500):
+                if (feed.status(*BTC).reason or "").startswith("connecting"):
+                    break
+                await asyncio.sleep(0.01)
+            assert feed.status(*BTC).reason.startswith("connecting: retry 1 ")
+            async with LocalExchange(auto=False, port=port) as ex:
+                await feed.wait_live(timeout=5.0)
+                assert feed.status(*BTC).reason is None
+                assert ex.subscribers(*BTC)
 
     run(main)
