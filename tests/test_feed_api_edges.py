@@ -8,10 +8,13 @@ import asyncio
 import errno
 import re
 import socket
+from decimal import Decimal
+from fractions import Fraction
 
 import pytest
-from feed_helpers import harness, run, settle
+from feed_helpers import harness, run, settle, step_until, sub_counts
 
+from okxbook import okx
 from okxbook.feed import CallbackHandle, Feed
 from okxbook.testing import LocalExchange
 
@@ -165,5 +168,70 @@ def test_once_connected_the_reason_no_longer_says_connecting():
                 await feed.wait_live(timeout=5.0)
                 assert feed.status(*BTC).reason is None
                 assert ex.subscribers(*BTC)
+
+    run(main)
+
+
+# ----------------------------------------------------------------------------- books-rpi REST seed
+
+RPI = ("books-rpi", "BTC-USDT")
+
+
+def _third_field_ratios(levels) -> list[tuple[float, Fraction]]:
+    """(px, nonRpi / total) per level of a ``Book.bids()``/``asks()`` array: unit-free, so it
+    compares with the exchange's strings without knowing the book's size scale."""
+    return [
+        (float(r["px"]), Fraction(int(r["extra_lots"]), int(r["sz_lots"])))
+        for r in levels
+        if int(r["sz_lots"])
+    ]
+
+
+def _rest_ratios(rows) -> list[tuple[float, Fraction]]:
+    return [
+        (float(r[0]), Fraction(Decimal(r[2])) / Fraction(Decimal(r[1])))
+        for r in rows
+        if Decimal(r[1])
+    ]
+
+
+def test_a_rest_seeded_books_rpi_book_comes_from_books_rpi_and_keeps_the_non_rpi_size():
+    """§8: ``/market/books`` is the non-RPI book; a books-rpi book seeded from it would lose
+    (or never get) its third field. No WS snapshot, so the book must be REST-seeded."""
+
+    async def main():
+        async with harness([RPI], exchange=dict(no_snapshot=True), wait_live=False) as h:
+            ex, feed = h.ex, h.feed
+            await step_until(
+                ex, lambda: feed.status(*RPI).state == "live", what="books-rpi REST-seeded"
+            )
+            await settle(feed, ex)
+            assert feed.stats["rest_seeds"] == 1
+            assert ex.rest_requests and all(r.seq_id is not None for r in ex.rest_requests)
+            book = feed.book(*RPI)
+            truth = ex.book(*RPI).rest_snapshot(okx.CHANNELS["books-rpi"].depth)
+            got_bids, got_asks = _third_field_ratios(book.bids()), _third_field_ratios(book.asks())
+            want_bids, want_asks = _rest_ratios(truth["bids"]), _rest_ratios(truth["asks"])
+            assert got_bids == want_bids and got_asks == want_asks
+            # The test can fail: some level's non-RPI size is neither 0 nor the total.
+            assert any(0 < ratio < 1 for _, ratio in got_bids + got_asks)
+
+    run(main)
+
+
+def test_a_channel_with_no_rest_route_resyncs_by_resubscribing_never_from_market_books():
+    """books-elp (books-rpi's old name) has no REST route (``rest_path`` None): with no WS
+    snapshot the feed resubscribes; it never seeds it from ``/market/books``, the non-RPI book."""
+    elp = ("books-elp", "BTC-USDT")
+    assert okx.CHANNELS["books-elp"].rest_path is None
+
+    async def main():
+        async with harness([elp], exchange=dict(no_snapshot=True), wait_live=False) as h:
+            ex, feed = h.ex, h.feed
+            await step_until(ex, lambda: sub_counts(ex, elp)[0] >= 3, what="resubscribed")
+            assert ex.rest_requests == [] and feed.stats["rest_seeds"] == 0
+            status = feed.status(*elp)
+            assert status.state != "live" and status.reason
+            assert sub_counts(ex, elp)[1] >= 2  # each retry unsubscribes first
 
     run(main)

@@ -714,7 +714,7 @@ class Connection:
             if (
                 not resubscribe
                 and self.settings.resync_mode == "rest"
-                and okx.CHANNELS[cs.key[0]].rest_path == okx.REST_BOOKS_PATH
+                and okx.CHANNELS[cs.key[0]].rest_path is not None
             ):
                 cs.state = transition(cs.state, "seed")
                 cs.buffer.clear()
@@ -733,6 +733,13 @@ class Connection:
         if cs is None:
             return
         if cs.state is State.SYNCING:
+            if okx.CHANNELS[cs.key[0]].rest_path is None:
+                # No REST route can seed this channel (books-elp; docs/protocol.md §8): only a
+                # new subscription can bring the snapshot.
+                self._schedule_resync(
+                    cs, f"no snapshot and no REST route for {cs.key[0]}: resubscribing", True
+                )
+                return
             cs.state = transition(cs.state, "update_first")
             cs.buffer.clear()
             self._buffer(cs, frame)
@@ -751,17 +758,22 @@ class Connection:
             cs.buffer.append(update)
 
     async def _seed(self, cs: ConnSub) -> None:
-        """The REST-seeded start (§4): fetch ``/market/books`` and splice it with the buffered
+        """The REST-seeded start (§4): fetch the channel's REST book (``/market/books``, or
+        ``/market/books-rpi`` for books-rpi, §8) and splice it with the buffered
         updates as ``sync.plan_splice`` says (or fetch again)."""
         channel, inst_id = cs.key
         depth = okx.CHANNELS[channel].depth
+        path = okx.CHANNELS[channel].rest_path
+        assert path is not None, "only channels with a REST route are seeded"
         settings = self.settings
         assert settings.http is not None, "the feed is started"
         attempt = 0
         try:
             while True:
                 try:
-                    snap = await fetch_books(settings.http, settings.rest_url, inst_id, depth)
+                    snap = await fetch_books(
+                        settings.http, settings.rest_url, inst_id, depth, path=path
+                    )
                 except RestError as exc:
                     attempt += 1
                     log.warning("%s: REST snapshot for %s failed: %s", self.name, inst_id, exc)
