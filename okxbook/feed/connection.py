@@ -71,6 +71,13 @@ assert BOOK_PING_AFTER + BOOK_PONG_TIMEOUT < okx.PING_AFTER_S
 _ids = itertools.count(1)
 
 
+def _cause(exc: BaseException) -> str:
+    """What went wrong in a failed connect, never empty: the underlying error's text (the
+    TransportError's own text repeats the URL), else its type (``TimeoutError()`` has no text)."""
+    cause = exc.__cause__ or exc
+    return str(cause) or type(cause).__name__
+
+
 Key = tuple[str, str]
 
 
@@ -177,6 +184,8 @@ class Connection:
         # This socket's loss is already handled (books out of live, recorder told): set by a
         # dead-connection verdict before the socket has closed, reset on each connect.
         self._gone = False
+        # The books' status reason was set by a failed connect: say "subscribing" once connected.
+        self._connect_trouble = False
 
     def _bind_books(self) -> None:
         self.by_book = {self.books.book(*key): cs for key, cs in self.states.items()}
@@ -250,8 +259,20 @@ class Connection:
             except TransportError as exc:
                 delay = self._backoff()
                 log.warning("%s: connect failed (%s); retrying in %.2fs", self.name, exc, delay)
+                # Issue 9 item 4: the books' status says what is happening (refused, DNS, TLS
+                # ...), not a stale "subscribing", while the reconnect loop backs off.
+                self._connect_trouble = True
+                reason = f"connecting: retry {self._attempt} in {delay:.2g} s: {_cause(exc)}"
+                for cs in self.states.values():
+                    if cs.state is not State.FAILED:
+                        self._status(cs, reason)
                 await asyncio.sleep(delay)
                 continue
+            if self._connect_trouble:
+                self._connect_trouble = False
+                for cs in self.states.values():
+                    if cs.state is not State.FAILED:
+                        self._status(cs, "connected; subscribing")
             self.stats["connects"] += 1
             self._gone = False
             self.budget = requests_per_connection()  # OKX counts requests per connection
@@ -693,7 +714,7 @@ class Connection:
             if (
                 not resubscribe
                 and self.settings.resync_mode == "rest"
-                and okx.CHANNELS[cs.key[0]].rest_path == okx.REST_BOOKS_PATH
+                and okx.CHANNELS[cs.key[0]].rest_path is not None
             ):
                 cs.state = transition(cs.state, "seed")
                 cs.buffer.clear()
@@ -712,6 +733,13 @@ class Connection:
         if cs is None:
             return
         if cs.state is State.SYNCING:
+            if okx.CHANNELS[cs.key[0]].rest_path is None:
+                # No REST route can seed this channel (books-elp; docs/protocol.md §8): only a
+                # new subscription can bring the snapshot.
+                self._schedule_resync(
+                    cs, f"no snapshot and no REST route for {cs.key[0]}: resubscribing", True
+                )
+                return
             cs.state = transition(cs.state, "update_first")
             cs.buffer.clear()
             self._buffer(cs, frame)
@@ -730,17 +758,22 @@ class Connection:
             cs.buffer.append(update)
 
     async def _seed(self, cs: ConnSub) -> None:
-        """The REST-seeded start (§4): fetch ``/market/books`` and splice it with the buffered
+        """The REST-seeded start (§4): fetch the channel's REST book (``/market/books``, or
+        ``/market/books-rpi`` for books-rpi, §8) and splice it with the buffered
         updates as ``sync.plan_splice`` says (or fetch again)."""
         channel, inst_id = cs.key
         depth = okx.CHANNELS[channel].depth
+        path = okx.CHANNELS[channel].rest_path
+        assert path is not None, "only channels with a REST route are seeded"
         settings = self.settings
         assert settings.http is not None, "the feed is started"
         attempt = 0
         try:
             while True:
                 try:
-                    snap = await fetch_books(settings.http, settings.rest_url, inst_id, depth)
+                    snap = await fetch_books(
+                        settings.http, settings.rest_url, inst_id, depth, path=path
+                    )
                 except RestError as exc:
                     attempt += 1
                     log.warning("%s: REST snapshot for %s failed: %s", self.name, inst_id, exc)

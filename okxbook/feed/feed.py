@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import inspect
 import logging
 import time
 from collections import Counter, deque
@@ -31,7 +32,15 @@ from .sync import Position, ResyncPacing, successor_ready
 from .tops import Top, TopStream, top_of
 from .transport import TRANSPORTS
 
-__all__ = ["DEMO_URL", "PROD_REST_URL", "PROD_URL", "BookStatus", "Feed", "SubscriptionError"]
+__all__ = [
+    "DEMO_URL",
+    "PROD_REST_URL",
+    "PROD_URL",
+    "BookStatus",
+    "CallbackHandle",
+    "Feed",
+    "SubscriptionError",
+]
 
 log = logging.getLogger("okxbook.feed")
 
@@ -76,6 +85,12 @@ class Subscription:
 def _normalise(
     subscriptions: Iterable[str | tuple[str, str]], channel: str
 ) -> list[tuple[str, str]]:
+    if isinstance(subscriptions, (str, bytes)):
+        # A bare string is iterable: "BTC-USDT" would silently become 8 one-letter instIds.
+        raise TypeError(
+            f"subscriptions must be a list of instIds or (channel, instId) pairs, not a string: "
+            f"write Feed([{subscriptions!r}])"
+        )
     keys: list[tuple[str, str]] = []
     for item in subscriptions:
         key = (channel, item) if isinstance(item, str) else (str(item[0]), str(item[1]))
@@ -84,8 +99,41 @@ def _normalise(
         if key not in keys:
             keys.append(key)
     if not keys:
-        raise ValueError("no subscriptions")
+        raise ValueError("no subscriptions: give Feed at least one instId or (channel, instId)")
     return keys
+
+
+class CallbackHandle:
+    """What ``Feed.on_top``/``Feed.on_status`` return: ``handle.remove()`` (or
+    ``feed.remove_callback(handle)``) stops further calls. Removing twice is harmless."""
+
+    __slots__ = ("_callback", "_registry")
+
+    def __init__(self, registry: list[Any], callback: Callable[..., None]) -> None:
+        self._registry = registry
+        self._callback = callback
+
+    def remove(self) -> None:
+        if self._callback in self._registry:
+            self._registry.remove(self._callback)
+
+    @property
+    def active(self) -> bool:
+        return self._callback in self._registry
+
+
+def _check_sync(callback: Any, name: str) -> None:
+    """A coroutine function called from the receive path would return a coroutine that is never
+    awaited: the callback would silently never run. Refuse it at registration."""
+    if not callable(callback):
+        raise TypeError(f"{name} needs a callable, not {type(callback).__name__}")
+    # An instance whose __call__ is ``async def`` is a coroutine function too, in effect.
+    call = type(callback).__call__ if not inspect.isroutine(callback) else None
+    if inspect.iscoroutinefunction(callback) or inspect.iscoroutinefunction(call):
+        raise TypeError(
+            f"{name} callbacks are called synchronously from the receive path; "
+            "use feed.tops() (async for top in feed.tops(): ...) for async consumers"
+        )
 
 
 class Feed:
@@ -296,14 +344,26 @@ class Feed:
         if stream in self._streams:
             self._streams.remove(stream)
 
-    def on_top(self, callback: Callable[[Book, int], None]) -> None:
-        """``callback(book, recv_ns)`` on every top-of-book change, called from the receive path:
-        it must be quick (use ``tops()`` for slow consumers)."""
+    def on_top(self, callback: Callable[[Book, int], None]) -> CallbackHandle:
+        """``callback(book, recv_ns)`` on every top-of-book change, called synchronously from the
+        receive path: it must be a plain (not ``async``) function and quick. A coroutine function
+        raises ``TypeError`` here: use ``tops()`` for async or slow consumers. Returns a handle:
+        ``handle.remove()`` (or ``remove_callback(handle)``) stops further calls."""
+        _check_sync(callback, "on_top")
         self._top_callbacks.append(callback)
+        return CallbackHandle(self._top_callbacks, callback)
 
-    def on_status(self, callback: Callable[[str, str, BookStatus], None]) -> None:
-        """``callback(channel, inst_id, status)`` on every status change."""
+    def on_status(self, callback: Callable[[str, str, BookStatus], None]) -> CallbackHandle:
+        """``callback(channel, inst_id, status)`` on every status change, called synchronously
+        (a coroutine function raises ``TypeError``: use ``tops()``, whose readings carry the
+        status, for async consumers). Returns a handle whose ``remove()`` stops further calls."""
+        _check_sync(callback, "on_status")
         self._status_callbacks.append(callback)
+        return CallbackHandle(self._status_callbacks, callback)
+
+    def remove_callback(self, handle: CallbackHandle) -> None:
+        """Stop the calls of a callback registered with ``on_top``/``on_status``."""
+        handle.remove()
 
     async def wait_live(self, *keys: tuple[str, str], timeout: float | None = None) -> None:
         """Wait until the given (default: all) subscriptions are live. Raises the

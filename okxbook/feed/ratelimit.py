@@ -3,7 +3,7 @@ say "now" or "wait this long", so reconnects and resync storms are paced, never 
 
 - new connections: 3 per second per IP (one window shared by every feed in the process);
 - subscribe + unsubscribe + login: 480 per connection per hour;
-- REST ``/market/books``: 40 per 2 s per IP.
+- REST ``/market/books``: 40 per 2 s per IP; ``/market/books-rpi``: 20 per 2 s per IP.
 """
 
 from __future__ import annotations
@@ -13,7 +13,15 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-__all__ = ["CONNECTS_PER_IP", "REST_BOOKS_PER_IP", "SlidingWindow", "requests_per_connection"]
+from okxbook import okx
+
+__all__ = [
+    "CONNECTS_PER_IP",
+    "REST_BOOKS_PER_IP",
+    "REST_PER_IP",
+    "SlidingWindow",
+    "requests_per_connection",
+]
 
 
 class SlidingWindow:
@@ -58,8 +66,14 @@ class SlidingWindow:
 
 #: OKX counts new connections per IP: one window for the whole process.
 CONNECTS_PER_IP = SlidingWindow(3, 1.0)
+#: One per-IP window per REST book route (``okx.REST_LIMITS``: ``/market/books`` 40 per 2 s,
+#: ``/market/books-rpi`` 20 per 2 s; docs/protocol.md §8).
+REST_PER_IP = {
+    path: SlidingWindow(*okx.REST_LIMITS[path])
+    for path in (okx.REST_BOOKS_PATH, okx.REST_BOOKS_RPI_PATH)
+}
 #: ``GET /api/v5/market/books``: 40 requests per 2 s per IP.
-REST_BOOKS_PER_IP = SlidingWindow(40, 2.0)
+REST_BOOKS_PER_IP = REST_PER_IP[okx.REST_BOOKS_PATH]
 
 
 def requests_per_connection() -> SlidingWindow:

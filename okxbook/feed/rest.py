@@ -1,5 +1,6 @@
 """REST order-book snapshots for the seeded start (docs/protocol.md §4, §8):
-``GET /api/v5/market/books?instId=&sz=`` with httpx, paced by the per-IP limit, turned into a
+``GET /api/v5/market/books?instId=&sz=`` (or the channel's own route, ``/market/books-rpi`` for
+``books-rpi``: levels ``[px, total, nonRpi, count]``) with httpx, paced by the per-IP limit, turned into a
 snapshot frame so it enters the book through the same ``Books.apply`` as everything else."""
 
 from __future__ import annotations
@@ -10,9 +11,10 @@ from typing import Any
 import httpx
 import orjson
 
+from okxbook import okx
 from okxbook.errors import RestError
 
-from .ratelimit import REST_BOOKS_PER_IP
+from .ratelimit import REST_PER_IP, SlidingWindow
 
 __all__ = ["RestError", "RestSnapshot", "fetch_books"]
 
@@ -48,10 +50,21 @@ class RestSnapshot:
 
 
 async def fetch_books(
-    client: httpx.AsyncClient, rest_url: str, inst_id: str, sz: int = 400
+    client: httpx.AsyncClient,
+    rest_url: str,
+    inst_id: str,
+    sz: int = 400,
+    *,
+    path: str = okx.REST_BOOKS_PATH,
 ) -> RestSnapshot:
-    await REST_BOOKS_PER_IP.acquire()
-    url = f"{rest_url.rstrip('/')}/api/v5/market/books"
+    """One REST book snapshot from ``path`` (a channel's ``okx.CHANNELS[...].rest_path``: the
+    books-rpi book must come from ``/market/books-rpi``, whose levels keep the non-RPI size, not
+    from ``/market/books``, the non-RPI book; §8)."""
+    window: SlidingWindow | None = REST_PER_IP.get(path)
+    if window is None:
+        raise ValueError(f"no REST book route {path!r}")
+    await window.acquire()
+    url = f"{rest_url.rstrip('/')}{path}"
     try:
         resp = await client.get(url, params={"instId": inst_id, "sz": str(sz)})
     except httpx.HTTPError as exc:
