@@ -116,7 +116,8 @@ API_KEY = "apikey-0123456789"
 def test_credentials_echoed_in_an_error_event_are_redacted_everywhere(caplog, tmp_path):
     """Issue 14 item 3: OKX error events echo the offending request. A server answering login
     with ``{"event":"error","code":"60012","msg":"Invalid request: <the login request>"}`` must
-    leave no apiKey, passphrase or sign in logs, feed.events, SubscriptionError or status."""
+    leave no apiKey, passphrase or sign in logs, feed.events, SubscriptionError, status or the
+    recording."""
     import logging
 
     caplog.set_level(logging.DEBUG)
@@ -130,20 +131,34 @@ def test_credentials_echoed_in_an_error_event_are_redacted_everywhere(caplog, tm
         msg = f"Invalid request: {request}"
         return [json.dumps({"event": "error", "code": "60012", "msg": msg, "connId": "c1"})]
 
+    from okxbook.capture import iter_frames
+    from okxbook.capture.recorder import Recorder
+
     async def main():
+        recorder = Recorder(tmp_path / "rec", compression="gzip", flush_interval=0.05)
+        await recorder.start()
         async with Server(echo).running() as srv:
             feed = Feed(
                 [("books-l2-tbt", "BTC-USDT")],
                 url=srv.url,
                 rest_url="http://127.0.0.1:1",
                 credentials=creds,
+                recorder=recorder,
                 **FAST,
             )
             async with feed:
                 await wait_for(lambda: feed.errors, 5, "the login refused")
-                return feed
+        await recorder.close()
+        return feed
 
     feed = run(main)
+    recorded = [
+        f.frame.decode() for path in sorted((tmp_path / "rec").iterdir()) for f in iter_frames(path)
+    ]
+    assert any("60012" in frame for frame in recorded), recorded  # the echo was recorded ...
+    for frame in recorded:
+        if "60012" in frame:
+            assert json.loads(frame)["code"] == "60012"  # redaction keeps the frame valid JSON
     assert signs
     status = feed.status("books-l2-tbt", "BTC-USDT")
     assert status.state == "invalid"
@@ -154,6 +169,7 @@ def test_credentials_echoed_in_an_error_event_are_redacted_everywhere(caplog, tm
         *(repr(e) for e in feed.errors),
         *(e.msg for e in feed.errors),
         str(status),
+        *recorded,  # ... with the credentials redacted
     ]
     assert "60012" in str(feed.errors[0])
     assert "***" in (status.reason or ""), status

@@ -16,11 +16,20 @@ from typing import Any
 __all__ = ["Credentials", "login_request", "redact"]
 
 # A login request's fields, quoted or not, as an echoing server may copy them into an error text.
+# The copy may itself sit inside a JSON string (the raw frame a recorder keeps), where its quotes
+# are escaped (\"sign\":\"...\"): the replacement keeps the quoting it found, so a redacted
+# frame is still valid JSON.
 _FIELD = re.compile(
-    r"""(["']?(?:apiKey|api_key|passphrase|sign|secretKey|secret_key)["']?\s*[:=]\s*)"""
-    r"""(?:"[^"]*"|'[^']*'|[^\s,}\]]*)""",
+    r"""((?:\\?["'])?(?:apiKey|api_key|passphrase|sign|secretKey|secret_key)(?:\\?["'])?\s*[:=]\s*)"""
+    r"""(\\"(?:[^"\\]|\\[^"])*\\"|"[^"]*"|'[^']*'|[^\s,}\]\\]*)""",
     re.IGNORECASE,
 )
+
+
+def _masked(match: re.Match[str]) -> str:
+    value = match.group(2)
+    quote = '\\"' if value.startswith('\\"') else '"'
+    return f"{match.group(1)}{quote}***{quote}"
 
 
 @dataclass(frozen=True)
@@ -71,7 +80,7 @@ def redact(text: str, credentials: Credentials | None = None) -> str:
     """``text`` received from a server with every copy of a login request's secrets replaced by
     ``***``: OKX error events echo the offending request (issue 14 item 3), so nothing okxbook
     stores, logs or prints may carry an apiKey, passphrase or sign it read back."""
-    out = _FIELD.sub(r'\1"***"', text)
+    out = _FIELD.sub(_masked, text)
     if credentials is not None:
         for secret in (credentials.api_key, credentials.passphrase, credentials.secret_key):
             if len(secret) >= 8:  # a short value would mangle ordinary words
