@@ -172,35 +172,27 @@ def _cmd_record(args: argparse.Namespace) -> int:
         need("zstandard", "--compression zstd")
     from .watch import record
 
-    return record(
-        args.inst_ids,
-        args.out,
-        channel=args.channel,
-        url=args.url,
-        rest_url=args.rest_url,
-        demo=args.demo,
-        transport=args.transport,
-        compression=args.compression,
-        duration=args.duration,
-        connect_timeout=args.connect_timeout,
-    )
+    return record(args.inst_ids, args.out, compression=args.compression, **_live_options(args))
 
 
 def _cmd_watch(args: argparse.Namespace) -> int:
     _live_needs(args)
     from .watch import watch
 
-    return watch(
-        args.inst_ids,
-        channel=args.channel,
-        url=args.url,
-        rest_url=args.rest_url,
-        demo=args.demo,
-        transport=args.transport,
-        as_json=args.json,
-        duration=args.duration,
-        connect_timeout=args.connect_timeout,
-    )
+    return watch(args.inst_ids, as_json=args.json, **_live_options(args))
+
+
+def _live_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The options ``watch`` and ``record`` share (``_connection_options`` plus the run limits)."""
+    return {
+        "channel": args.channel,
+        "url": args.url,
+        "rest_url": args.rest_url,
+        "demo": args.demo,
+        "transport": args.transport,
+        "duration": args.duration,
+        "connect_timeout": args.connect_timeout,
+    }
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
