@@ -378,9 +378,10 @@ cdef class Book:
             self.trimmed_levels += n - m
             return
         cdef int r
+        cdef int64_t prev_sz, dropped_px
         for j in range(n):
             if src[j].sz != 0:
-                r = side_set(side, &src[j])
+                r = side_set(side, &src[j], &prev_sz, &dropped_px)
                 if r == 2 or r == -1:       # the deepest level was dropped, or this one
                     self.trimmed_levels += 1
 
@@ -388,12 +389,13 @@ cdef class Book:
         cdef Level* src = &s.levels[off]
         cdef Py_ssize_t j
         cdef int r
+        cdef int64_t prev_sz, dropped_px
         for j in range(n):
             if src[j].sz == 0:
-                if not side_delete(side, src[j].px):
+                if not side_delete(side, src[j].px, &prev_sz):
                     self.missing_deletes += 1
             else:
-                r = side_set(side, &src[j])
+                r = side_set(side, &src[j], &prev_sz, &dropped_px)
                 if r == 2 or r == -1:
                     self.trimmed_levels += 1
 

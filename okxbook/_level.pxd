@@ -62,12 +62,16 @@ cdef inline Py_ssize_t side_search(const Side* s, int64_t px, bint* found) noexc
     return lo
 
 
-cdef inline int side_set(Side* s, const Level* src) noexcept nogil:
-    """Insert or replace ``src``. Returns 0 replaced, 1 inserted, 2 inserted after dropping the
-    deepest level, -1 not kept (deeper than everything on a full side). Capacity must be reserved."""
+cdef inline int side_set(Side* s, const Level* src, int64_t* prev_sz,
+                         int64_t* dropped_px) noexcept nogil:
+    """Insert or replace ``src``. Returns 0 replaced (``prev_sz`` = the size it had), 1 inserted,
+    2 inserted after dropping the deepest level (its price in ``dropped_px``), -1 not kept (deeper
+    than everything on a full side). Capacity must be reserved. The out-values are what a delta
+    consumer needs (the size before, the level that left); they cost nothing when unread."""
     cdef bint found
     cdef Py_ssize_t i = side_search(s, src.px, &found)
     if found:
+        prev_sz[0] = s.lv[i].sz
         s.lv[i] = src[0]
         return 0
     if s.n < s.limit:
@@ -77,17 +81,20 @@ cdef inline int side_set(Side* s, const Level* src) noexcept nogil:
         return 1
     if i == 0:
         return -1
+    dropped_px[0] = s.lv[0].px
     memmove(&s.lv[0], &s.lv[1], <size_t>(i - 1) * sizeof(Level))
     s.lv[i - 1] = src[0]
     return 2
 
 
-cdef inline bint side_delete(Side* s, int64_t px) noexcept nogil:
-    """Remove the level at ``px``; False if there was none (normal on OKX ``books``)."""
+cdef inline bint side_delete(Side* s, int64_t px, int64_t* prev_sz) noexcept nogil:
+    """Remove the level at ``px`` (its size goes to ``prev_sz``); False if there was none (normal
+    on OKX ``books``)."""
     cdef bint found
     cdef Py_ssize_t i = side_search(s, px, &found)
     if not found:
         return False
+    prev_sz[0] = s.lv[i].sz
     memmove(&s.lv[i], &s.lv[i + 1], <size_t>(s.n - i - 1) * sizeof(Level))
     s.n -= 1
     return True
