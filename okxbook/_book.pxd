@@ -1,6 +1,6 @@
 # cython: language_level=3
 from libc.stdint cimport int64_t, INT64_MIN, INT64_MAX
-from okxbook._level cimport Level, Side
+from okxbook._level cimport Level, Side, side_at, side_best
 from okxbook._wire cimport Scratch
 
 cdef enum BookState:
@@ -87,18 +87,18 @@ cdef inline Py_ssize_t book_n_asks(Book book) noexcept:
 
 cdef inline int64_t book_best_bid_ticks(Book book) noexcept:
     """Best bid price in ticks; INT64_MIN (``NO_BID``) when there is none."""
-    return book._bids.lv[book._bids.n - 1].px if book._bids.n else INT64_MIN
+    return side_best(&book._bids).px if book._bids.n else INT64_MIN
 
 cdef inline int64_t book_best_ask_ticks(Book book) noexcept:
     """Best ask price in ticks; INT64_MAX (``NO_ASK``) when there is none."""
-    return book._asks.lv[book._asks.n - 1].px if book._asks.n else INT64_MAX
+    return side_best(&book._asks).px if book._asks.n else INT64_MAX
 
 cdef inline int64_t book_best_bid_lots(Book book) noexcept:
     """Size at the best bid in lots; 0 when there is none."""
-    return book._bids.lv[book._bids.n - 1].sz if book._bids.n else 0
+    return side_best(&book._bids).sz if book._bids.n else 0
 
 cdef inline int64_t book_best_ask_lots(Book book) noexcept:
-    return book._asks.lv[book._asks.n - 1].sz if book._asks.n else 0
+    return side_best(&book._asks).sz if book._asks.n else 0
 
 cdef inline double book_px_div(Book book) noexcept:
     """10**px_decimals as a double: ticks / book_px_div(book) is the price."""
@@ -112,9 +112,9 @@ cdef inline const Level* book_bid_level(Book book, Py_ssize_t i) noexcept:
     book applies its next frame."""
     if i < 0 or i >= book_n_bids(book):
         return NULL
-    return &book._bids.lv[book._bids.n - 1 - i]
+    return side_at(&book._bids, book._bids.n - 1 - i)
 
 cdef inline const Level* book_ask_level(Book book, Py_ssize_t i) noexcept:
     if i < 0 or i >= book_n_asks(book):
         return NULL
-    return &book._asks.lv[book._asks.n - 1 - i]
+    return side_at(&book._asks, book._asks.n - 1 - i)

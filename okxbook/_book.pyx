@@ -18,14 +18,15 @@ Exact arithmetic: prices and sizes are int64 at one decimal scale per book, lear
 the book first. Everything that can fail is checked before the book is touched.
 """
 
-from libc.stdint cimport int64_t, INT64_MAX
+from libc.stdint cimport int32_t, int64_t, INT64_MAX
 from libc.stdlib cimport realloc, free
 from libc.string cimport memcpy
 from libc.math cimport NAN
 
 import numpy as np
 
-from okxbook._level cimport Level, Side, side_set, side_delete, wide_t
+from okxbook._level cimport (Level, Side, side_at, side_best, side_place, side_set, side_delete,
+                             wide_t)
 from okxbook._wire cimport (Scratch, Item, ACTION_NONE, ACTION_SNAPSHOT, ACTION_UPDATE)
 from okxbook._checksum cimport book_checksum
 
@@ -72,19 +73,22 @@ cdef bint side_scales(Side* side, int64_t fp, int64_t fs, bint apply) noexcept n
     """Whether every level fits int64 once prices are multiplied by fp and sizes by fs; with
     ``apply``, multiply them (rare: only when a frame brings more decimals than the book had)."""
     cdef Py_ssize_t j
+    cdef Level* lv
     for j in range(side.n):
+        lv = side_at(side, j)
         if apply:
-            side.lv[j].px *= fp
-            side.lv[j].sz *= fs
-            side.lv[j].extra *= fs
-        elif not (scale_fits(side.lv[j].px, fp) and scale_fits(side.lv[j].sz, fs)
-                  and scale_fits(side.lv[j].extra, fs)):
+            lv.px *= fp
+            lv.sz *= fs
+            lv.extra *= fs
+            side.key[j] *= fp
+        elif not (scale_fits(lv.px, fp) and scale_fits(lv.sz, fs) and scale_fits(lv.extra, fs)):
             return False
     return True
 
 
 cdef int reserve(Side* side, Py_ssize_t want) except -1:
-    """Grow the level array so ``want`` levels fit (bounded by the side's limit)."""
+    """Grow the pool and the key and slot arrays so ``want`` levels fit (bounded by the side's
+    limit). New slots are free: they join the permutation after the ones already there."""
     if want > side.limit:
         want = side.limit
     if want <= side.cap:
@@ -94,12 +98,37 @@ cdef int reserve(Side* side, Py_ssize_t want) except -1:
         cap *= 2
     if cap > side.limit:
         cap = side.limit
-    cdef Level* grown = <Level*>realloc(side.lv, <size_t>cap * sizeof(Level))
-    if grown == NULL:
+    cdef Level* pool = <Level*>realloc(side.pool, <size_t>cap * sizeof(Level))
+    if pool == NULL:
         raise MemoryError()
-    side.lv = grown
+    side.pool = pool
+    cdef int64_t* key = <int64_t*>realloc(side.key, <size_t>cap * sizeof(int64_t))
+    if key == NULL:
+        raise MemoryError()
+    side.key = key
+    cdef int32_t* slot = <int32_t*>realloc(side.slot, <size_t>cap * sizeof(int32_t))
+    if slot == NULL:
+        raise MemoryError()
+    side.slot = slot
+    cdef Py_ssize_t j
+    for j in range(side.cap, cap):
+        slot[j] = <int32_t>j
     side.cap = cap
     return 0
+
+
+cdef void side_copy(Side* dst, const Side* src) noexcept nogil:
+    """Make ``dst`` hold ``src``'s levels, compacted into slots ``0 .. n - 1`` (capacity for them
+    reserved); the other slots are free, in order."""
+    cdef Py_ssize_t j
+    if dst == src:
+        return
+    for j in range(src.n):
+        dst.pool[j] = side_at(src, j)[0]
+        dst.key[j] = src.key[j]
+    for j in range(dst.cap):
+        dst.slot[j] = <int32_t>j
+    dst.n = src.n
 
 
 cdef inline bint same_value(int64_t a, int a_dec, int64_t b, int b_dec) noexcept nogil:
@@ -121,15 +150,17 @@ cdef inline bint same_top(const Side* s, int64_t px, int px_dec, int now_px_dec,
         return sz == -1
     if sz == -1:
         return False
-    return (same_value(px, px_dec, s.lv[s.n - 1].px, now_px_dec)
-            and same_value(sz, sz_dec, s.lv[s.n - 1].sz, now_sz_dec))
+    return (same_value(px, px_dec, side_best(s).px, now_px_dec)
+            and same_value(sz, sz_dec, side_best(s).sz, now_sz_dec))
 
 
 cdef class Book:
     """A price-level book for one ``(channel, instId)``. Usually made and fed by ``Books``."""
 
     def __cinit__(self):
-        self._bids.lv = self._asks.lv = NULL
+        self._bids.pool = self._asks.pool = NULL
+        self._bids.key = self._asks.key = NULL
+        self._bids.slot = self._asks.slot = NULL
         self._bids.n = self._asks.n = self._bids.cap = self._asks.cap = 0
         self._bids.sign = 1
         self._asks.sign = -1
@@ -158,8 +189,12 @@ cdef class Book:
         self.invalid_reason = None
 
     def __dealloc__(self):
-        free(self._bids.lv)
-        free(self._asks.lv)
+        free(self._bids.pool)
+        free(self._asks.pool)
+        free(self._bids.key)
+        free(self._asks.key)
+        free(self._bids.slot)
+        free(self._asks.slot)
 
     # ---------------------------------------------------------------- applying frames (hot path)
 
@@ -189,14 +224,8 @@ cdef class Book:
             raise ValueError("copy_from needs a book of the same channel and instId")
         reserve(&self._bids, other._bids.n)
         reserve(&self._asks, other._asks.n)
-        # An empty side may have no level array at all (NULL): memcpy of NULL is undefined even
-        # for 0 bytes, so copy only what exists.
-        if other._bids.n:
-            memcpy(self._bids.lv, other._bids.lv, <size_t>other._bids.n * sizeof(Level))
-        if other._asks.n:
-            memcpy(self._asks.lv, other._asks.lv, <size_t>other._asks.n * sizeof(Level))
-        self._bids.n = other._bids.n
-        self._asks.n = other._asks.n
+        side_copy(&self._bids, &other._bids)
+        side_copy(&self._asks, &other._asks)
         self._set_scale(other.px_decimals, other.sz_decimals)
         self.seq_id = other.seq_id
         self._has_seq = other._has_seq
@@ -288,11 +317,11 @@ cdef class Book:
         cdef int old_px_dec = self.px_decimals, old_sz_dec = self.sz_decimals
         cdef int64_t bid_px = 0, bid_sz = -1, ask_px = 0, ask_sz = -1
         if self._bids.n:
-            bid_px = self._bids.lv[self._bids.n - 1].px
-            bid_sz = self._bids.lv[self._bids.n - 1].sz
+            bid_px = side_best(&self._bids).px
+            bid_sz = side_best(&self._bids).sz
         if self._asks.n:
-            ask_px = self._asks.lv[self._asks.n - 1].px
-            ask_sz = self._asks.lv[self._asks.n - 1].sz
+            ask_px = side_best(&self._asks).px
+            ask_sz = side_best(&self._asks).sz
         self._prepare(s, resets)
         self.frames += 1
         try:
@@ -305,7 +334,7 @@ cdef class Book:
                 and same_top(&self._asks, ask_px, old_px_dec, self.px_decimals, ask_sz,
                              old_sz_dec, self.sz_decimals))
             self.crossed = (self._bids.n > 0 and self._asks.n > 0 and
-                            self._bids.lv[self._bids.n - 1].px >= self._asks.lv[self._asks.n - 1].px)
+                            side_best(&self._bids).px >= side_best(&self._asks).px)
         return 0
 
     cdef int _apply_item(self, Scratch* s, int index, bint verify, char* buf) except -1:
@@ -373,7 +402,7 @@ cdef class Book:
         side.n = 0
         if ordered:
             for j in range(m):
-                side.lv[m - 1 - j] = src[j]
+                side_place(side, m - 1 - j, &src[j])
             side.n = m
             self.trimmed_levels += n - m
             return
@@ -425,34 +454,34 @@ cdef class Book:
         """Best bid price as a float; NaN when there is none or the book is not valid."""
         if self._bids.n == 0:
             return NAN
-        return self._bids.lv[self._bids.n - 1].px / self._px_div
+        return side_best(&self._bids).px / self._px_div
 
     @property
     def best_bid_sz(self) -> float:
         if self._bids.n == 0:
             return NAN
-        return self._bids.lv[self._bids.n - 1].sz / self._sz_div
+        return side_best(&self._bids).sz / self._sz_div
 
     @property
     def best_ask_px(self) -> float:
         if self._asks.n == 0:
             return NAN
-        return self._asks.lv[self._asks.n - 1].px / self._px_div
+        return side_best(&self._asks).px / self._px_div
 
     @property
     def best_ask_sz(self) -> float:
         if self._asks.n == 0:
             return NAN
-        return self._asks.lv[self._asks.n - 1].sz / self._sz_div
+        return side_best(&self._asks).sz / self._sz_div
 
     @property
     def best_bid_ticks(self) -> int:
         """Best bid in units of 10**-px_decimals (exact); ``NO_BID`` when there is none."""
-        return self._bids.lv[self._bids.n - 1].px if self._bids.n else NO_BID
+        return side_best(&self._bids).px if self._bids.n else NO_BID
 
     @property
     def best_ask_ticks(self) -> int:
-        return self._asks.lv[self._asks.n - 1].px if self._asks.n else NO_ASK
+        return side_best(&self._asks).px if self._asks.n else NO_ASK
 
     @property
     def spread(self) -> float:
@@ -460,28 +489,28 @@ cdef class Book:
         if self._bids.n == 0 or self._asks.n == 0:
             return NAN
         # In 128 bits: the difference of two int64 prices can pass int64 (a negative bid).
-        return (<double>(<wide_t>self._asks.lv[self._asks.n - 1].px
-                         - self._bids.lv[self._bids.n - 1].px) / self._px_div)
+        return (<double>(<wide_t>side_best(&self._asks).px
+                         - side_best(&self._bids).px) / self._px_div)
 
     @property
     def mid(self) -> float:
         if self._bids.n == 0 or self._asks.n == 0:
             return NAN
-        return (<double>(<wide_t>self._asks.lv[self._asks.n - 1].px
-                         + self._bids.lv[self._bids.n - 1].px) / (2.0 * self._px_div))
+        return (<double>(<wide_t>side_best(&self._asks).px
+                         + side_best(&self._bids).px) / (2.0 * self._px_div))
 
     @property
     def best_bid(self):
         """``(px, sz)`` of the best bid as the strings OKX sent, or None."""
         if self._bids.n == 0:
             return None
-        return _strings(&self._bids.lv[self._bids.n - 1])
+        return _strings(side_best(&self._bids))
 
     @property
     def best_ask(self):
         if self._asks.n == 0:
             return None
-        return _strings(&self._asks.lv[self._asks.n - 1])
+        return _strings(side_best(&self._asks))
 
     def top(self):
         """``(bid_px, bid_sz, ask_px, ask_sz)`` as floats, NaN for an empty side."""
@@ -514,7 +543,7 @@ cdef class Book:
         cdef wide_t cum_lots = 0          # 400 levels of 10**17 lots pass int64
         cdef Level* lv
         for j in range(m):
-            lv = &side.lv[side.n - 1 - j]
+            lv = side_at(side, side.n - 1 - j)
             cum_lots += lv.sz
             rows[j].px = lv.px / self._px_div
             rows[j].sz = lv.sz / self._sz_div
@@ -542,7 +571,7 @@ cdef class Book:
                 m = n
         out = []
         for j in range(m):
-            lv = &side.lv[side.n - 1 - j]
+            lv = side_at(side, side.n - 1 - j)
             out.append(_strings(lv) + (lv.orders,))
         return out
 

@@ -12,7 +12,7 @@ from libc.stdint cimport int32_t, uint32_t
 from libc.string cimport memcpy
 from libc.stdlib cimport calloc, free
 
-from okxbook._level cimport Level, Side, LEVEL_TEXT_CAP
+from okxbook._level cimport Level, Side, side_at, LEVEL_TEXT_CAP
 
 cdef extern from "zlib.h" nogil:
     unsigned long crc32(unsigned long crc, const unsigned char* buf, unsigned int length)
@@ -34,9 +34,9 @@ cdef int32_t book_checksum(const Side* bids, const Side* asks, char* buf) noexce
     cdef char* w = buf
     for i in range(top):
         if i < nb:
-            w = put_level(w, &bids.lv[bids.n - 1 - i])
+            w = put_level(w, side_at(bids, bids.n - 1 - i))
         if i < na:
-            w = put_level(w, &asks.lv[asks.n - 1 - i])
+            w = put_level(w, side_at(asks, asks.n - 1 - i))
     cdef unsigned int length = <unsigned int>(w - buf - 1) if w > buf else 0
     return <int32_t><uint32_t>crc32(0, <const unsigned char*>buf, length)
 
@@ -45,16 +45,19 @@ cdef int fill_side(Side* side, list levels) except -1:
     cdef Py_ssize_t m = min(len(levels), CHECKSUM_DEPTH), j
     cdef bytes px, sz, text
     cdef Level* lv
-    side.lv = <Level*>calloc(m if m else 1, sizeof(Level))
-    if side.lv == NULL:
+    side.pool = <Level*>calloc(m if m else 1, sizeof(Level))
+    side.slot = <int32_t*>calloc(m if m else 1, sizeof(int32_t))
+    if side.pool == NULL or side.slot == NULL:
         raise MemoryError()
-    side.n = m
+    for j in range(m):
+        side.slot[j] = <int32_t>j
+    side.n = side.cap = m
     for j in range(m):
         px = str(levels[j][0]).encode()
         sz = str(levels[j][1]).encode()
         if len(px) + len(sz) + 2 > LEVEL_TEXT_CAP:
             raise ValueError(f"level {levels[j]!r}: strings longer than {LEVEL_TEXT_CAP - 2} bytes")
-        lv = &side.lv[m - 1 - j]          # best level at the end, as in a book
+        lv = &side.pool[m - 1 - j]        # best level at the end, as in a book
         text = px + b":" + sz + b":"
         memcpy(lv.text, <const char*>text, len(text))
         lv.px_len = len(px)
@@ -67,11 +70,15 @@ def okx_checksum(bids, asks) -> int:
     ``bids``/``asks`` of a snapshot; the same code that verifies books in flight."""
     cdef Side b, a
     cdef char buf[CHECKSUM_BUF_SIZE]
-    b.lv = a.lv = NULL
+    b.pool = a.pool = NULL
+    b.slot = a.slot = NULL
+    b.key = a.key = NULL
     try:
         fill_side(&b, list(bids))
         fill_side(&a, list(asks))
         return book_checksum(&b, &a, buf)
     finally:
-        free(b.lv)
-        free(a.lv)
+        free(b.pool)
+        free(a.pool)
+        free(b.slot)
+        free(a.slot)
