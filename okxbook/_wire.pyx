@@ -486,6 +486,131 @@ cdef int read_level(Cur* c) noexcept nogil:
     return 0
 
 
+cdef extern from *:
+    """
+    /* The common case of an OKX number string, 8 bytes at a time (SWAR): find how many of the next
+       8 bytes are ASCII digits, and their value, without a loop over the bytes. */
+    static const uint64_t okxbook_pow10_8[9] = {1, 10, 100, 1000, 10000, 100000, 1000000,
+                                                10000000, 100000000};
+
+    static inline int okxbook_digits8(const char* p, uint64_t* val) {
+        uint64_t v, x, nd;
+        int k;
+        memcpy(&v, p, 8);
+        x = v ^ 0x3030303030303030ULL;                 /* a digit byte becomes 0..9 */
+        /* A byte is not a digit if its high nibble is set now, or adding 6 carries into it; a
+           carry out of a non-digit byte can only mark bytes after it, never an earlier one. */
+        nd = (x | (x + 0x0606060606060606ULL)) & 0xF0F0F0F0F0F0F0F0ULL;
+        k = nd ? (__builtin_ctzll(nd) >> 3) : 8;
+        if (k == 0) { *val = 0; return 0; }
+        if (k < 8) x <<= 8 * (8 - k);                 /* leading zeros in front of k digits */
+        x = (x * 10) + (x >> 8);
+        /* pairs, then quads, then all eight (simdjson's parse_eight_digits_unrolled) */
+        x = (((x & 0x000000FF000000FFULL) * (100 + (1000000ULL << 32)))
+             + (((x >> 16) & 0x000000FF000000FFULL) * (1 + (10000ULL << 32)))) >> 32;
+        *val = (uint32_t)x;
+        return k;
+    }
+
+    /* p is just past the opening quote, with at least 32 bytes readable: -?[0-9]+(\.[0-9]+)?"
+       with at most 18 digits in all (so it cannot pass int64). Returns the byte after the closing
+       quote, or NULL for anything else: the caller then reads the level the careful way. */
+    static inline const char* okxbook_fast_number(const char* p, int allow_neg, int64_t* mant,
+                                                  uint8_t* dec) {
+        uint64_t v, chunk;
+        int k, total, d = 0, neg = 0;
+        if (*p == '-') {
+            if (!allow_neg) return NULL;
+            neg = 1;
+            p++;
+        }
+        k = okxbook_digits8(p, &v);
+        if (k == 0) return NULL;
+        total = k;
+        p += k;
+        while (k == 8) {
+            k = okxbook_digits8(p, &chunk);
+            total += k;
+            if (total > 18) return NULL;
+            v = v * okxbook_pow10_8[k] + chunk;
+            p += k;
+        }
+        if (*p == '.') {
+            p++;
+            k = 8;
+            while (k == 8) {
+                k = okxbook_digits8(p, &chunk);
+                total += k;
+                d += k;
+                if (total > 18) return NULL;
+                v = v * okxbook_pow10_8[k] + chunk;
+                p += k;
+            }
+            if (d == 0) return NULL;
+        }
+        if (*p != '"') return NULL;
+        *mant = neg ? -(int64_t)v : (int64_t)v;
+        *dec = (uint8_t)d;
+        return p + 1;
+    }
+    """
+    const char* fast_number "okxbook_fast_number" (const char* p, bint allow_neg, int64_t* mant,
+                                                   uint8_t* dec) noexcept nogil
+
+
+cdef inline int fast_level(Cur* c) noexcept nogil:
+    """``["px","sz","third","orders"]`` written compactly, as OKX does, in one pass into the next
+    scratch level (``reserve_level`` done). 0 done (``c.p`` past the ``]``), 1 not this shape:
+    nothing consumed, the caller uses ``read_level``."""
+    cdef const char* p = c.p
+    cdef const char* end = c.end
+    cdef const char* px
+    cdef const char* sz
+    cdef Py_ssize_t px_len, sz_len
+    cdef uint8_t orders_dec
+    cdef Level* lv = &c.s.levels[c.s.n_levels]
+    # A number may read 32 bytes from its start (18 digits, a sign and a dot, then 8 bytes more).
+    if end - p < 34 or p[0] != c'[' or p[1] != c'"':
+        return 1
+    px = p + 2
+    p = fast_number(px, True, &lv.px, &lv.px_dec)
+    if p == NULL or end - p < 34 or p[0] != c',' or p[1] != c'"':
+        return 1
+    px_len = p - 1 - px
+    sz = p + 2
+    p = fast_number(sz, False, &lv.sz, &lv.sz_dec)
+    if p == NULL or end - p < 34 or p[0] != c',' or p[1] != c'"':
+        return 1
+    sz_len = p - 1 - sz
+    p = fast_number(p + 2, False, &lv.extra, &lv.extra_dec)
+    if p == NULL or end - p < 34 or p[0] != c',' or p[1] != c'"':
+        return 1
+    p = fast_number(p + 2, False, &lv.orders, &orders_dec)
+    if p == NULL or orders_dec != 0 or p >= end or p[0] != c']':
+        return 1
+    # "px:sz:" (at most 20 + 19 + 2 bytes: fits LEVEL_TEXT_CAP). Fixed-size copies compile to a
+    # few vector moves (the source bytes are readable: checked above); what they copy past each
+    # string is overwritten next or lies past the text in use.
+    memcpy(lv.text, px, 24)
+    lv.text[px_len] = c':'
+    if px_len + 1 + 16 <= LEVEL_TEXT_CAP and sz_len <= 16:
+        memcpy(lv.text + px_len + 1, sz, 16)
+    else:
+        memcpy(lv.text + px_len + 1, sz, <size_t>sz_len)
+    lv.text[px_len + 1 + sz_len] = c':'
+    lv.px_len = <uint8_t>px_len
+    lv.sz_len = <uint8_t>sz_len
+    if lv.px_dec > c.s.max_px_dec:
+        c.s.max_px_dec = lv.px_dec
+    if lv.sz_dec > c.s.max_sz_dec:
+        c.s.max_sz_dec = lv.sz_dec
+    if lv.extra_dec > c.s.max_sz_dec:
+        c.s.max_sz_dec = lv.extra_dec
+    c.s.n_levels += 1
+    c.p = p + 1
+    return 0
+
+
 cdef int read_levels(Cur* c, Py_ssize_t* off, Py_ssize_t* count) noexcept nogil:
     cdef int more
     if expect(c, c'[', "asks/bids must be an array") < 0:
@@ -497,8 +622,14 @@ cdef int read_levels(Cur* c, Py_ssize_t* off, Py_ssize_t* count) noexcept nogil:
         count[0] = 0
         return 0
     while True:
-        if read_level(c) < 0:
+        if reserve_level(c) < 0:
             return -1
+        if fast_level(c) != 0 and read_level(c) < 0:
+            return -1
+        # The common "],[" between two levels without a call.
+        if c.end - c.p >= 2 and c.p[0] == c',' and c.p[1] == c'[':
+            c.p += 1
+            continue
         more = next_or_close(c, c']', "expected ',' or ']' after a level")
         if more < 0:
             return -1
