@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from okxbook.testing import synthetic_stream
+from okxbook.testing import SyntheticBook, synthetic_stream
 
 SHARED_BENCH_FRAMES = Path(__file__).resolve().parents[2] / "shared" / "bench-frames"
 STREAMS = {"1x5k": (1, 5_000), "10x5k": (10, 5_000)}  # name -> (instruments, updates)
@@ -77,3 +77,22 @@ def stream_file(name: str, directory: Path) -> Path:
     if not path.exists():
         path.write_bytes(b"\n".join(stream_frames(name)) + b"\n")
     return path
+
+
+@functools.cache
+def checksum_stream(n_inst: int, updates: int, checksum: str) -> tuple[list[bytes], list[bytes]]:
+    """(snapshots, updates) like ``synthetic_stream`` (same instruments, 400-level ``books``) with the
+    checksum field as chosen: ``"zero"`` (``checksum: 0``, what OKX sends since 2026-06-23, so
+    nothing is verified) or ``"crc"`` (the legacy CRC32, verified on every frame)."""
+    import random
+
+    names = list(stream_instruments(n_inst))
+    books = [SyntheticBook(inst, "books", seed=f"{SEED}/stream", checksum=checksum) for inst in names]  # type: ignore[arg-type]
+    snapshots = [book.snapshot_frame() for book in books]
+    rng = random.Random(f"{SEED}/stream/order/{n_inst}")
+    return snapshots, [rng.choice(books).next_update_frame() for _ in range(updates)]
+
+
+def stream_instruments(n: int) -> list[str]:
+    """The instIds ``synthetic_stream(n)`` uses."""
+    return [f.split(b'"instId":"')[1].split(b'"')[0].decode() for f in synthetic_stream(n, 0, SEED)]

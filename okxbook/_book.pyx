@@ -56,10 +56,13 @@ cdef packed struct DepthRow:
     int64_t extra_lots
 
 cdef int64_t[19] POW10
+cdef int64_t[19] FITS           # FITS[k]: the largest magnitude that can be scaled by 10**k in int64
 cdef int _k
 POW10[0] = 1
 for _k in range(1, 19):
     POW10[_k] = POW10[_k - 1] * 10
+for _k in range(19):
+    FITS[_k] = INT64_MAX // POW10[_k]
 
 _STATUS = ("empty", "live", "invalid")
 
@@ -67,6 +70,11 @@ _STATUS = ("empty", "live", "invalid")
 cdef inline bint scale_fits(int64_t v, int64_t f) noexcept nogil:
     cdef int64_t lim = INT64_MAX // f
     return -lim <= v <= lim
+
+
+cdef inline bint scale_fits_dec(int64_t v, int k) noexcept nogil:
+    """scale_fits(v, 10**k) without a division."""
+    return -FITS[k] <= v <= FITS[k]
 
 
 cdef bint side_scales(Side* side, int64_t fp, int64_t fs, bint apply) noexcept nogil:
@@ -243,7 +251,7 @@ cdef class Book:
         the memory the merge may need."""
         cdef int px_dec = s.max_px_dec, sz_dec = s.max_sz_dec, i
         cdef Py_ssize_t j, n_b = 0, n_a = 0
-        cdef int64_t fp, fs, fe
+        cdef int64_t fp, fs
         cdef Level* lv
         if px_dec < self._min_px_decimals:
             px_dec = self._min_px_decimals
@@ -261,25 +269,24 @@ cdef class Book:
                         and side_scales(&self._asks, fp, fs, False)):
                     raise FrameError("more decimals than the book can hold in int64",
                                      channel=self.channel, inst_id=self.inst_id)
+        # Scanned levels to the book's scale in one pass (the scratch is not the book: a frame
+        # rejected half-way leaves it for the next scan to overwrite).
         for j in range(s.n_levels):
             lv = &s.levels[j]
-            fp = POW10[px_dec - lv.px_dec]
-            fs = POW10[sz_dec - lv.sz_dec]
-            fe = POW10[sz_dec - lv.extra_dec]
-            if not (scale_fits(lv.px, fp) and scale_fits(lv.sz, fs) and scale_fits(lv.extra, fe)):
+            if not (scale_fits_dec(lv.px, px_dec - lv.px_dec)
+                    and scale_fits_dec(lv.sz, sz_dec - lv.sz_dec)
+                    and scale_fits_dec(lv.extra, sz_dec - lv.extra_dec)):
                 raise FrameError("value does not fit int64 at the book's decimals",
                                  channel=self.channel, inst_id=self.inst_id)
+            lv.px *= POW10[px_dec - lv.px_dec]
+            lv.sz *= POW10[sz_dec - lv.sz_dec]
+            lv.extra *= POW10[sz_dec - lv.extra_dec]
         for i in range(s.n_items):
             n_b += s.items[i].n_bids
             n_a += s.items[i].n_asks
         reserve(&self._bids, n_b if resets else self._bids.n + n_b)
         reserve(&self._asks, n_a if resets else self._asks.n + n_a)
         # Nothing below can fail.
-        for j in range(s.n_levels):
-            lv = &s.levels[j]
-            lv.px *= POW10[px_dec - lv.px_dec]
-            lv.sz *= POW10[sz_dec - lv.sz_dec]
-            lv.extra *= POW10[sz_dec - lv.extra_dec]
         if not resets and (px_dec > self.px_decimals or sz_dec > self.sz_decimals):
             fp = POW10[px_dec - self.px_decimals]
             fs = POW10[sz_dec - self.sz_decimals]

@@ -158,6 +158,11 @@ cdef int read_string(Cur* c, const char** out, Py_ssize_t* n) noexcept nogil:
     cdef int escaped = 0
     cdef Py_ssize_t k
     while q < c.end:
+        if c.end - q >= 8:                  # skip plain bytes eight at a time
+            k = plain8(q)
+            q += k
+            if k == 8:
+                continue
         if q[0] == c'"':
             out[0] = c.p + 1
             n[0] = q - c.p - 1
@@ -357,6 +362,10 @@ cdef int read_int(Cur* c, int64_t* out) noexcept nogil:
         return fail(c, "expected an integer")
     if c.p[0] == c'0' and c.p + 1 < c.end and is_digit(c.p[1]):
         return fail(c, "leading zero in an integer")
+    cdef const char* stop = c.p + 18 if c.end - c.p > 18 else c.end
+    while c.p < stop and is_digit(c.p[0]):     # 18 digits cannot pass int64
+        v = v * 10 + (c.p[0] - c'0')
+        c.p += 1
     while c.p < c.end and is_digit(c.p[0]):
         d = c.p[0] - c'0'
         if v > (INT64_MAX - d) // 10:
@@ -512,7 +521,21 @@ cdef extern from *:
         return k;
     }
 
-    /* p is just past the opening quote, with at least 32 bytes readable: -?[0-9]+(\.[0-9]+)?"
+    /* How many of the 8 bytes at p are plain string bytes: not a quote, not a backslash, not a
+       control character, not part of a UTF-8 sequence. Each test below flags its first matching byte
+       exactly (a borrow can only mark bytes after a true match), so the lowest flag is right. */
+    static inline int okxbook_plain8(const char* p) {
+        const uint64_t ones = 0x0101010101010101ULL;
+        uint64_t v, quote, bslash, m;
+        memcpy(&v, p, 8);
+        quote = v ^ (ones * '"');
+        bslash = v ^ (ones * 0x5C);      /* backslash */
+        m = ((quote - ones) & ~quote) | ((bslash - ones) & ~bslash) | ((v - ones * 0x20) & ~v) | v;
+        m &= 0x8080808080808080ULL;
+        return m ? (__builtin_ctzll(m) >> 3) : 8;
+    }
+
+    /* p is just past the opening quote, with at least 32 bytes readable: -?[0-9]+([.][0-9]+)?"
        with at most 18 digits in all (so it cannot pass int64). Returns the byte after the closing
        quote, or NULL for anything else: the caller then reads the level the careful way. */
     static inline const char* okxbook_fast_number(const char* p, int allow_neg, int64_t* mant,
@@ -556,6 +579,23 @@ cdef extern from *:
     """
     const char* fast_number "okxbook_fast_number" (const char* p, bint allow_neg, int64_t* mant,
                                                    uint8_t* dec) noexcept nogil
+    int plain8 "okxbook_plain8" (const char* p) noexcept nogil
+
+
+cdef inline const char* fast_count(const char* p, int64_t* out) noexcept nogil:
+    """The order count: ``[0-9]{1,18}"`` at ``p`` (32 bytes readable), byte by byte (it is short);
+    NULL for anything else."""
+    cdef const char* q = p
+    cdef int64_t v = 0
+    cdef unsigned int d = <unsigned char>q[0] - 48
+    while d < 10 and q - p < 18:
+        v = v * 10 + d
+        q += 1
+        d = <unsigned char>q[0] - 48
+    if q == p or q[0] != c'"':
+        return NULL
+    out[0] = v
+    return q + 1
 
 
 cdef inline int fast_level(Cur* c) noexcept nogil:
@@ -567,7 +607,6 @@ cdef inline int fast_level(Cur* c) noexcept nogil:
     cdef const char* px
     cdef const char* sz
     cdef Py_ssize_t px_len, sz_len
-    cdef uint8_t orders_dec
     cdef Level* lv = &c.s.levels[c.s.n_levels]
     # A number may read 32 bytes from its start (18 digits, a sign and a dot, then 8 bytes more).
     if end - p < 34 or p[0] != c'[' or p[1] != c'"':
@@ -582,11 +621,18 @@ cdef inline int fast_level(Cur* c) noexcept nogil:
     if p == NULL or end - p < 34 or p[0] != c',' or p[1] != c'"':
         return 1
     sz_len = p - 1 - sz
-    p = fast_number(p + 2, False, &lv.extra, &lv.extra_dec)
-    if p == NULL or end - p < 34 or p[0] != c',' or p[1] != c'"':
+    if p[2] == c'0' and p[3] == c'"':        # the third field is "0" outside books-rpi
+        lv.extra = 0
+        lv.extra_dec = 0
+        p += 4
+    else:
+        p = fast_number(p + 2, False, &lv.extra, &lv.extra_dec)
+        if p == NULL:
+            return 1
+    if end - p < 34 or p[0] != c',' or p[1] != c'"':
         return 1
-    p = fast_number(p + 2, False, &lv.orders, &orders_dec)
-    if p == NULL or orders_dec != 0 or p >= end or p[0] != c']':
+    p = fast_count(p + 2, &lv.orders)
+    if p == NULL or p >= end or p[0] != c']':
         return 1
     # "px:sz:" (at most 20 + 19 + 2 bytes: fits LEVEL_TEXT_CAP). Fixed-size copies compile to a
     # few vector moves (the source bytes are readable: checked above); what they copy past each
