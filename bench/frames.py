@@ -87,7 +87,9 @@ def checksum_stream(n_inst: int, updates: int, checksum: str) -> tuple[list[byte
     import random
 
     names = list(stream_instruments(n_inst))
-    books = [SyntheticBook(inst, "books", seed=f"{SEED}/stream", checksum=checksum) for inst in names]  # type: ignore[arg-type]
+    books = [
+        SyntheticBook(inst, "books", seed=f"{SEED}/stream", checksum=checksum) for inst in names
+    ]  # type: ignore[arg-type]
     snapshots = [book.snapshot_frame() for book in books]
     rng = random.Random(f"{SEED}/stream/order/{n_inst}")
     return snapshots, [rng.choice(books).next_update_frame() for _ in range(updates)]

@@ -98,15 +98,15 @@ if msgspec is not None:
 
     class Arg(msgspec.Struct):
         channel: str
-        instId: str  # noqa: N815
+        instId: str
 
     class Data(msgspec.Struct):
         asks: list[tuple[str, str, str, str]]
         bids: list[tuple[str, str, str, str]]
         ts: str
         checksum: int
-        seqId: int  # noqa: N815
-        prevSeqId: int = -1  # noqa: N815
+        seqId: int
+        prevSeqId: int = -1
 
     class Push(msgspec.Struct):
         arg: Arg
@@ -213,12 +213,11 @@ def depth_frames(depth: int, kind: str, n: int) -> tuple[bytes, list[bytes], lis
         else:
             b, a = bid(min(depth, 399)), ask(min(depth, 399))
             sz = "2.25" if j % 2 == 0 else "1.5"
-        changes.append(_frame([[px(b), sz, "0", "4"]], [[px(a), sz, "0", "4"]], "update", seq, seq + 1))
+        changes.append(
+            _frame([[px(b), sz, "0", "4"]], [[px(a), sz, "0", "4"]], "update", seq, seq + 1)
+        )
         seq += 1
-    empty = []
-    for _ in range(n):
-        empty.append(_frame([], [], "update", seq, seq + 1))
-        seq += 1
+    empty = [_frame([], [], "update", k, k + 1) for k in range(1, n + 1)]
     return snap, changes, empty
 
 
@@ -231,19 +230,24 @@ def depth_rounds(rounds: int, n: int = 2_000) -> dict[str, dict[int, list[float]
         for _ in range(rounds):
             for d in DEPTHS:
                 snap, changes, empty = prepared[d]
-                books = _books([snap])
-                apply = books.apply
 
-                def run(frames: list[bytes] = changes) -> None:
-                    for f in frames:
-                        apply(f)
+                def run(frames: list[bytes], snap: bytes = snap) -> float:
+                    books = _books([snap])
+                    apply = books.apply
+
+                    def go() -> None:
+                        for f in frames:
+                            apply(f)
+
+                    t = _timed(go, n)
+                    book = books.get("books", "DEPTH-USDT")
+                    assert book is not None and book.is_valid and book.n_bids == 400
+                    return t
 
                 # The least of 3 short passes each (load from other processes only adds time).
-                t_change = min(_timed(run, n) for _ in range(3))
-                t_empty = min(_timed(lambda: run(empty), n) for _ in range(3))
+                t_change = min(run(changes) for _ in range(3))
+                t_empty = min(run(empty) for _ in range(3))
                 out[kind][d].append((t_change - t_empty) / 2)
-                book = books.get("books", "DEPTH-USDT")
-                assert book is not None and book.is_valid and book.n_bids == 400
     return out
 
 
@@ -315,7 +319,11 @@ def main() -> None:
     )
 
     depth = depth_rounds(rounds)
-    print("\n| µs per level change at depth | " + " | ".join(str(d) for d in DEPTHS[:-1]) + " | past the tail | dearest / cheapest |")
+    print(
+        "\n| µs per level change at depth | "
+        + " | ".join(str(d) for d in DEPTHS[:-1])
+        + " | past the tail | dearest / cheapest |"
+    )
     print("|---|" + "---|" * (len(DEPTHS) + 1))
     figures["depth"] = {}
     for kind, per in depth.items():

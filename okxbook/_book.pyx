@@ -19,7 +19,7 @@ the book first. Everything that can fail is checked before the book is touched.
 """
 
 from libc.stdint cimport int32_t, int64_t, INT64_MAX
-from libc.stdlib cimport realloc, free
+from libc.stdlib cimport malloc, realloc, free
 from libc.string cimport memcpy
 from libc.math cimport NAN
 
@@ -95,8 +95,9 @@ cdef bint side_scales(Side* side, int64_t fp, int64_t fs, bint apply) noexcept n
 
 
 cdef int reserve(Side* side, Py_ssize_t want) except -1:
-    """Grow the pool and the key and slot arrays so ``want`` levels fit (bounded by the side's
-    limit). New slots are free: they join the permutation after the ones already there."""
+    """Grow the pool and the key and slot buffers so ``want`` levels fit (bounded by the side's
+    limit). The window is copied to the middle of the new buffers; the new slots are free, after
+    the ones already there."""
     if want > side.limit:
         want = side.limit
     if want <= side.cap:
@@ -110,17 +111,26 @@ cdef int reserve(Side* side, Py_ssize_t want) except -1:
     if pool == NULL:
         raise MemoryError()
     side.pool = pool
-    cdef int64_t* key = <int64_t*>realloc(side.key, <size_t>cap * sizeof(int64_t))
-    if key == NULL:
+    cdef int64_t* key_buf = <int64_t*>malloc(<size_t>(2 * cap) * sizeof(int64_t))
+    cdef int32_t* slot_buf = <int32_t*>malloc(<size_t>(2 * cap) * sizeof(int32_t))
+    if key_buf == NULL or slot_buf == NULL:
+        free(key_buf)
+        free(slot_buf)
         raise MemoryError()
-    side.key = key
-    cdef int32_t* slot = <int32_t*>realloc(side.slot, <size_t>cap * sizeof(int32_t))
-    if slot == NULL:
-        raise MemoryError()
-    side.slot = slot
-    cdef Py_ssize_t j
+    cdef Py_ssize_t off = cap >> 1, j
+    if side.n:
+        memcpy(&key_buf[off], side.key, <size_t>side.n * sizeof(int64_t))
+    if side.cap:
+        memcpy(&slot_buf[off], side.slot, <size_t>side.cap * sizeof(int32_t))
     for j in range(side.cap, cap):
-        slot[j] = <int32_t>j
+        slot_buf[off + j] = <int32_t>j
+    free(side.key_buf)
+    free(side.slot_buf)
+    side.key_buf = key_buf
+    side.slot_buf = slot_buf
+    side.off = off
+    side.key = &key_buf[off]
+    side.slot = &slot_buf[off]
     side.cap = cap
     return 0
 
@@ -167,8 +177,9 @@ cdef class Book:
 
     def __cinit__(self):
         self._bids.pool = self._asks.pool = NULL
-        self._bids.key = self._asks.key = NULL
-        self._bids.slot = self._asks.slot = NULL
+        self._bids.key = self._asks.key = self._bids.key_buf = self._asks.key_buf = NULL
+        self._bids.slot = self._asks.slot = self._bids.slot_buf = self._asks.slot_buf = NULL
+        self._bids.off = self._asks.off = 0
         self._bids.n = self._asks.n = self._bids.cap = self._asks.cap = 0
         self._bids.sign = 1
         self._asks.sign = -1
@@ -199,10 +210,10 @@ cdef class Book:
     def __dealloc__(self):
         free(self._bids.pool)
         free(self._asks.pool)
-        free(self._bids.key)
-        free(self._asks.key)
-        free(self._bids.slot)
-        free(self._asks.slot)
+        free(self._bids.key_buf)
+        free(self._asks.key_buf)
+        free(self._bids.slot_buf)
+        free(self._asks.slot_buf)
 
     # ---------------------------------------------------------------- applying frames (hot path)
 

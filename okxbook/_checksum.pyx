@@ -72,7 +72,8 @@ def okx_checksum(bids, asks) -> int:
     cdef char buf[CHECKSUM_BUF_SIZE]
     b.pool = a.pool = NULL
     b.slot = a.slot = NULL
-    b.key = a.key = NULL
+    b.key = a.key = b.key_buf = a.key_buf = NULL
+    b.slot_buf = a.slot_buf = NULL
     try:
         fill_side(&b, list(bids))
         fill_side(&a, list(asks))

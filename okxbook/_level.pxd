@@ -5,15 +5,20 @@ that cimports them gets them inlined (a cdef call across modules goes through a 
 A side keeps its levels (80 bytes each) in a *slot pool* that never moves them, and the order in two
 compact arrays: ``key`` (the price times ``sign``, 8 bytes) and ``slot`` (where that level sits in
 the pool, 4 bytes), sorted ascending in key with the *best level at the end* (index ``n - 1``).
-Bids have sign +1, asks -1, so both sides sort the same way. An insert or delete moves 12 bytes per
-better level instead of a whole ``Level``: a change deep in a 400-level book shifts a few KB of keys
-held in L1, not 30 KB of levels. The best-at-the-end order keeps the common case (a change near the
-touch) nearly free, and ``side_at(s, i)`` stays one indexed load, so the readers of ``_book.pxd``
-remain O(1).
+Bids have sign +1, asks -1, so both sides sort the same way. ``side_at(s, i)`` is one indexed load,
+so the readers of ``_book.pxd`` stay O(1).
 
-``slot`` has ``cap`` entries and is always a permutation of ``0 .. cap - 1``: entries ``0 .. n - 1``
-are the live levels in order, entries ``n .. cap - 1`` the free pool slots. Taking a free slot is
-reading ``slot[n]``, freeing one is writing it back there; no separate free list.
+An insert or delete moves 12 bytes per level, and only on the *shorter* side of the change: the
+window ``key[0 .. cap - 1]`` / ``slot[0 .. cap - 1]`` sits inside buffers twice as long, so it can
+slide one entry down (``key`` and ``slot`` are pointers into the buffers, ``off`` entries in). A
+change at the touch or past the tail moves almost nothing, one in the middle of a 400-level side at
+most 200 keys: the cost of a change hardly depends on its depth. When the window reaches a buffer's
+end it is moved back to the middle (rare: once per ``cap / 2`` one-sided slides).
+
+``slot`` (the window) is always a permutation of ``0 .. cap - 1``: entries ``0 .. n - 1`` are the
+live levels in order, entries ``n .. cap - 1`` the free pool slots. Taking a free slot is reading
+``slot[n]``, freeing one is writing it back there; no separate free list, and setting ``n = 0``
+empties a side.
 
 Why hand-written: the primitives run inside the per-level loop of the hot path with no Python
 object and no call; no library offers a sorted array of 8-byte keys over a stable pool with the
@@ -57,8 +62,11 @@ ctypedef struct Side:
     Level* pool         # cap levels; a level stays in its slot while it lives
     int64_t* key        # key[i] = pool[slot[i]].px * sign, ascending: best at i = n - 1
     int32_t* slot       # permutation of 0 .. cap - 1: the n live levels in order, then free slots
+    int64_t* key_buf    # 2 * cap entries: key = key_buf + off
+    int32_t* slot_buf   # 2 * cap entries: slot = slot_buf + off
+    Py_ssize_t off      # where the window starts in both buffers (0 .. cap)
     Py_ssize_t n        # levels held
-    Py_ssize_t cap      # levels allocated (pool, key and slot all hold cap entries)
+    Py_ssize_t cap      # levels allocated (the pool and the window hold cap entries)
     Py_ssize_t limit    # most levels kept; past it the deepest is dropped
     int64_t sign        # +1 bids, -1 asks
 
@@ -103,6 +111,61 @@ cdef inline void side_place(Side* s, Py_ssize_t i, const Level* src) noexcept no
     s.pool[s.slot[i]] = src[0]
 
 
+cdef inline void side_recentre(Side* s) noexcept nogil:
+    """Move the window back to the middle of its buffers (it slid to one end)."""
+    cdef Py_ssize_t off = s.cap >> 1
+    memmove(&s.key_buf[off], s.key, <size_t>s.n * sizeof(int64_t))
+    memmove(&s.slot_buf[off], s.slot, <size_t>s.cap * sizeof(int32_t))
+    s.off = off
+    s.key = &s.key_buf[off]
+    s.slot = &s.slot_buf[off]
+
+
+cdef inline void side_insert_at(Side* s, Py_ssize_t i, const Level* src) noexcept nogil:
+    """Insert ``src`` at index ``i`` (``n < cap``), moving the shorter part of the window."""
+    cdef int32_t free_slot = s.slot[s.n]
+    if i >= s.n - i:
+        # Fewer levels above (better than) i: they move up one.
+        memmove(&s.key[i + 1], &s.key[i], <size_t>(s.n - i) * sizeof(int64_t))
+        memmove(&s.slot[i + 1], &s.slot[i], <size_t>(s.n - i) * sizeof(int32_t))
+    else:
+        # Fewer below: they move down one, and the window with them; the free slot that would
+        # fall off the window's end takes the place of the one just used.
+        if s.off == 0:
+            side_recentre(s)
+        s.slot[s.n] = s.slot[s.cap - 1]
+        s.key -= 1
+        s.slot -= 1
+        s.off -= 1
+        memmove(&s.key[0], &s.key[1], <size_t>i * sizeof(int64_t))
+        memmove(&s.slot[0], &s.slot[1], <size_t>i * sizeof(int32_t))
+    s.key[i] = src.px * s.sign
+    s.slot[i] = free_slot
+    s.pool[free_slot] = src[0]
+    s.n += 1
+
+
+cdef inline void side_remove_at(Side* s, Py_ssize_t i) noexcept nogil:
+    """Remove index ``i``, moving the shorter part of the window; its slot becomes free."""
+    cdef int32_t freed = s.slot[i]
+    if i >= s.n - 1 - i:
+        memmove(&s.key[i], &s.key[i + 1], <size_t>(s.n - i - 1) * sizeof(int64_t))
+        memmove(&s.slot[i], &s.slot[i + 1], <size_t>(s.n - i - 1) * sizeof(int32_t))
+        s.slot[s.n - 1] = freed
+    else:
+        # The levels below i move up one and the window with them; the freed slot joins the free
+        # ones at the window's new end.
+        if s.off == s.cap:
+            side_recentre(s)
+        memmove(&s.key[1], &s.key[0], <size_t>i * sizeof(int64_t))
+        memmove(&s.slot[1], &s.slot[0], <size_t>i * sizeof(int32_t))
+        s.slot[s.cap] = freed
+        s.key += 1
+        s.slot += 1
+        s.off += 1
+    s.n -= 1
+
+
 cdef inline int side_set(Side* s, const Level* src, int64_t* prev_sz,
                          int64_t* dropped_px) noexcept nogil:
     """Insert or replace ``src``. Returns 0 replaced (``prev_sz`` = the size it had), 1 inserted,
@@ -111,7 +174,6 @@ cdef inline int side_set(Side* s, const Level* src, int64_t* prev_sz,
     consumer needs (the size before, the level that left); they cost nothing when unread."""
     cdef bint found
     cdef Py_ssize_t i = side_search(s, src.px, &found)
-    cdef int32_t free_slot
     cdef Level* lv
     if found:
         lv = &s.pool[s.slot[i]]
@@ -119,24 +181,14 @@ cdef inline int side_set(Side* s, const Level* src, int64_t* prev_sz,
         lv[0] = src[0]
         return 0
     if s.n < s.limit:
-        free_slot = s.slot[s.n]
-        memmove(&s.key[i + 1], &s.key[i], <size_t>(s.n - i) * sizeof(int64_t))
-        memmove(&s.slot[i + 1], &s.slot[i], <size_t>(s.n - i) * sizeof(int32_t))
-        s.key[i] = src.px * s.sign
-        s.slot[i] = free_slot
-        s.pool[free_slot] = src[0]
-        s.n += 1
+        side_insert_at(s, i, src)
         return 1
     if i == 0:
         return -1
-    # Full: the deepest level (index 0) leaves; its slot takes the new level at index i - 1.
-    free_slot = s.slot[0]
-    dropped_px[0] = s.pool[free_slot].px
-    memmove(&s.key[0], &s.key[1], <size_t>(i - 1) * sizeof(int64_t))
-    memmove(&s.slot[0], &s.slot[1], <size_t>(i - 1) * sizeof(int32_t))
-    s.key[i - 1] = src.px * s.sign
-    s.slot[i - 1] = free_slot
-    s.pool[free_slot] = src[0]
+    # Full: the deepest level (index 0) leaves, then src goes in where it belongs (one lower).
+    dropped_px[0] = s.pool[s.slot[0]].px
+    side_remove_at(s, 0)
+    side_insert_at(s, i - 1, src)
     return 2
 
 
@@ -147,10 +199,6 @@ cdef inline bint side_delete(Side* s, int64_t px, int64_t* prev_sz) noexcept nog
     cdef Py_ssize_t i = side_search(s, px, &found)
     if not found:
         return False
-    cdef int32_t freed = s.slot[i]
-    prev_sz[0] = s.pool[freed].sz
-    memmove(&s.key[i], &s.key[i + 1], <size_t>(s.n - i - 1) * sizeof(int64_t))
-    memmove(&s.slot[i], &s.slot[i + 1], <size_t>(s.n - i - 1) * sizeof(int32_t))
-    s.n -= 1
-    s.slot[s.n] = freed
+    prev_sz[0] = s.pool[s.slot[i]].sz
+    side_remove_at(s, i)
     return True
