@@ -27,9 +27,12 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import os
 import platform
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -251,6 +254,36 @@ def depth_rounds(rounds: int, n: int = 2_000) -> dict[str, dict[int, list[float]
     return out
 
 
+# ---------------------------------------------------------------- peers in another Python
+
+
+def peer_figures(python: str | None, rounds: int) -> dict[str, object]:
+    """bench/peers.py under ``python`` (a CPython >= 3.12 with order-book 1.1, orjson and
+    cryptofeed 3 installed) on the 1-instrument checksum-0 stream, beside okxbook and orjson.loads
+    timed here on the same frames."""
+    if not python:
+        return {"skipped": "no --peer-python (or OKXBOOK_PEER_PYTHON) given"}
+    snapshots, updates = checksum_stream(1, UPDATES, "zero")
+    with tempfile.TemporaryDirectory(prefix="okxbook-peers-") as tmp:
+        path = Path(tmp) / "frames.jsonl"
+        path.write_bytes(b"\n".join(snapshots + updates) + b"\n")
+        peers = Path(__file__).with_name("peers.py")
+        done = subprocess.run(
+            [python, str(peers), str(path), "--rounds", str(rounds)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    if done.returncode != 0:
+        return {"skipped": f"{python} bench/peers.py failed: {done.stderr.strip()[-300:]}"}
+    out: dict[str, object] = json.loads(done.stdout)
+    ours = [okxbook_pass(snapshots, updates) for _ in range(rounds)]
+    oj = [loads_pass(orjson.loads, updates) for _ in range(rounds)]
+    out["okxbook"] = {"us": med(ours)}
+    out["orjson.loads"] = {"us": med(oj)}
+    return out
+
+
 # ---------------------------------------------------------------- report
 
 
@@ -266,6 +299,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rounds", type=int, default=9)
     ap.add_argument("--json", type=Path, help="also write the figures here")
+    ap.add_argument(
+        "--peer-python",
+        default=os.environ.get("OKXBOOK_PEER_PYTHON"),
+        help="a Python (>= 3.12) with order-book 1.1, orjson and cryptofeed 3 for bench/peers.py",
+    )
     args = ap.parse_args()
     rounds = args.rounds
     figures: dict[str, object] = {
@@ -346,6 +384,29 @@ def main() -> None:
         f"{2 * held * LEVEL_BYTES:,} B a book; {2 * 512 * LEVEL_BYTES:,} B while each side holds "
         "the 400 levels OKX publishes (512 allocated)."
     )
+    peers_out = peer_figures(args.peer_python, rounds)
+    figures["peers"] = peers_out
+    print(
+        "\n| whole job, raw frame -> updated book (checksum 0, 1 instrument) | µs per frame | okxbook faster by |"
+    )
+    print("|---|---|---|")
+    if "skipped" in peers_out:
+        print(f"| peers | skipped: {peers_out['skipped']} | |")
+    else:
+        ours = peers_out["okxbook"]["us"]  # type: ignore[index]
+        print(f"| okxbook (Python {platform.python_version()}) | **{ours:.2f}** | |")
+        for name in ("order-book + orjson", "cryptofeed"):
+            p = peers_out.get(name, {"skipped": "not run"})
+            assert isinstance(p, dict)
+            if "skipped" in p:
+                print(f"| {name} | skipped: {p['skipped']} | |")
+            else:
+                label = f"{name} {p['version']} (Python {peers_out['python']})"
+                print(f"| {label} | {p['us']:.1f} | {p['us'] / ours:.0f}× |")
+        print(
+            "| nautilus_trader, raw OKX frame to deltas, not applied (published figure, not run "
+            f"here) | 4.01 | {4.01 / ours:.1f}× |"
+        )
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2))
 
