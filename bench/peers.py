@@ -85,6 +85,12 @@ def cryptofeed_pass(snapshots, updates):
     OKX.std_symbol_to_exchange_symbol = lambda self, sym: sym  # type: ignore[method-assign]
     OKX.symbols = classmethod(lambda cls, refresh=False: insts)  # type: ignore[method-assign]
     OKX._symbol_mapping = classmethod(lambda cls, refresh=False: ({s: s for s in insts}, {}))
+    try:  # cryptofeed 2.x reads the table from its Symbols registry
+        from cryptofeed.symbols import Symbols
+
+        Symbols.set(OKX.id, {s: s for s in insts}, {})
+    except ImportError:
+        pass
     feed = OKX(symbols=insts, channels=[L2_BOOK], callbacks={L2_BOOK: on_book}, max_depth=800)
     handler = feed.message_handler
     texts_snap = [f.decode() for f in snapshots]

@@ -1,4 +1,5 @@
-"""Reproducible figures for the README and bench/BENCHMARKS.md.
+"""Per-frame latency distribution of ``Books.apply`` (p50/p99/max of every frame timed alone), to
+go with bench/per_frame.py (the README's table, with the ratios and the peers).
 
     python bench/report.py            # prints a Markdown table
 
@@ -89,11 +90,8 @@ def main() -> None:
         f"timer resolution {time.get_clock_info('perf_counter').resolution * 1e9:.0f} ns, "
         f"median of {PASSES} passes, GC off; streams: {source()}\n"
     )
-    print(
-        "| input | okxbook µs/frame (median) | p50 | p99 | max | orjson.loads µs/frame | "
-        "best existing Python path (README of bench-frames) |"
-    )
-    print("|---|---|---|---|---|---|---|")
+    print("| input | okxbook µs/frame (median) | p50 | p99 | max | orjson.loads µs/frame |")
+    print("|---|---|---|---|---|---|")
     for name in ("1x5k", "10x5k"):
         snapshots, updates = load_stream(name)
         ours = statistics.median(per_frame_pass(snapshots, updates) for _ in range(PASSES))
@@ -102,12 +100,12 @@ def main() -> None:
         p50, p99 = lat[len(lat) // 2], lat[int(len(lat) * 0.99)]
         print(
             f"| update frame, {name} | **{ours:.2f}** | {p50:.2f} | {p99:.2f} | {lat[-1]:.1f} | "
-            f"{oj:.2f} | ≈ 46 (order-book C + orjson): {46 / ours:.0f}× slower |"
+            f"{oj:.2f} |"
         )
     snapshots, _ = load_stream("1x5k")
     snap = statistics.median(snapshot_pass(snapshots[0]) for _ in range(PASSES))
     oj = statistics.median(orjson_pass([snapshots[0]] * 200) for _ in range(PASSES))
-    print(f"| 400-level snapshot | **{snap:.1f}** | | | | {oj:.1f} | |")
+    print(f"| 400-level snapshot | **{snap:.1f}** | | | | {oj:.1f} |")
 
 
 if __name__ == "__main__":
