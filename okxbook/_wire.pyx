@@ -551,7 +551,7 @@ cdef extern from *:
         if (k == 0) return NULL;
         total = k;
         p += k;
-        while (k == 8) {
+        while (k == 8 && (unsigned char)(*p - '0') < 10) {   /* more digits than one word */
             k = okxbook_digits8(p, &chunk);
             total += k;
             if (total > 18) return NULL;
@@ -561,7 +561,7 @@ cdef extern from *:
         if (*p == '.') {
             p++;
             k = 8;
-            while (k == 8) {
+            while (k == 8 && (d == 0 || (unsigned char)(*p - '0') < 10)) {
                 k = okxbook_digits8(p, &chunk);
                 total += k;
                 d += k;
