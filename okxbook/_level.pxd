@@ -169,9 +169,10 @@ cdef inline void side_remove_at(Side* s, Py_ssize_t i) noexcept nogil:
 cdef inline int side_set(Side* s, const Level* src, int64_t* prev_sz,
                          int64_t* dropped_px) noexcept nogil:
     """Insert or replace ``src``. Returns 0 replaced (``prev_sz`` = the size it had), 1 inserted,
-    2 inserted after dropping the deepest level (its price in ``dropped_px``), -1 not kept (deeper
-    than everything on a full side). Capacity must be reserved. The out-values are what a delta
-    consumer needs (the size before, the level that left); they cost nothing when unread."""
+    2 inserted after dropping the deepest level (its price in ``dropped_px``, its size in
+    ``prev_sz``), -1 not kept (deeper than everything on a full side). Capacity must be reserved.
+    The out-values are what a delta consumer needs (the size before, the level that left); they
+    cost nothing when unread."""
     cdef bint found
     cdef Py_ssize_t i = side_search(s, src.px, &found)
     cdef Level* lv
@@ -187,6 +188,7 @@ cdef inline int side_set(Side* s, const Level* src, int64_t* prev_sz,
         return -1
     # Full: the deepest level (index 0) leaves, then src goes in where it belongs (one lower).
     dropped_px[0] = s.pool[s.slot[0]].px
+    prev_sz[0] = s.pool[s.slot[0]].sz
     side_remove_at(s, 0)
     side_insert_at(s, i - 1, src)
     return 2
