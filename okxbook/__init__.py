@@ -9,6 +9,24 @@ from . import _compat
 from ._book import CHANNELS, DEPTH_DTYPE, NO_ASK, NO_BID, Book
 from ._books import Books
 from ._checksum import okx_checksum
+from ._query import (
+    ASK,
+    BID,
+    TopLevels,
+    cum_depth,
+    cum_depth_lots,
+    fill,
+    fill_lots,
+    imbalance,
+    imbalance_lots,
+    qty_within,
+    qty_within_bps,
+    qty_within_bps_lots,
+    qty_within_ticks,
+    size_at,
+    size_at_lots,
+    top_levels,
+)
 from .capture._series import TopSeries
 from .errors import (
     BookError,
@@ -42,6 +60,8 @@ _compat.install()
 __version__ = "0.1.0"
 
 __all__ = [
+    "ASK",
+    "BID",
     "CHANNELS",
     "DEPTH_DTYPE",
     "NO_ASK",
@@ -67,9 +87,23 @@ __all__ = [
     "SequenceError",
     "SubscribeAck",
     "SubscriptionError",
+    "TopLevels",
     "TopSeries",
     "TransportError",
     "UnknownChannelError",
     "UnsubscribeAck",
+    "cum_depth",
+    "cum_depth_lots",
+    "fill",
+    "fill_lots",
+    "imbalance",
+    "imbalance_lots",
     "okx_checksum",
+    "qty_within",
+    "qty_within_bps",
+    "qty_within_bps_lots",
+    "qty_within_ticks",
+    "size_at",
+    "size_at_lots",
+    "top_levels",
 ]
