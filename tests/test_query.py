@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import sys
 import threading
 from pathlib import Path
 
@@ -314,15 +315,19 @@ def test_top_levels_is_one_consistent_copy_while_another_thread_applies_frames()
         )
 
     record()
+    frames = [gen.next_update_frame() for _ in range(1500)]
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as the interpreter can
     t = threading.Thread(target=copier)
     t.start()
     try:
-        for _ in range(3000):
-            books.apply(gen.next_update_frame())
+        for frame in frames:
+            books.apply(frame)
             record()
     finally:
         stop.set()
         t.join()
+        sys.setswitchinterval(old)
     assert len(copies) > 10
     for c in copies:
         bids = c.bids["px_ticks"].tolist() + c.bids["sz_lots"].tolist()
