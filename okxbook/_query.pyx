@@ -23,6 +23,7 @@ bench/query_bench.py measures them.
 
 from libc.stdint cimport int64_t, uint64_t, INT64_MAX, INT64_MIN
 from libc.math cimport NAN, isfinite, llround
+from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE, PyBUF_WRITABLE
 
 import numpy as np
 
@@ -329,7 +330,8 @@ cdef void copy_side(Book book, int side, Py_ssize_t m, DepthRow* rows) noexcept:
 
 
 cpdef TopLevels top_levels(Book book, Py_ssize_t n):
-    """Copy the best ``n`` levels of both sides and the book's seqId/ts in one step.
+    """Copy the best ``n`` levels of both sides and the book's seqId/ts in one step (both
+    arrays are views of one allocation, owned by the copy).
 
     The arrays are allocated first and then filled by one C loop that calls nothing in Python, so
     no other thread (they apply frames holding the GIL) can change the book half-way: bids, asks
@@ -338,19 +340,18 @@ cpdef TopLevels top_levels(Book book, Py_ssize_t n):
     if n < 0:
         raise ValueError("n must be >= 0")
     cdef Py_ssize_t cap = n if n < book.depth else book.depth
-    bids = np.empty(cap, dtype=DEPTH_DTYPE)
-    asks = np.empty(cap, dtype=DEPTH_DTYPE)
-    cdef DepthRow[::1] b = bids
-    cdef DepthRow[::1] a = asks
+    both = np.empty(2 * cap, dtype=DEPTH_DTYPE)     # one allocation for both sides
+    cdef Py_buffer view
+    PyObject_GetBuffer(both, &view, PyBUF_SIMPLE | PyBUF_WRITABLE)
+    cdef DepthRow* rows = <DepthRow*>view.buf        # valid while ``both`` lives
+    PyBuffer_Release(&view)
     cdef TopLevels out = TopLevels.__new__(TopLevels)
     # From here to the end of the copy: C only (no allocation, no Python call).
     cdef Py_ssize_t nb = book_n_bids(book), na = book_n_asks(book)
     nb = nb if nb < cap else cap
     na = na if na < cap else cap
-    if nb:
-        copy_side(book, 1, nb, &b[0])
-    if na:
-        copy_side(book, -1, na, &a[0])
+    copy_side(book, 1, nb, rows)
+    copy_side(book, -1, na, rows + cap)
     out.seq_id = book_seq_id(book)
     out.ts_ms = book.ts_ms
     out.px_decimals = book.px_decimals
@@ -360,6 +361,6 @@ cpdef TopLevels top_levels(Book book, Py_ssize_t n):
     out.status = _STATUS[state]
     out.channel = book.channel
     out.inst_id = book.inst_id
-    out.bids = bids[:nb]
-    out.asks = asks[:na]
+    out.bids = both[:nb]
+    out.asks = both[cap:cap + na]
     return out

@@ -160,3 +160,8 @@ class CaptureFormatError(OkxbookError, ValueError):
 
 class RecorderError(OkxbookError, OSError):
     """Recording cannot start or had to stop (unwritable directory, write failure, writer behind)."""
+
+
+class ShareError(OkxbookError, OSError):
+    """A shared-memory book segment cannot be created or opened (name in use by a live writer, no
+    such segment, not an okxbook segment, another layout version)."""

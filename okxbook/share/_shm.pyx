@@ -37,6 +37,7 @@ from libc.string cimport memcpy, memset, strncpy
 cdef extern from "<string.h>":
     size_t strnlen(const char* s, size_t maxlen) noexcept nogil
 from libc.math cimport NAN
+from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE, PyBUF_WRITABLE
 
 import numpy as np
 
@@ -569,46 +570,76 @@ cdef class SharedBook:
 
     def levels(self, Py_ssize_t n=25):
         """``(status, seq_id, ts_ms, recv_ns, bids, asks)`` from one publish: the best ``n``
-        levels a side as ``DEPTH_DTYPE`` arrays (best first; copies the caller owns). O(n)."""
+        levels a side as ``DEPTH_DTYPE`` arrays (best first; copies the caller owns). O(n).
+        ``levels_into`` does the same into arrays you keep (no allocation)."""
         self._check()
         if n < 0:
             raise ValueError("n must be >= 0")
+        if n > self._reader._h.levels:
+            n = self._reader._h.levels
+        both = np.empty(2 * n, dtype=DEPTH_DTYPE)   # one allocation for both sides
+        cdef DepthRow* rows = <DepthRow*>rows_of(both, 2 * n)
+        status, seq_id, ts_ms, recv_ns, nb, na = self._copy(rows, n, rows + n, n)
+        return (status, seq_id, ts_ms, recv_ns, both[:nb], both[n:n + na])
+
+    def levels_into(self, bids, asks):
+        """Copy the best ``len(bids)`` bids and ``len(asks)`` asks into those ``DEPTH_DTYPE``
+        arrays (C-contiguous, writable) from one publish; returns ``(status, seq_id, ts_ms,
+        recv_ns, n_bids, n_asks)``: rows past ``n_bids``/``n_asks`` are left as they were."""
+        self._check()
+        cdef Py_ssize_t nb = len(bids), na = len(asks)
+        cdef DepthRow* rb = <DepthRow*>rows_of(bids, nb)
+        cdef DepthRow* ra = <DepthRow*>rows_of(asks, na)
+        return self._copy(rb, nb, ra, na)
+
+    cdef tuple _copy(self, DepthRow* rb, Py_ssize_t cap_b, DepthRow* ra, Py_ssize_t cap_a):
         cdef uint32_t cap = self._reader._h.levels
-        if n > cap:
-            n = cap
-        bids = np.empty(n, dtype=DEPTH_DTYPE)
-        asks = np.empty(n, dtype=DEPTH_DTYPE)
-        cdef DepthRow[::1] rb = bids
-        cdef DepthRow[::1] ra = asks
         cdef shm_slot* s = self._slot
         cdef uint64_t seq
         cdef int spins = 0, status = 0, pd = 0, sd = 0
         cdef int64_t seq_id = -1, ts_ms = 0, recv_ns = 0
         cdef Py_ssize_t nb = 0, na = 0
+        if cap_b > cap:
+            cap_b = cap
+        if cap_a > cap:
+            cap_a = cap
         while True:
             if not self._begin(&seq, &spins):
-                return (DEAD, -1, 0, 0, bids[:0], asks[:0])
+                return (DEAD, -1, 0, 0, 0, 0)
             status = s.status
             seq_id = s.seq_id
             ts_ms = s.ts_ms
             recv_ns = s.recv_ns
             pd = s.px_decimals
             sd = s.sz_decimals
-            nb = s.n_bids
+            nb = s.n_bids       # a torn read may show any value: clamp, the check below retries
             na = s.n_asks
-            if not 0 <= nb <= n:
-                nb = n if nb > n else 0
-            if not 0 <= na <= n:
-                na = n if na > n else 0
-            copy_levels(bids_of(s), nb, &rb[0] if n else NULL)
-            copy_levels(asks_of(s, cap), na, &ra[0] if n else NULL)
+            nb = 0 if nb < 0 else (cap_b if nb > cap_b else nb)
+            na = 0 if na < 0 else (cap_a if na > cap_a else na)
+            copy_levels(bids_of(s), nb, rb)
+            copy_levels(asks_of(s, cap), na, ra)
             if self._end(seq, &spins):
                 break
         if not 0 <= pd <= 18 or not 0 <= sd <= 18:
-            return (DEAD, -1, 0, 0, bids[:0], asks[:0])
-        scale(&rb[0] if n else NULL, nb, POW10F[pd], POW10F[sd])
-        scale(&ra[0] if n else NULL, na, POW10F[pd], POW10F[sd])
-        return (self._status(status), seq_id, ts_ms, recv_ns, bids[:nb], asks[:na])
+            return (DEAD, -1, 0, 0, 0, 0)
+        scale(rb, nb, POW10F[pd], POW10F[sd])
+        scale(ra, na, POW10F[pd], POW10F[sd])
+        return (self._status(status), seq_id, ts_ms, recv_ns, nb, na)
+
+
+cdef void* rows_of(object arr, Py_ssize_t n) except? NULL:
+    """The data of a C-contiguous, writable ``DEPTH_DTYPE`` array of ``n`` rows (the pointer
+    stays valid while ``arr`` lives)."""
+    if arr.dtype != DEPTH_DTYPE:
+        raise TypeError("levels arrays must have dtype okxbook.DEPTH_DTYPE")
+    cdef Py_buffer view
+    PyObject_GetBuffer(arr, &view, PyBUF_SIMPLE | PyBUF_WRITABLE)  # raises unless contiguous
+    cdef void* p = view.buf
+    cdef Py_ssize_t size = view.len
+    PyBuffer_Release(&view)
+    if size != n * <Py_ssize_t>sizeof(DepthRow):
+        raise ValueError("levels array size does not match its length")
+    return p
 
 
 cdef inline void copy_levels(const shm_level* src, Py_ssize_t n, DepthRow* out) noexcept:

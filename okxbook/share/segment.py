@@ -1,0 +1,237 @@
+"""Books in shared memory: ``Publisher``, the one writer (in the feeder process), and
+``SharedBooks``, a reader (in any process on the host), over stdlib
+``multiprocessing.shared_memory`` segments laid out and accessed by ``okxbook.share._shm`` (the
+seqlock, the heartbeat; see its docstring).
+
+Owns the segment's life: creating it (taking over the name from a dead writer, refusing it while
+a live one has it), opening it by name without letting the reader's exit remove it, and removing
+it when the writer closes (``close()``, the ``with`` block, or at interpreter exit). A writer
+killed with SIGKILL cannot clean up: its readers see it dead (heartbeat, pid), the stdlib's
+resource tracker removes the segment once the killed process is gone, and the next ``Publisher``
+of that name replaces a segment left behind.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import sys
+import time
+from collections.abc import Iterable
+from multiprocessing import resource_tracker, shared_memory
+from typing import Any
+
+from okxbook._book import Book
+from okxbook.errors import ShareError
+
+from ._shm import DEAD, STATUSES, SharedBook, ShmReader, ShmWriter, segment_size
+
+__all__ = ["DEAD", "STATUSES", "Publisher", "SharedBook", "SharedBooks"]
+
+#: Levels a side kept per book by default: all of a ``books`` book (OKX's deepest channel).
+DEFAULT_LEVELS = 400
+_CODE = {name: i for i, name in enumerate(STATUSES)}
+# Segments this process created: its tracker already knows them (a reader here must not
+# unregister them, or the writer's own unlink would find the tracker without them).
+_CREATED: set[str] = set()
+
+
+def _open_untracked(name: str) -> shared_memory.SharedMemory:
+    """Open an existing segment without registering it with this process's resource tracker (on
+    3.11/3.12 the tracker would unlink the writer's segment when a *reader* exits)."""
+    try:
+        if sys.version_info >= (3, 13):
+            return shared_memory.SharedMemory(name, track=False)  # type: ignore[call-arg,unused-ignore]
+        shm = shared_memory.SharedMemory(name)
+    except FileNotFoundError:
+        raise ShareError(f"no shared book segment named {name!r} (is the publisher running?)") from None
+    except OSError as exc:
+        raise ShareError(f"cannot open shared book segment {name!r}: {exc}") from None
+    if shm._name not in _CREATED:  # type: ignore[attr-defined]
+        resource_tracker.unregister(shm._name, "shared_memory")  # type: ignore[attr-defined]
+    return shm
+
+
+class Publisher:
+    """Publishes books into the shared segment ``name``, one slot per ``(channel, instId)`` of
+    ``keys``, each with the best ``levels`` a side.
+
+    ``publish(book, status, recv_ns)`` after each frame; ``set_status`` when only the status
+    changed; ``beat()`` at least every ``heartbeat_interval`` s while nothing is published (a
+    reader calls the writer dead after ``dead_after`` s of neither). Never blocks on readers.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        keys: Iterable[tuple[str, str]],
+        *,
+        levels: int = DEFAULT_LEVELS,
+        heartbeat_interval: float = 0.1,
+        dead_after: float = 1.0,
+    ) -> None:
+        self.keys = [tuple(k) for k in keys]
+        if not self.keys or len(set(self.keys)) != len(self.keys):
+            raise ValueError("keys: at least one, no duplicates")
+        if not 0 < heartbeat_interval < dead_after:
+            raise ValueError("need 0 < heartbeat_interval < dead_after")
+        self.name = name
+        self.heartbeat_interval = heartbeat_interval
+        size = segment_size(len(self.keys), levels)
+        self._shm = self._create(name, size)
+        self.generation = time.time_ns()
+        self._writer = ShmWriter(
+            self._shm.buf,
+            self.keys,
+            levels,
+            os.getpid(),
+            self.generation,
+            heartbeat_interval,
+            dead_after,
+        )
+        self._slot = {k: i for i, k in enumerate(self.keys)}
+        self.levels = levels
+        self.closed = False
+        atexit.register(self.close)
+
+    @staticmethod
+    def _create(name: str, size: int) -> shared_memory.SharedMemory:
+        shm = Publisher._create_new(name, size)
+        _CREATED.add(shm._name)  # type: ignore[attr-defined]
+        return shm
+
+    @staticmethod
+    def _create_new(name: str, size: int) -> shared_memory.SharedMemory:
+        try:
+            return shared_memory.SharedMemory(name, create=True, size=size)
+        except FileExistsError:
+            pass
+        except OSError as exc:
+            raise ShareError(f"cannot create shared book segment {name!r}: {exc}") from None
+        old = _open_untracked(name)
+        try:
+            try:
+                alive = ShmReader(old.buf).writer_alive()
+            except ValueError:  # not laid out (a writer starting, or not ours): leave it
+                alive = True
+            if alive:
+                raise ShareError(
+                    f"shared book segment {name!r} exists and its writer is alive; "
+                    "pick another name or stop that publisher"
+                )
+        finally:
+            old.close()
+        # A dead writer's segment: replace it (its readers keep their mapping and see it dead).
+        old_again = _open_untracked(name)
+        old_again.unlink()
+        old_again.close()
+        try:
+            return shared_memory.SharedMemory(name, create=True, size=size)
+        except OSError as exc:
+            raise ShareError(f"cannot create shared book segment {name!r}: {exc}") from None
+
+    def slot(self, channel: str, inst_id: str) -> int:
+        return self._slot[channel, inst_id]
+
+    def publish(self, book: Book, status: str = "live", recv_ns: int = 0) -> None:
+        """Copy ``book`` into its slot with ``status`` (one of ``STATUSES``; "live" is written
+        only for a valid book) and its receive time."""
+        self._writer.publish(self._slot[book.channel, book.inst_id], book, _CODE[status], recv_ns)
+
+    def set_status(self, channel: str, inst_id: str, status: str) -> None:
+        self._writer.set_status(self._slot[channel, inst_id], _CODE[status])
+
+    def beat(self) -> None:
+        self._writer.beat()
+
+    def close(self) -> None:
+        """Mark the segment closed (readers answer "dead") and remove it. Idempotent."""
+        if self.closed:
+            return
+        self.closed = True
+        atexit.unregister(self.close)
+        self._writer.close()
+        self._shm.close()
+        try:
+            self._shm.unlink()
+        except FileNotFoundError:
+            pass
+        _CREATED.discard(self._shm._name)  # type: ignore[attr-defined]
+
+    def __enter__(self) -> Publisher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class SharedBooks:
+    """The books a ``Publisher`` (in another process) publishes under ``name``.
+
+    ``book(inst_id)`` or ``book(channel, inst_id)`` gives a ``SharedBook`` whose reads
+    (``top()``, ``top_ticks()``, ``levels(n)``, ``info()``) are O(1)/O(n) copies that are never
+    torn and say "dead" instead of "live" once the writer is gone. Open a new ``SharedBooks``
+    to follow a restarted publisher (a new ``generation``).
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._shm = _open_untracked(name)
+        try:
+            self._reader = ShmReader(self._shm.buf)
+        except ValueError as exc:
+            self._shm.close()
+            raise ShareError(f"shared book segment {name!r}: {exc}") from None
+        self._keys = self._reader.keys()
+        self._books: dict[tuple[str, str], SharedBook] = {}
+
+    @property
+    def generation(self) -> int:
+        return int(self._reader.generation)
+
+    @property
+    def writer_pid(self) -> int:
+        return int(self._reader.writer_pid)
+
+    @property
+    def levels(self) -> int:
+        return int(self._reader.levels)
+
+    def keys(self) -> list[tuple[str, str]]:
+        return list(self._keys)
+
+    def writer_alive(self) -> bool:
+        return bool(self._reader.writer_alive())
+
+    def heartbeat_age(self) -> float:
+        return float(self._reader.heartbeat_age())
+
+    def book(self, channel_or_inst: str, inst_id: str | None = None) -> SharedBook:
+        if inst_id is None:
+            found = [k for k in self._keys if k[1] == channel_or_inst]
+            if len(found) != 1:
+                raise KeyError(
+                    f"{channel_or_inst!r}: {'no such book' if not found else 'give the channel'}"
+                    f" (published: {', '.join(f'{c}/{i}' for c, i in self._keys)})"
+                )
+            key = found[0]
+        else:
+            key = (channel_or_inst, inst_id)
+            if key not in self._keys:
+                raise KeyError(f"{key!r} is not published in {self.name!r}")
+        book = self._books.get(key)
+        if book is None:
+            book = self._books[key] = self._reader.book(self._keys.index(key))
+        return book
+
+    def close(self) -> None:
+        """Unmap the segment (the books got from it may not be read any more)."""
+        self._books.clear()
+        self._reader.close()
+        self._shm.close()
+
+    def __enter__(self) -> SharedBooks:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
