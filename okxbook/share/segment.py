@@ -16,6 +16,7 @@ from __future__ import annotations
 import atexit
 import os
 import sys
+import threading
 import time
 from collections.abc import Iterable
 from multiprocessing import resource_tracker, shared_memory
@@ -31,25 +32,35 @@ __all__ = ["DEAD", "STATUSES", "Publisher", "SharedBook", "SharedBooks"]
 #: Levels a side kept per book by default: all of a ``books`` book (OKX's deepest channel).
 DEFAULT_LEVELS = 400
 _CODE = {name: i for i, name in enumerate(STATUSES)}
-# Segments this process created: its tracker already knows them (a reader here must not
-# unregister them, or the writer's own unlink would find the tracker without them).
-_CREATED: set[str] = set()
+_TRACK_LOCK = threading.Lock()
 
 
 def _open_untracked(name: str) -> shared_memory.SharedMemory:
-    """Open an existing segment without registering it with this process's resource tracker (on
-    3.11/3.12 the tracker would unlink the writer's segment when a *reader* exits)."""
+    """Open an existing segment without registering it with the resource tracker. Before 3.13
+    ``SharedMemory(name)`` registers every segment it opens and the tracker unlinks them all when
+    the process ends: a *reader* exiting would remove the writer's segment (bpo-39959), and
+    unregistering afterwards would remove the writer's own registration when both share a
+    tracker (a writer started by ``multiprocessing``). 3.13 has ``track=False``; before it, the
+    register call is skipped for the one open (under a lock; other resource types pass)."""
     try:
         if sys.version_info >= (3, 13):
             return shared_memory.SharedMemory(name, track=False)  # type: ignore[call-arg,unused-ignore]
-        shm = shared_memory.SharedMemory(name)
+        with _TRACK_LOCK:
+            real = resource_tracker.register
+
+            def register(rname: str, rtype: str) -> None:
+                if rtype != "shared_memory":
+                    real(rname, rtype)
+
+            resource_tracker.register = register
+            try:
+                return shared_memory.SharedMemory(name)
+            finally:
+                resource_tracker.register = real
     except FileNotFoundError:
         raise ShareError(f"no shared book segment named {name!r} (is the publisher running?)") from None
     except OSError as exc:
         raise ShareError(f"cannot open shared book segment {name!r}: {exc}") from None
-    if shm._name not in _CREATED:  # type: ignore[attr-defined]
-        resource_tracker.unregister(shm._name, "shared_memory")  # type: ignore[attr-defined]
-    return shm
 
 
 class Publisher:
@@ -96,12 +107,6 @@ class Publisher:
 
     @staticmethod
     def _create(name: str, size: int) -> shared_memory.SharedMemory:
-        shm = Publisher._create_new(name, size)
-        _CREATED.add(shm._name)  # type: ignore[attr-defined]
-        return shm
-
-    @staticmethod
-    def _create_new(name: str, size: int) -> shared_memory.SharedMemory:
         try:
             return shared_memory.SharedMemory(name, create=True, size=size)
         except FileExistsError:
@@ -122,9 +127,13 @@ class Publisher:
         finally:
             old.close()
         # A dead writer's segment: replace it (its readers keep their mapping and see it dead).
-        old_again = _open_untracked(name)
-        old_again.unlink()
-        old_again.close()
+        # A tracked open, so that unlink's unregister is balanced.
+        try:
+            old_again = shared_memory.SharedMemory(name)
+            old_again.close()
+            old_again.unlink()
+        except FileNotFoundError:  # its tracker removed it meanwhile
+            pass
         try:
             return shared_memory.SharedMemory(name, create=True, size=size)
         except OSError as exc:
@@ -156,7 +165,7 @@ class Publisher:
             self._shm.unlink()
         except FileNotFoundError:
             pass
-        _CREATED.discard(self._shm._name)  # type: ignore[attr-defined]
+
 
     def __enter__(self) -> Publisher:
         return self
