@@ -30,9 +30,9 @@ import numpy as np
 from okxbook._level cimport Level, wide_t
 from okxbook._book cimport (Book, book_bid_level, book_ask_level, book_n_bids, book_n_asks,
                             book_px_div, book_sz_div, book_best_bid_ticks, book_best_ask_ticks,
-                            book_seq_id, book_state, STATE_LIVE, STATE_INVALID)
+                            book_seq_id, book_state)
 
-from okxbook._book import DEPTH_DTYPE
+from okxbook._book import DEPTH_DTYPE as _DEPTH_DTYPE
 
 #: ``side`` of a query: walk the bids (a sell fills there) or the asks (a buy fills there).
 BID = 1
@@ -58,14 +58,15 @@ cdef packed struct DepthRow:   # one DEPTH_DTYPE row (checked against the dtype 
     int64_t orders
     int64_t extra_lots
 
-if DEPTH_DTYPE.itemsize != sizeof(DepthRow):
+if _DEPTH_DTYPE.itemsize != sizeof(DepthRow):
     raise ImportError("okxbook._query: DepthRow does not match okxbook._book.DEPTH_DTYPE")
 
 
 cdef object wide_int(wide_t v):
     """A 128-bit sum as a Python int (Cython only knows it as a long long)."""
     cdef int64_t hi = wide_hi(v)
-    if (hi == 0 and wide_lo(v) <= <uint64_t>INT64_MAX) or (hi == -1 and wide_lo(v) > <uint64_t>INT64_MAX):
+    cdef bint low_half = wide_lo(v) <= <uint64_t>INT64_MAX
+    if (hi == 0 and low_half) or (hi == -1 and not low_half):
         return <int64_t>v
     return (<object>hi << 64) | <object>wide_lo(v)
 
@@ -305,7 +306,7 @@ cdef class TopLevels:
     refers to the book, so it can go to another thread or be kept. ``status`` is the book's
     (``empty``/``live``/``invalid``) when copied."""
 
-    def __init__(self):
+    def __init__(self, *args, **kwargs):
         raise TypeError("TopLevels comes from okxbook.top_levels(book, n)")
 
 
@@ -340,7 +341,7 @@ cpdef TopLevels top_levels(Book book, Py_ssize_t n):
     if n < 0:
         raise ValueError("n must be >= 0")
     cdef Py_ssize_t cap = n if n < book.depth else book.depth
-    both = np.empty(2 * cap, dtype=DEPTH_DTYPE)     # one allocation for both sides
+    both = np.empty(2 * cap, dtype=_DEPTH_DTYPE)     # one allocation for both sides
     cdef Py_buffer view
     PyObject_GetBuffer(both, &view, PyBUF_SIMPLE | PyBUF_WRITABLE)
     cdef DepthRow* rows = <DepthRow*>view.buf        # valid while ``both`` lives

@@ -35,10 +35,13 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "okxbook._checksum",
         "okxbook._book",
         "okxbook._books",
+        "okxbook._query",
         "okxbook.events",
         "okxbook._compat",
     ),
     "feed": ("okxbook.feed", "okxbook.feed.*"),
+    # Books in shared memory across processes (issue 11): the segment, its life, the feed glue.
+    "share": ("okxbook.share", "okxbook.share.*"),
     "capture": ("okxbook.capture", "okxbook.capture.*"),
     # The OKX endpoint protocol shared by `capture.serve` and `testing.LocalExchange` (issue 8).
     "endpoint": ("okxbook.endpoint*",),
@@ -54,12 +57,15 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "facts": frozenset({"facts"}),
     "core": frozenset({"facts", "core"}),
     "feed": frozenset({"facts", "core", "feed"}),
+    "share": frozenset({"facts", "core", "feed", "share"}),
     "capture": frozenset({"facts", "core", "capture", "endpoint"}),
     # The endpoint module serves the independent reference too, so it may not lean on the core.
     "endpoint": frozenset({"facts", "endpoint"}),
     # The exchange side checks the core independently: it never imports it.
     "testing": frozenset({"facts", "endpoint", "testing"}),
-    "cli": frozenset({"facts", "core", "feed", "capture", "endpoint", "testing", "cli", "root"}),
+    "cli": frozenset(
+        {"facts", "core", "feed", "share", "capture", "endpoint", "testing", "cli", "root"}
+    ),
     "main": frozenset({"cli"}),
     "root": frozenset({"facts", "core", "capture"}),
 }

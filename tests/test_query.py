@@ -13,14 +13,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import CF_BOOKS_0513, CF_L2TBT_0228
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import okxbook as q
 from okxbook import ASK, BID, NO_ASK, NO_BID, Book, BookError, Books, SequenceError, TopSeries
 from okxbook.capture import iter_frames
-
-from conftest import CF_BOOKS_0513, CF_L2TBT_0228
 
 CAPTURES = [CF_BOOKS_0513, CF_L2TBT_0228]
 
@@ -48,7 +47,9 @@ class Ref:
         return notional, worst, filled
 
     def within_ticks(self, side: int, limit: int) -> int:
-        return sum(sz for px, sz in self.side[side] if (px >= limit if side == BID else px <= limit))
+        return sum(
+            sz for px, sz in self.side[side] if (px >= limit if side == BID else px <= limit)
+        )
 
     def within_px(self, side: int, px: float) -> int:
         div = 10**self.pd
@@ -78,7 +79,9 @@ def fmt(v: int, dec: int) -> str:
 
 def snapshot(inst: str, bids: dict[int, int], asks: dict[int, int], pd: int, sd: int) -> bytes:
     def rows(levels: dict[int, int], reverse: bool) -> list[list[str]]:
-        return [[fmt(p, pd), fmt(s, sd), "0", "3"] for p, s in sorted(levels.items(), reverse=reverse)]
+        return [
+            [fmt(p, pd), fmt(s, sd), "0", "3"] for p, s in sorted(levels.items(), reverse=reverse)
+        ]
 
     item = {"bids": rows(bids, True), "asks": rows(asks, False), "ts": "1700000000000",
             "seqId": 7, "prevSeqId": -1, "checksum": 0}  # fmt: skip
@@ -206,7 +209,9 @@ def test_queries_equal_numpy_on_every_state_of_a_real_capture(path: Path):
             if not len(lv):
                 continue
             want = rng.randrange(0, int(lv["sz_lots"].sum()) * 2 + 1)
-            assert q.fill_lots(book, side, want) == np_fill(lv, want, NO_BID if side > 0 else NO_ASK)
+            assert q.fill_lots(book, side, want) == np_fill(
+                lv, want, NO_BID if side > 0 else NO_ASK
+            )
             k = rng.randrange(len(lv))
             limit = int(lv["px_ticks"][k])
             assert q.qty_within_ticks(book, side, limit) == int(lv["sz_lots"][: k + 1].sum())
@@ -214,7 +219,7 @@ def test_queries_equal_numpy_on_every_state_of_a_real_capture(path: Path):
             assert q.size_at(book, side, float(lv["px"][k])) == float(lv["sz"][k])
             n = rng.randrange(1, 30)
             assert q.cum_depth_lots(book, side, n) == int(lv["sz_lots"][:n].sum())
-            assert q.cum_depth(book, side, n) == pytest.approx(float(lv["cum_sz"][: n][-1]))
+            assert q.cum_depth(book, side, n) == pytest.approx(float(lv["cum_sz"][:n][-1]))
         n = rng.randrange(1, 30)
         b, a = int(bids["sz_lots"][:n].sum()), int(asks["sz_lots"][:n].sum())
         assert q.imbalance_lots(book, n) == (b, a)

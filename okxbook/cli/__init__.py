@@ -179,7 +179,13 @@ def _cmd_watch(args: argparse.Namespace) -> int:
     _live_needs(args)
     from .watch import watch
 
-    return watch(args.inst_ids, as_json=args.json, **_live_options(args))
+    return watch(
+        args.inst_ids,
+        as_json=args.json,
+        publish=args.publish,
+        latency_every=args.latency,
+        **_live_options(args),
+    )
 
 
 def _live_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -288,6 +294,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .serve import register_cli
 
     register_cli(sub)
+    from .publish import register_cli as register_publish
+
+    register_publish(sub)
 
     p = sub.add_parser(
         "watch",
@@ -300,6 +309,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="one JSON line per top-of-book change")
     p.add_argument(
         "--duration", type=positive_float, default=None, help="stop after this many seconds"
+    )
+    p.add_argument(
+        "--publish",
+        metavar="NAME",
+        default=None,
+        help="also publish the books into shared memory NAME (see okxbook publish)",
+    )
+    p.add_argument(
+        "--latency",
+        type=positive_float,
+        default=None,
+        metavar="S",
+        help='with --json, a {"latency": ...} line every S seconds and at the end',
     )
     p.set_defaults(func=_cmd_watch)
 

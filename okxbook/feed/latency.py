@@ -26,7 +26,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-__all__ = ["STAGES", "FeedLatency", "LogHistogram"]
+__all__ = ["STAGES", "FeedLatency", "LogHistogram", "latency_line"]
 
 #: The stages of one frame's way through the feed, in order.
 STAGES = ("network", "apply", "callback", "total")
@@ -196,3 +196,26 @@ class FeedLatency:
         net_min = out["network"]["min"]
         out["clock_offset_ms"] = None if net_min is None else net_min / 1e3
         return out
+
+
+def latency_line(report: dict[str, Any]) -> str:
+    """One line for a person: every book together (the connections' merged histograms), µs."""
+    parts = []
+    conns = report.get("connections", {})
+    for stage in STAGES:
+        merged = [c[stage] for c in conns.values() if c[stage]["n"]]
+        if not merged:
+            continue
+        p50 = max(m["p50"] for m in merged)
+        p99 = max(m["p99"] for m in merged)
+        top = max(m["max"] for m in merged)
+        parts.append(f"{stage} {_us(p50)}/{_us(p99)}/{_us(top)}")
+    if not parts:
+        return "latency: no frames yet"
+    offset = report.get("clock_offset_ms")
+    tail = f"; clock offset <= {offset:.1f} ms (min recv-ts)" if offset is not None else ""
+    return f"latency p50/p99/max over {report['window_s']:g}s: " + ", ".join(parts) + tail
+
+
+def _us(v: float) -> str:
+    return f"{v / 1e3:.1f}ms" if abs(v) >= 1e4 else f"{v:.0f}us"

@@ -45,7 +45,7 @@ from okxbook._level cimport Level, wide_t
 from okxbook._book cimport (Book, book_bid_level, book_ask_level, book_n_bids, book_n_asks,
                             book_seq_id)
 
-from okxbook._book import DEPTH_DTYPE
+from okxbook._book import DEPTH_DTYPE as _DEPTH_DTYPE
 
 
 cdef extern from *:
@@ -433,7 +433,7 @@ cdef packed struct DepthRow:   # one DEPTH_DTYPE row
     int64_t orders
     int64_t extra_lots
 
-if DEPTH_DTYPE.itemsize != sizeof(DepthRow):
+if _DEPTH_DTYPE.itemsize != sizeof(DepthRow):
     raise ImportError("okxbook.share._shm: DepthRow does not match DEPTH_DTYPE")
 
 cdef double[19] POW10F
@@ -454,7 +454,7 @@ cdef class SharedBook:
     cdef readonly str inst_id
     cdef readonly int64_t retries    # copies retried because the writer was writing
 
-    def __init__(self):
+    def __init__(self, *args, **kwargs):
         raise TypeError("SharedBook comes from SharedBooks.book(channel, inst_id)")
 
     cdef inline int _check(self) except -1:
@@ -577,7 +577,7 @@ cdef class SharedBook:
             raise ValueError("n must be >= 0")
         if n > self._reader._h.levels:
             n = self._reader._h.levels
-        both = np.empty(2 * n, dtype=DEPTH_DTYPE)   # one allocation for both sides
+        both = np.empty(2 * n, dtype=_DEPTH_DTYPE)   # one allocation for both sides
         cdef DepthRow* rows = <DepthRow*>rows_of(both, 2 * n)
         status, seq_id, ts_ms, recv_ns, nb, na = self._copy(rows, n, rows + n, n)
         return (status, seq_id, ts_ms, recv_ns, both[:nb], both[n:n + na])
@@ -630,7 +630,7 @@ cdef class SharedBook:
 cdef void* rows_of(object arr, Py_ssize_t n) except? NULL:
     """The data of a C-contiguous, writable ``DEPTH_DTYPE`` array of ``n`` rows (the pointer
     stays valid while ``arr`` lives)."""
-    if arr.dtype != DEPTH_DTYPE:
+    if arr.dtype != _DEPTH_DTYPE:
         raise TypeError("levels arrays must have dtype okxbook.DEPTH_DTYPE")
     cdef Py_buffer view
     PyObject_GetBuffer(arr, &view, PyBUF_SIMPLE | PyBUF_WRITABLE)  # raises unless contiguous

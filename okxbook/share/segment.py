@@ -48,17 +48,19 @@ def _open_untracked(name: str) -> shared_memory.SharedMemory:
         with _TRACK_LOCK:
             real = resource_tracker.register
 
-            def register(rname: str, rtype: str) -> None:
+            def register(rname: Any, rtype: str) -> None:
                 if rtype != "shared_memory":
                     real(rname, rtype)
 
-            resource_tracker.register = register
+            resource_tracker.register = register  # type: ignore[assignment]
             try:
                 return shared_memory.SharedMemory(name)
             finally:
                 resource_tracker.register = real
     except FileNotFoundError:
-        raise ShareError(f"no shared book segment named {name!r} (is the publisher running?)") from None
+        raise ShareError(
+            f"no shared book segment named {name!r} (is the publisher running?)"
+        ) from None
     except OSError as exc:
         raise ShareError(f"cannot open shared book segment {name!r}: {exc}") from None
 
@@ -81,7 +83,7 @@ class Publisher:
         heartbeat_interval: float = 0.1,
         dead_after: float = 1.0,
     ) -> None:
-        self.keys = [tuple(k) for k in keys]
+        self.keys: list[tuple[str, str]] = [(str(c), str(i)) for c, i in keys]
         if not self.keys or len(set(self.keys)) != len(self.keys):
             raise ValueError("keys: at least one, no duplicates")
         if not 0 < heartbeat_interval < dead_after:
@@ -165,7 +167,6 @@ class Publisher:
             self._shm.unlink()
         except FileNotFoundError:
             pass
-
 
     def __enter__(self) -> Publisher:
         return self
