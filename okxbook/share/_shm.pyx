@@ -43,7 +43,7 @@ import numpy as np
 
 from okxbook._level cimport Level, wide_t
 from okxbook._book cimport (Book, book_bid_level, book_ask_level, book_n_bids, book_n_asks,
-                            book_seq_id)
+                            book_seq_id, book_is_live)
 
 from okxbook._book import DEPTH_DTYPE as _DEPTH_DTYPE
 
@@ -286,7 +286,7 @@ cdef class ShmWriter:
             nb = levels
         if na > levels:
             na = levels
-        if status == STATUS_LIVE and not book.is_valid:
+        if status == STATUS_LIVE and not book_is_live(book):
             status = 4
         cdef uint64_t seq = s.seq
         store_relaxed(&s.seq, seq + 1)

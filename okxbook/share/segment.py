@@ -103,6 +103,7 @@ class Publisher:
             dead_after,
         )
         self._slot = {k: i for i, k in enumerate(self.keys)}
+        self._by_book: dict[Book, int] = {}  # the slot of each Book object published (a cache)
         self.levels = levels
         self.closed = False
         atexit.register(self.close)
@@ -147,7 +148,10 @@ class Publisher:
     def publish(self, book: Book, status: str = "live", recv_ns: int = 0) -> None:
         """Copy ``book`` into its slot with ``status`` (one of ``STATUSES``; "live" is written
         only for a valid book) and its receive time."""
-        self._writer.publish(self._slot[book.channel, book.inst_id], book, _CODE[status], recv_ns)
+        slot = self._by_book.get(book)
+        if slot is None:
+            slot = self._by_book[book] = self._slot[book.channel, book.inst_id]
+        self._writer.publish(slot, book, _CODE[status], recv_ns)
 
     def set_status(self, channel: str, inst_id: str, status: str) -> None:
         self._writer.set_status(self._slot[channel, inst_id], _CODE[status])

@@ -208,6 +208,8 @@ class SyntheticBook:
         # ts_clock: stamp each frame with the time it is made (ms), as a live exchange does, so
         # that exchange-ts latency (okxbook.feed.latency) means something against this book.
         self._ts_clock = ts_clock
+        if ts_clock is not None:
+            self._ts = ts_clock()
         self._history: deque[_Published] = deque(maxlen=max(1, history))
         self._pub = self._publish_state()
         self._history.append(self._pub)
