@@ -45,12 +45,17 @@ class FeedPublisher:
             self._beat = asyncio.get_running_loop().create_task(self._heartbeat())
 
     def _on_book(self, book: Book, recv_ns: int) -> None:
-        self.publisher.publish(book, self._status[book.channel, book.inst_id], recv_ns)
+        state = self._status.get((book.channel, book.inst_id))
+        if state is None:  # a book of the feed this publisher does not carry
+            return
+        self.publisher.publish(book, state, recv_ns)
         self.published += 1
 
     def _on_status(self, channel: str, inst_id: str, status: BookStatus) -> None:
-        state = status.state if status.state in STATUSES else "resyncing"
         key = (channel, inst_id)
+        if key not in self._status:
+            return
+        state = status.state if status.state in STATUSES else "resyncing"
         self._status[key] = state
         # The whole book with its new status: a book going live is readable at once.
         self.publisher.publish(self.feed.book(channel, inst_id), state, 0)
