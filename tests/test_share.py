@@ -85,11 +85,15 @@ def test_a_killed_writer_is_dead_to_its_reader_even_in_the_middle_of_a_write():
             time.sleep(0.01)
         assert book.top()[0] == "live" and shared.writer_alive()
         assert shared.writer_pid == writer.pid
+        by_heartbeat = SharedBooks(name, check_pid=False)  # e.g. another PID namespace
     finally:
         os.kill(writer.pid, signal.SIGKILL)
         writer.join(10)
     time.sleep(0.002)  # the reader looks at the pid at most once a millisecond
     assert not shared.writer_alive()
+    time.sleep(0.35)  # dead_after is 0.3 s: the heartbeat alone tells it too
+    assert by_heartbeat.book("S-HM").top()[0] == DEAD
+    by_heartbeat.close()
     assert book.top()[0] == DEAD and book.top_ticks()[0] == DEAD
     status, seq_id, *_rest, bids, asks = book.levels(25)
     assert status == DEAD and seq_id >= 0 and len(bids) and len(asks)  # data, flagged dead
@@ -224,6 +228,8 @@ def test_status_seq_and_levels_follow_the_writer_in_one_process(mkframe):
             Publisher(name, [sh.KEY])
         shared = SharedBooks(name)
     assert shared.book("S-HM").status == DEAD  # closed writer
+    with pytest.raises(ValueError, match="closed"):
+        pub.publish(book, "live", 1)  # not a crash
     shared.close()
     assert gone(name)
 

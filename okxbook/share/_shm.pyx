@@ -28,7 +28,9 @@ the Linux kernel's seqlock readers do: a torn copy is always detected by the cou
 Liveness: the writer stores the time into ``heartbeat`` on every publish and on its own timer
 (``beat``). A reader calls the writer dead when the segment says closed, when the heartbeat is
 older than ``dead_after``, or when the writer's pid no longer exists (checked at most once a
-millisecond, so a SIGKILL is seen within about a millisecond of the process being reaped).
+millisecond, so a SIGKILL is seen within about a millisecond of the process being reaped; a reader
+in another PID namespace, e.g. another container sharing /dev/shm, passes ``check_pid=False`` and
+relies on the heartbeat alone).
 """
 
 from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t, INT64_MIN, INT64_MAX
@@ -270,6 +272,8 @@ cdef class ShmWriter:
     cpdef void publish(self, Py_ssize_t slot, Book book, int status, int64_t recv_ns) except *:
         """Copy ``book`` (its best ``levels`` a side, seqId, ts) into ``slot`` with ``status``
         (an index into ``STATUSES``; "live" is stored only for a valid book)."""
+        if self._base == NULL:
+            raise ValueError("the writer is closed")
         if slot < 0 or slot >= self.n_slots:
             raise IndexError("slot out of range")
         if book is None:
@@ -322,6 +326,8 @@ cdef class ShmWriter:
 
     cpdef void set_status(self, Py_ssize_t slot, int status) except *:
         """Change only the status of ``slot`` (e.g. the feed took the book out of live)."""
+        if self._base == NULL:
+            raise ValueError("the writer is closed")
         if slot < 0 or slot >= self.n_slots:
             raise IndexError("slot out of range")
         if status < 0 or status >= N_STATUSES:
@@ -335,6 +341,8 @@ cdef class ShmWriter:
 
     def beat(self):
         """The heartbeat: readers call the writer dead once it is older than ``dead_after``."""
+        if self._base == NULL:
+            raise ValueError("the writer is closed")
         store_relaxed(&self._h.beats, self._h.beats + 1)
         store_release(&self._h.heartbeat_ns, <uint64_t>now_ns())
 
@@ -355,12 +363,13 @@ cdef class ShmReader:
     cdef shm_header* _h
     cdef int64_t _pid_checked_ns
     cdef bint _pid_gone
+    cdef bint _check_pid
     cdef readonly int n_slots
     cdef readonly int levels
     cdef readonly uint64_t generation
     cdef readonly int64_t writer_pid
 
-    def __init__(self, unsigned char[::1] buf not None):
+    def __init__(self, unsigned char[::1] buf not None, bint check_pid=True):
         if <size_t>buf.shape[0] < sizeof(shm_header):
             raise ValueError("not an okxbook segment (too small)")
         self._buf = buf
@@ -377,6 +386,7 @@ cdef class ShmReader:
         self.levels = self._h.levels
         self.generation = self._h.generation
         self.writer_pid = self._h.writer_pid
+        self._check_pid = check_pid
 
     def keys(self):
         """The ``(channel, instId)`` of each slot, in slot order."""
@@ -395,7 +405,7 @@ cdef class ShmReader:
             return False
         if now - <int64_t>load_acquire(&h.heartbeat_ns) > h.dead_after_ns:
             return False
-        if not self._pid_gone and now - self._pid_checked_ns > PID_CHECK_NS:
+        if self._check_pid and not self._pid_gone and now - self._pid_checked_ns > PID_CHECK_NS:
             self._pid_checked_ns = now
             self._pid_gone = not pid_alive(h.writer_pid)
         return not self._pid_gone

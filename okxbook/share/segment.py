@@ -185,14 +185,15 @@ class SharedBooks:
     ``book(inst_id)`` or ``book(channel, inst_id)`` gives a ``SharedBook`` whose reads
     (``top()``, ``top_ticks()``, ``levels(n)``, ``info()``) are O(1)/O(n) copies that are never
     torn and say "dead" instead of "live" once the writer is gone. Open a new ``SharedBooks``
-    to follow a restarted publisher (a new ``generation``).
+    to follow a restarted publisher (a new ``generation``). ``check_pid=False`` for a reader in
+    another PID namespace than the writer (the heartbeat alone then tells a dead writer).
     """
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, *, check_pid: bool = True) -> None:
         self.name = name
         self._shm = _open_untracked(name)
         try:
-            self._reader = ShmReader(self._shm.buf)
+            self._reader = ShmReader(self._shm.buf, check_pid)
         except ValueError as exc:
             self._shm.close()
             raise ShareError(f"shared book segment {name!r}: {exc}") from None
