@@ -85,6 +85,17 @@ def test_a_killed_writer_is_dead_to_its_reader_even_in_the_middle_of_a_write():
             time.sleep(0.01)
         assert book.top()[0] == "live" and shared.writer_alive()
         assert shared.writer_pid == writer.pid
+        # While it runs, every read is exactly the writer's book at that seqId.
+        states = sh.states_of(sh.frames(400, seed=9))
+        bids = np.empty(sh.LEVELS, dtype=DEPTH_DTYPE)
+        asks = np.empty(sh.LEVELS, dtype=DEPTH_DTYPE)
+        seen = set()
+        for _ in range(3000):
+            status, seq_id, _ts, _recv, nb, na = book.levels_into(bids, asks)
+            assert status == "live"
+            assert sh.shared_state(bids[:nb], asks[:na]) == states[seq_id]
+            seen.add(seq_id)
+        assert len(seen) > 5
         by_heartbeat = SharedBooks(name, check_pid=False)  # e.g. another PID namespace
     finally:
         os.kill(writer.pid, signal.SIGKILL)
