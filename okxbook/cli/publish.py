@@ -1,38 +1,19 @@
 """``okxbook publish NAME INST...`` (and ``watch --publish NAME``): a feeder whose books other
 processes on the host read from shared memory (``okxbook.share.SharedBooks(NAME)``).
 
-Owns the command's arguments and its life: the segment is created before the feed starts (a name
-in use by a live publisher is one line and exit 2) and removed when the command ends, however it
-ends short of SIGKILL (Ctrl-C, SIGTERM, --duration, an error)."""
+Owns the command's run (its arguments are in ``okxbook.cli``): the segment is created before the
+feed starts (a name in use by a live publisher is one line and exit 2) and removed when the
+command ends, however it ends short of SIGKILL (Ctrl-C, SIGTERM, --duration, an error)."""
 
 from __future__ import annotations
 
-import argparse
-import contextlib
-from collections.abc import AsyncIterator
-from typing import Any, TextIO
+from typing import TextIO
 
 from okxbook.feed import Feed
-from okxbook.share import DEFAULT_LEVELS, Publisher
-from okxbook.share.feeder import FeedPublisher
+from okxbook.share import DEFAULT_LEVELS
+from okxbook.share.feeder import publishing
 
-from .values import positive_float, positive_int
-
-__all__ = ["publishing", "register_cli"]
-
-
-@contextlib.asynccontextmanager
-async def publishing(
-    feed: Feed, keys: list[tuple[str, str]], name: str, levels: int = DEFAULT_LEVELS
-) -> AsyncIterator[FeedPublisher]:
-    """Publish ``feed``'s ``keys`` under ``name`` for the duration of the block."""
-    with Publisher(name, keys, levels=levels) as publisher:
-        fp = FeedPublisher(feed, publisher)
-        fp.start()
-        try:
-            yield fp
-        finally:
-            await fp.close()
+__all__ = ["publish"]
 
 
 def publish(
@@ -80,37 +61,3 @@ def publish(
             )
 
     return asyncio.run(main())
-
-
-def _cmd_publish(args: argparse.Namespace) -> int:
-    from . import _live_needs, _live_options
-
-    _live_needs(args)
-    return publish(args.name, args.inst_ids, levels=args.levels, **_live_options(args))
-
-
-def register_cli(subparsers: Any) -> argparse.ArgumentParser:
-    """Add the ``publish`` subcommand; returns its parser."""
-    from . import _connection_options
-
-    p: argparse.ArgumentParser = subparsers.add_parser(
-        "publish",
-        help="keep live books in shared memory for other processes",
-        description="Keep live OKX books and publish them into the shared-memory segment NAME: "
-        "any process on this host reads them with okxbook.share.SharedBooks(NAME). The segment "
-        "is removed when the command ends.",
-    )
-    p.add_argument("name", metavar="NAME", help="segment name, e.g. okx")
-    p.add_argument("inst_ids", nargs="+", metavar="INST", help="instrument ids, e.g. BTC-USDT")
-    _connection_options(p)
-    p.add_argument(
-        "--levels",
-        type=positive_int,
-        default=DEFAULT_LEVELS,
-        help=f"levels a side kept per book (default: {DEFAULT_LEVELS})",
-    )
-    p.add_argument(
-        "--duration", type=positive_float, default=None, help="stop after this many seconds"
-    )
-    p.set_defaults(func=_cmd_publish)
-    return p

@@ -409,7 +409,7 @@ def watch(
         return asyncio.run(run())
 
     async def published() -> int:  # watch --publish NAME (okxbook.cli.publish)
-        from .publish import publishing
+        from okxbook.share.feeder import publishing
 
         async with publishing(feed, keys, publish):
             return await run()

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import AsyncIterator
 
 from okxbook._book import Book
 from okxbook.feed import BookStatus, CallbackHandle, Feed
 
-from .segment import STATUSES, Publisher
+from .segment import DEFAULT_LEVELS, STATUSES, Publisher
 
-__all__ = ["FeedPublisher"]
+__all__ = ["FeedPublisher", "publishing"]
 
 
 class FeedPublisher:
@@ -74,3 +75,18 @@ class FeedPublisher:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._beat
             self._beat = None
+
+
+@contextlib.asynccontextmanager
+async def publishing(
+    feed: Feed, keys: list[tuple[str, str]], name: str, levels: int = DEFAULT_LEVELS
+) -> AsyncIterator[FeedPublisher]:
+    """Publish ``feed``'s ``keys`` under ``name`` for the duration of the block (inside the
+    running loop); the segment is removed at its end."""
+    with Publisher(name, keys, levels=levels) as publisher:
+        fp = FeedPublisher(feed, publisher)
+        fp.start()
+        try:
+            yield fp
+        finally:
+            await fp.close()
