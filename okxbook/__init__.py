@@ -10,6 +10,24 @@ from ._book import CHANNELS, DEPTH_DTYPE, NO_ASK, NO_BID, Book
 from ._books import Books
 from ._checksum import okx_checksum
 from ._deltas import DELTA_DTYPE, FRAME_DTYPE, DeltaRecorder
+from ._query import (
+    ASK,
+    BID,
+    TopLevels,
+    cum_depth,
+    cum_depth_lots,
+    fill,
+    fill_lots,
+    imbalance,
+    imbalance_lots,
+    qty_within,
+    qty_within_bps,
+    qty_within_bps_lots,
+    qty_within_ticks,
+    size_at,
+    size_at_lots,
+    top_levels,
+)
 from .capture._series import TopSeries
 from .deltas import DeltaBook
 from .errors import (
@@ -23,6 +41,7 @@ from .errors import (
     RecorderError,
     RestError,
     SequenceError,
+    ShareError,
     SubscriptionError,
     TransportError,
     UnknownChannelError,
@@ -45,6 +64,8 @@ _compat.install()
 __version__ = "0.1.0"
 
 __all__ = [
+    "ASK",
+    "BID",
     "CHANNELS",
     "DELTA_DTYPE",
     "DEPTH_DTYPE",
@@ -73,11 +94,26 @@ __all__ = [
     "RecorderError",
     "RestError",
     "SequenceError",
+    "ShareError",
     "SubscribeAck",
     "SubscriptionError",
+    "TopLevels",
     "TopSeries",
     "TransportError",
     "UnknownChannelError",
     "UnsubscribeAck",
+    "cum_depth",
+    "cum_depth_lots",
+    "fill",
+    "fill_lots",
+    "imbalance",
+    "imbalance_lots",
     "okx_checksum",
+    "qty_within",
+    "qty_within_bps",
+    "qty_within_bps_lots",
+    "qty_within_ticks",
+    "size_at",
+    "size_at_lots",
+    "top_levels",
 ]

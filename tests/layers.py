@@ -37,10 +37,13 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "okxbook._books",
         "okxbook._deltas",
         "okxbook.deltas",
+        "okxbook._query",
         "okxbook.events",
         "okxbook._compat",
     ),
     "feed": ("okxbook.feed", "okxbook.feed.*"),
+    # Books in shared memory across processes (issue 11): the segment, its life, the feed glue.
+    "share": ("okxbook.share", "okxbook.share.*"),
     "capture": ("okxbook.capture", "okxbook.capture.*"),
     # Deltas to other hosts over a messaging library (ZeroMQ first; issue 11).
     "publish": ("okxbook.publish", "okxbook.publish.*"),
@@ -58,6 +61,7 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "facts": frozenset({"facts"}),
     "core": frozenset({"facts", "core"}),
     "feed": frozenset({"facts", "core", "feed"}),
+    "share": frozenset({"facts", "core", "feed", "share"}),
     "capture": frozenset({"facts", "core", "capture", "endpoint"}),
     "publish": frozenset({"facts", "core", "feed", "publish"}),
     # The endpoint module serves the independent reference too, so it may not lean on the core.
@@ -65,7 +69,7 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     # The exchange side checks the core independently: it never imports it.
     "testing": frozenset({"facts", "endpoint", "testing"}),
     "cli": frozenset(
-        {"facts", "core", "feed", "capture", "endpoint", "testing", "publish", "cli", "root"}
+        {"facts", "core", "feed", "share", "capture", "endpoint", "testing", "publish", "cli", "root"}
     ),
     "main": frozenset({"cli"}),
     "root": frozenset({"facts", "core", "capture"}),

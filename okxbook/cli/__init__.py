@@ -179,7 +179,20 @@ def _cmd_watch(args: argparse.Namespace) -> int:
     _live_needs(args)
     from .watch import watch
 
-    return watch(args.inst_ids, as_json=args.json, **_live_options(args))
+    return watch(
+        args.inst_ids,
+        as_json=args.json,
+        publish=args.publish,
+        latency_every=args.latency,
+        **_live_options(args),
+    )
+
+
+def _cmd_publish(args: argparse.Namespace) -> int:
+    _live_needs(args)
+    from .publish import publish
+
+    return publish(args.name, args.inst_ids, levels=args.levels, **_live_options(args))
 
 
 def _live_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -288,6 +301,26 @@ def build_parser() -> argparse.ArgumentParser:
     from .serve import register_cli
 
     register_cli(sub)
+    p = sub.add_parser(
+        "publish",
+        help="keep live books in shared memory for other processes",
+        description="Keep live OKX books and publish them into the shared-memory segment NAME: "
+        "any process on this host reads them with okxbook.share.SharedBooks(NAME). The segment "
+        "is removed when the command ends.",
+    )
+    p.add_argument("name", metavar="NAME", help="segment name, e.g. okx")
+    p.add_argument("inst_ids", nargs="+", metavar="INST", help="instrument ids, e.g. BTC-USDT")
+    _connection_options(p)
+    p.add_argument(
+        "--levels",
+        type=positive_int,
+        default=400,
+        help="levels a side kept per book (default: 400, all of a books book)",
+    )
+    p.add_argument(
+        "--duration", type=positive_float, default=None, help="stop after this many seconds"
+    )
+    p.set_defaults(func=_cmd_publish)
 
     p = sub.add_parser(
         "watch",
@@ -300,6 +333,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="one JSON line per top-of-book change")
     p.add_argument(
         "--duration", type=positive_float, default=None, help="stop after this many seconds"
+    )
+    p.add_argument(
+        "--publish",
+        metavar="NAME",
+        default=None,
+        help="also publish the books into shared memory NAME (see okxbook publish)",
+    )
+    p.add_argument(
+        "--latency",
+        type=positive_float,
+        default=None,
+        metavar="S",
+        help='with --json, a {"latency": ...} line every S seconds and at the end',
     )
     p.set_defaults(func=_cmd_watch)
 

@@ -5,13 +5,17 @@ Owns presenting a ``Feed`` to a person or a pipe; the feed does the work. ``--js
 object per top-of-book change, written from the feed's receive-path callback so no change is lost
 to conflation: ``{"channel", "instId", "seqId", "ts", "bid": [px, sz] | null, "ask": …,
 "status"}`` with px and sz the strings OKX sent, so a run can be checked against what the server
-sent. ``demo`` runs the same against ``okxbook.testing.LocalExchange`` serving the bundled capture.
+sent. With ``--latency S``, ``--json`` also prints ``{"latency": feed.latency()}`` every S seconds
+and at the end (the stage histograms and clock offset of ``okxbook.feed.latency``); the terminal
+table always shows them in one line. ``demo`` runs the same against
+``okxbook.testing.LocalExchange`` serving the bundled capture.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import math
 import signal
@@ -27,6 +31,7 @@ from okxbook._book import Book
 from okxbook.capture.files import iter_frames
 from okxbook.capture.replay import sample_capture
 from okxbook.feed import Feed
+from okxbook.feed.latency import latency_line
 
 __all__ = ["demo", "record", "watch"]
 
@@ -71,6 +76,15 @@ class JsonLines:
         if not self._flush_pending:  # one flush per loop tick, not per line
             self._flush_pending = True
             asyncio.get_running_loop().call_soon(self._flush)
+
+    def latency(self) -> None:
+        """``{"latency": feed.latency()}`` as one line (``watch --json --latency``)."""
+        if self.closed:
+            return
+        try:
+            self.out.write(orjson.dumps({"latency": self.feed.latency()}) + b"\n")
+        except BrokenPipeError:
+            self._closed()
 
     def _flush(self) -> None:
         self._flush_pending = False
@@ -219,9 +233,10 @@ class Display:
             )
         for row in rows[1:]:
             table.add_row(*row)
-        if not self._warnings.lines:
-            return table
-        return Group(table, Text("\n".join(self._warnings.lines), style="yellow"))
+        parts: list[Any] = [table, Text(latency_line(self.feed.latency()), style="dim")]
+        if self._warnings.lines:
+            parts.append(Text("\n".join(self._warnings.lines), style="yellow"))
+        return Group(*parts)
 
     def start(self) -> None:
         if not self.tty:
@@ -283,6 +298,7 @@ async def _run(
     connect_timeout: float | None = None,
     name: str = "watch",
     status: Callable[[], str] | None = None,
+    latency_every: float | None = None,
 ) -> int:
     """Show ``feed`` until ``duration``, ``until()``, a signal, or (``connect_timeout``) no book
     went live in time. Exit 1 if a subscription was refused or some book never went live: the run
@@ -306,8 +322,11 @@ async def _run(
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
+    lines = None
     if as_json:
-        feed.on_top(JsonLines(feed, out.buffer if hasattr(out, "buffer") else out, stop.set))
+        lines = JsonLines(feed, out.buffer if hasattr(out, "buffer") else out, stop.set)
+        feed.on_top(lines)
+    last_latency = 0.0  # elapsed s of the last latency line
     display = Display(feed, keys, last_rx, out, as_json=as_json, status=status)
     started = time.monotonic()
     gave_up = False
@@ -325,9 +344,14 @@ async def _run(
                     gave_up = True
                     break
                 display.update()
+                if lines is not None and latency_every and elapsed - last_latency >= latency_every:
+                    last_latency = elapsed
+                    lines.latency()
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(stop.wait(), display.interval)
             look()
+            if lines is not None and latency_every:
+                lines.latency()
         finally:
             display.stop()
         final = {key: feed.status(*key) for key in keys}
@@ -364,6 +388,8 @@ def watch(
     connect_timeout: float | None = None,
     recorder: Any = None,
     out: TextIO | None = None,
+    publish: str | None = None,
+    latency_every: float | None = None,
 ) -> int:
     feed = Feed(
         inst_ids,
@@ -375,16 +401,20 @@ def watch(
         recorder=recorder,
     )
     keys = [(channel, i) for i in inst_ids]
-    return asyncio.run(
-        _run(
-            feed,
-            keys,
-            as_json=as_json,
-            duration=duration,
-            out=out,
-            connect_timeout=connect_timeout,
-        )
-    )
+    run = functools.partial(
+        _run, feed, keys, as_json=as_json, duration=duration, out=out,
+        connect_timeout=connect_timeout, latency_every=latency_every,
+    )  # fmt: skip
+    if publish is None:
+        return asyncio.run(run())
+
+    async def published() -> int:  # watch --publish NAME (okxbook.cli.publish)
+        from okxbook.share.feeder import publishing
+
+        async with publishing(feed, keys, publish):
+            return await run()
+
+    return asyncio.run(published())
 
 
 def record(

@@ -29,6 +29,7 @@ from okxbook.events import Event
 from .auth import Credentials
 from .connection import BOOK_PING_AFTER, BOOK_PONG_TIMEOUT, Connection, ConnectionSettings, Key
 from .deltas import BookDeltas, DeltaHub, DeltaStream
+from .latency import FeedLatency
 from .sync import Position, ResyncPacing, successor_ready
 from .tops import Top, TopStream, top_of
 from .transport import TRANSPORTS
@@ -147,6 +148,7 @@ class Feed:
     ``subscribe_timeout``/``login_timeout``: seconds to an ack (and book data) before a retry.
     ``stale_after``: seconds without a frame after which a live book's status is ``"stale"``
     (off by default: a quiet OKX book may legitimately send only a heartbeat a minute).
+    ``latency_window``: seconds of history behind ``latency()`` (it covers 1x to 2x this).
     ``ping_after``/``pong_timeout``: the keep-alive. A connection that has received nothing for
     ``ping_after`` s (default 3) sends a text ``ping``; no ``pong`` within ``pong_timeout`` s
     (default 2) is the verdict "dead": that connection's books go ``resyncing`` at once and it
@@ -180,6 +182,7 @@ class Feed:
         subscribe_timeout: float = 10.0,
         login_timeout: float = 10.0,
         stale_after: float | None = None,
+        latency_window: float = 10.0,
     ) -> None:
         if transport not in TRANSPORTS:
             raise ValueError(f"transport must be one of {TRANSPORTS}")
@@ -230,6 +233,8 @@ class Feed:
         self.http: httpx.AsyncClient | None = None
         self._streams: list[TopStream] = []
         self._top_callbacks: list[Callable[[Book, int], None]] = []
+        self._book_callbacks: list[Callable[[Book, int], None]] = []
+        self._latency = FeedLatency(latency_window)
         self._status_callbacks: list[Callable[[str, str, BookStatus], None]] = []
         self._successors: dict[Connection, Connection] = {}
         self._listener = _Listener(self)
@@ -356,6 +361,22 @@ class Feed:
         self._top_callbacks.append(callback)
         return CallbackHandle(self._top_callbacks, callback)
 
+    def on_book(self, callback: Callable[[Book, int], None]) -> CallbackHandle:
+        """``callback(book, recv_ns)`` after every frame applied to a book (any change, not only
+        of the top; also while the book is not live: check ``feed.status``), synchronously from
+        the receive path like ``on_top``. Returns a handle whose ``remove()`` stops the calls."""
+        _check_sync(callback, "on_book")
+        self._book_callbacks.append(callback)
+        return CallbackHandle(self._book_callbacks, callback)
+
+    def latency(self) -> dict[str, Any]:
+        """Per book and per connection, p50/p90/p99/max (µs) over the last ``latency_window``
+        to twice that many seconds of each stage: exchange ts -> receive (``network``, with the
+        clock offset in it), receive -> applied (``apply``), applied -> callbacks done
+        (``callback``), exchange ts -> callbacks done (``total``); and ``clock_offset_ms``, the
+        minimum of receive - ts (see ``okxbook.feed.latency``)."""
+        return self._latency.report()
+
     def on_status(self, callback: Callable[[str, str, BookStatus], None]) -> CallbackHandle:
         """``callback(channel, inst_id, status)`` on every status change, called synchronously
         (a coroutine function raises ``TypeError``: use ``tops()``, whose readings carry the
@@ -398,7 +419,7 @@ class Feed:
         return wanted
 
     def remove_callback(self, handle: CallbackHandle) -> None:
-        """Stop the calls of a callback registered with ``on_top``/``on_status``."""
+        """Stop the calls of a callback registered with ``on_top``/``on_status``/``on_book``."""
         handle.remove()
 
     async def wait_live(self, *keys: tuple[str, str], timeout: float | None = None) -> None:
@@ -426,6 +447,15 @@ class Feed:
                 callback(book, recv_ns)
             except Exception:
                 log.exception("on_top callback failed")
+        self._latency.delivered(key)
+
+    def _applied(self, key: Key, book: Book, recv_ns: int, conn: str) -> None:
+        self._latency.applied(key, conn, book.ts_ms, recv_ns)
+        for callback in self._book_callbacks:
+            try:
+                callback(book, recv_ns)
+            except Exception:
+                log.exception("on_book callback failed")
 
     def _set_status(self, sub: Subscription, state: str, reason: str | None) -> None:
         if sub.status.state == state and sub.status.reason == reason:
@@ -546,6 +576,9 @@ class _Listener:
 
     def book_top(self, key: Key, book: Book, recv_ns: int) -> None:
         self.feed._publish(key, book, recv_ns)
+
+    def book_applied(self, key: Key, book: Book, recv_ns: int, conn: str) -> None:
+        self.feed._applied(key, book, recv_ns, conn)
 
     def subscription_refused(self, key: Key, code: str, msg: str) -> None:
         self.feed._subscription_failed(self.feed.subs[key], code, msg)

@@ -18,7 +18,7 @@ import random
 import zlib
 from bisect import insort
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Final, Literal
 
 import orjson
@@ -133,6 +133,9 @@ class SyntheticBook:
       channels re-send the image.
     - ``reset_frame()``: an update whose seqId restarts lower after maintenance (§4).
 
+    ``ts_clock`` (e.g. ``lambda: time.time_ns() // 1_000_000``) stamps each frame's ``ts`` with
+    the time it is made, instead of a seeded walk from ``ts_start_ms``.
+
     ``checksum`` is ``"crc"`` (legacy real CRC32, §3), ``"zero"`` (field always 0, live since
     2026-06-23, §0) or ``"absent"`` (no key). ``books-rpi`` and image channels never carry one.
     """
@@ -152,6 +155,7 @@ class SyntheticBook:
         ts_start_ms: int = 1_700_018_034_000,
         changes: tuple[int, int] = (1, 24),
         history: int = 256,
+        ts_clock: Callable[[], int] | None = None,
     ) -> None:
         if channel not in CHANNEL_DEPTH:
             raise ValueError(f"unknown book channel {channel!r}")
@@ -201,6 +205,11 @@ class SyntheticBook:
 
         self._seq = seq_start if seq_start is not None else rng.randrange(10**10, 3 * 10**10)
         self._ts = ts_start_ms
+        # ts_clock: stamp each frame with the time it is made (ms), as a live exchange does, so
+        # that exchange-ts latency (okxbook.feed.latency) means something against this book.
+        self._ts_clock = ts_clock
+        if ts_clock is not None:
+            self._ts = ts_clock()
         self._history: deque[_Published] = deque(maxlen=max(1, history))
         self._pub = self._publish_state()
         self._history.append(self._pub)
@@ -287,6 +296,8 @@ class SyntheticBook:
             return self._image_frame()
         seq = self._pub.seq_id
         self._ts += self._rng.randint(1, 250)
+        if self._ts_clock is not None:
+            self._ts = self._ts_clock()
         self.frames_generated += 1
         return self._delta_frame("update", [], [], seq, seq, ts=str(self._ts))
 
@@ -312,6 +323,8 @@ class SyntheticBook:
     def _advance(self, seq_id: int) -> None:
         self._seq = seq_id
         self._ts += self._rng.randint(1, 250)
+        if self._ts_clock is not None:
+            self._ts = self._ts_clock()
         self._pub = self._publish_state()
         self._history.append(self._pub)
         self.frames_generated += 1
