@@ -225,7 +225,10 @@ def read_metadata(path: PathLike) -> dict[str, Any]:
     """The ``okxbook`` JSON stored in an exported Parquet file's schema (bands, version, report)."""
     import pyarrow.parquet as pq
 
+    # A streamed export writes it into the file footer at close; write_parquet into the schema.
     raw = (pq.read_schema(path).metadata or {}).get(METADATA_KEY)
+    if raw is None:
+        raw = (pq.ParquetFile(path).metadata.metadata or {}).get(METADATA_KEY)
     return json.loads(raw) if raw else {}
 
 

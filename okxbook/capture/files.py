@@ -16,6 +16,8 @@ Line formats, recognised per line by one or two byte checks (no regex):
 * JSON lines: a line starting with ``{`` or ``[`` is one frame; the text frames ``ping``/``pong`` too.
 * tardis.dev raw lines (``tardis-dev/tardis-python``: ``tardis_client.py``):
   ``2026-11-25T08:06:01.1234567Z <frame>``, UTC, 0..9 fractional digits (tardis writes 7).
+* tardis.dev ``incremental_book_L2`` CSV (its header line first): each run of level lines becomes
+  one synthesised OKX push (``tardis``; no checksum or seqId there, so nothing to verify).
 * A whole file that is one pretty-printed JSON document (nautilus_trader's ``test_data`` fixtures) is
   one frame; recognised when the first non-blank line is not a complete frame (e.g. just ``{``).
 
@@ -205,6 +207,8 @@ _READ_BUFFER = 1 << 16
 _ZSTD_READ = 1 << 18  # compressed bytes per zstd decode step (~1 MiB of lines)
 # tuple.__new__ skips the NamedTuple's Python-level __new__: half the cost per frame (~70 ns saved).
 _new_frame = tuple.__new__
+# The first line of a tardis.dev incremental_book_L2 CSV (``tardis`` turns its lines into frames).
+_TARDIS_CSV_HEADER = b"exchange,symbol,timestamp,local_timestamp,is_snapshot,side,price,amount"
 
 
 def _check_frame(frame: bytes) -> bytes:
@@ -416,6 +420,12 @@ def iter_frames(
                     continue
                 if first:
                     first = False
+                    if body == _TARDIS_CSV_HEADER:  # a tardis.dev incremental_book_L2 CSV
+                        from .tardis import iter_csv_frames
+
+                        for recv_ns, frame, at in iter_csv_frames(path, fh, line_no, problem):
+                            yield _new_frame(CapturedFrame, (recv_ns, frame, at))
+                        return
                     c = body[0]
                     stripped = body.rstrip()
                     if (c == _LBRACE or c == _LBRACKET) and stripped[-1] not in (
