@@ -9,11 +9,14 @@ from . import _compat
 from ._book import CHANNELS, DEPTH_DTYPE, NO_ASK, NO_BID, Book
 from ._books import Books
 from ._checksum import okx_checksum
+from ._deltas import DELTA_DTYPE, FRAME_DTYPE, DeltaRecorder
 from .capture._series import TopSeries
+from .deltas import DeltaBook
 from .errors import (
     BookError,
     CaptureFormatError,
     ChecksumError,
+    DeltaError,
     FrameError,
     MissingSnapshotError,
     OkxbookError,
@@ -43,7 +46,9 @@ __version__ = "0.1.0"
 
 __all__ = [
     "CHANNELS",
+    "DELTA_DTYPE",
     "DEPTH_DTYPE",
+    "FRAME_DTYPE",
     "NO_ASK",
     "NO_BID",
     "PONG",
@@ -53,6 +58,9 @@ __all__ = [
     "CaptureFormatError",
     "ChannelConnCount",
     "ChecksumError",
+    "DeltaBook",
+    "DeltaError",
+    "DeltaRecorder",
     "ErrorEvent",
     "Event",
     "FrameError",

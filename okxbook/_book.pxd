@@ -2,6 +2,7 @@
 from libc.stdint cimport int64_t, INT64_MIN, INT64_MAX
 from okxbook._level cimport Level, Side
 from okxbook._wire cimport Scratch
+from okxbook._deltas cimport DeltaBuf, DeltaRecorder
 
 cdef enum BookState:
     STATE_EMPTY = 0      # no snapshot yet
@@ -43,6 +44,10 @@ cdef class Book:
     cdef readonly int64_t missing_deletes
     cdef readonly int64_t trimmed_levels
     cdef readonly int64_t dropped_while_invalid
+    # delta recording (okxbook._deltas): _rec is NULL unless a recorder is attached
+    cdef DeltaBuf* _rec
+    cdef DeltaRecorder _recorder
+    cdef int _rec_book
 
     cdef int apply_scratch(self, Scratch* s, bint verify, char* buf) except -1
     cdef int _prepare(self, Scratch* s, bint resets) except -1
@@ -53,6 +58,7 @@ cdef class Book:
     cdef void _clear(self) noexcept
     cdef object _depth(self, Side* side, object n)
     cdef list _levels(self, Side* side, object n)
+    cdef int _write_image(self, DeltaRecorder rec, int book_index) except -1
     cpdef void invalidate(self, str reason)
     cpdef void copy_from(self, Book other) except *
 

@@ -6,6 +6,8 @@ import numpy as np
 import numpy.typing as npt
 from typing_extensions import disjoint_base
 
+from ._deltas import DeltaRecorder
+
 CHANNELS: Final[dict[str, tuple[int, bool]]]
 NO_BID: Final[int]
 NO_ASK: Final[int]
@@ -62,6 +64,10 @@ class Book:
     def __init__(
         self, channel: str, inst_id: str, px_decimals: int = 0, sz_decimals: int = 0
     ) -> None: ...
+    def record_deltas(self, recorder: DeltaRecorder | None) -> None: ...
+    @property
+    def recorder(self) -> DeltaRecorder | None: ...
+    def snapshot_deltas(self) -> tuple[npt.NDArray[np.void], npt.NDArray[np.void]]: ...
     def invalidate(self, reason: str) -> None: ...
     def copy_from(self, other: Book) -> None: ...
     @property

@@ -28,6 +28,9 @@ import numpy as np
 from okxbook._level cimport Level, Side, side_set, side_delete, wide_t
 from okxbook._wire cimport (Scratch, Item, ACTION_NONE, ACTION_SNAPSHOT, ACTION_UPDATE)
 from okxbook._checksum cimport book_checksum
+from okxbook._deltas cimport (DeltaBuf, DeltaRecorder, delta_row, delta_level, delta_begin,
+                              delta_end, DELTA_CLEAR, DELTA_INSERT, DELTA_UPDATE, DELTA_DELETE,
+                              DELTA_TRIM, DELTA_RESCALE, DELTA_INVALID, DELTA_BOTH_SIDES)
 
 from okxbook.errors import (ChecksumError, FrameError, MissingSnapshotError, SequenceError,
                             UnknownChannelError)
@@ -125,6 +128,18 @@ cdef inline bint same_top(const Side* s, int64_t px, int px_dec, int now_px_dec,
             and same_value(sz, sz_dec, s.lv[s.n - 1].sz, now_sz_dec))
 
 
+cdef inline void _record_set(DeltaBuf* rec, int side, int r, const Level* lv, int64_t prev_sz,
+                             int64_t dropped_px) noexcept nogil:
+    """The rows of one ``side_set`` result (see ``_level.side_set``)."""
+    if r == 0:
+        delta_level(rec, side, DELTA_UPDATE, lv, prev_sz)
+    elif r == 1:
+        delta_level(rec, side, DELTA_INSERT, lv, 0)
+    elif r == 2:
+        delta_row(rec, side, DELTA_TRIM, dropped_px, 0, prev_sz, 0, 0)
+        delta_level(rec, side, DELTA_INSERT, lv, 0)
+
+
 cdef class Book:
     """A price-level book for one ``(channel, instId)``. Usually made and fed by ``Books``."""
 
@@ -133,6 +148,7 @@ cdef class Book:
         self._bids.n = self._asks.n = self._bids.cap = self._asks.cap = 0
         self._bids.sign = 1
         self._asks.sign = -1
+        self._rec = NULL
 
     def __init__(self, str channel not None, str inst_id not None, int px_decimals=0,
                  int sz_decimals=0):
@@ -173,6 +189,48 @@ cdef class Book:
         self._bids.n = 0
         self._asks.n = 0
 
+    def record_deltas(self, DeltaRecorder recorder):
+        """Write what every frame changes into ``recorder`` (``okxbook.DeltaRecorder``) from now
+        on; None stops recording (the default: then recording costs nothing)."""
+        if recorder is None:
+            self._rec = NULL
+            self._recorder = None
+            return
+        self._rec_book = recorder.book_index(self.channel, self.inst_id)
+        self._recorder = recorder
+        self._rec = &recorder.buf
+
+    @property
+    def recorder(self):
+        """The ``DeltaRecorder`` attached by ``record_deltas``, or None."""
+        return self._recorder
+
+    def snapshot_deltas(self):
+        """The whole book (every level held, also those kept past ``depth``) as one snapshot frame
+        of deltas: ``(frames, rows)`` as ``DeltaRecorder.take()`` gives them (CLEAR + INSERTs; an
+        invalid book gives an INVALID row). What a publisher of periodic snapshots sends."""
+        rec = DeltaRecorder()
+        self._write_image(rec, rec.book_index(self.channel, self.inst_id))
+        return rec.take()
+
+    cdef int _write_image(self, DeltaRecorder rec, int book_index) except -1:
+        """Write the whole book into ``rec`` as a snapshot frame (CLEAR + INSERTs)."""
+        cdef Py_ssize_t j
+        cdef DeltaBuf* b = &rec.buf
+        rec.reserve(self._bids.n + self._asks.n + 1)
+        delta_begin(b, book_index, self.px_decimals, self.sz_decimals)
+        if self._state == STATE_INVALID:
+            delta_row(b, DELTA_BOTH_SIDES, DELTA_INVALID, 0, 0, 0, 0, 0)
+        else:
+            delta_row(b, DELTA_BOTH_SIDES, DELTA_CLEAR, 0, 0, 0, 0, 0)
+        for j in range(self._bids.n):
+            delta_level(b, 1, DELTA_INSERT, &self._bids.lv[j], 0)
+        for j in range(self._asks.n):
+            delta_level(b, -1, DELTA_INSERT, &self._asks.lv[j], 0)
+        delta_end(b, self.seq_id if self._has_seq else -1, -1, self.ts_ms,
+                  self.px_decimals, self.sz_decimals, True, self._state)
+        return 0
+
     cpdef void invalidate(self, str reason):
         """Mark the book unusable until its next snapshot (the feeder does this when it loses data
         it cannot see in the frames, e.g. on a disconnect)."""
@@ -180,6 +238,19 @@ cdef class Book:
         self.invalid_reason = reason
         self._clear()
         self.crossed = False
+        if self._rec == NULL:
+            return
+        if self._rec.cur >= 0:          # inside a frame: room was reserved with it
+            delta_row(self._rec, DELTA_BOTH_SIDES, DELTA_INVALID, 0, 0, 0, 0, 0)
+            return
+        try:
+            self._recorder.reserve(1)
+        except MemoryError:
+            return
+        delta_begin(self._rec, self._rec_book, self.px_decimals, self.sz_decimals)
+        delta_row(self._rec, DELTA_BOTH_SIDES, DELTA_INVALID, 0, 0, 0, 0, 0)
+        delta_end(self._rec, self.seq_id if self._has_seq else -1, self.prev_seq_id, self.ts_ms,
+                  self.px_decimals, self.sz_decimals, False, STATE_INVALID)
 
     cpdef void copy_from(self, Book other) except *:
         """Take ``other``'s levels, scale, sequence and state (same channel and instId): a feeder
@@ -207,6 +278,8 @@ cdef class Book:
         self.invalid_reason = other.invalid_reason
         self.crossed = other.crossed
         self.top_changed = True
+        if self._rec != NULL:
+            self._write_image(self._recorder, self._rec_book)
 
     cdef int _prepare(self, Scratch* s, bint resets) except -1:
         """Everything that can reject the frame, before anything changes: the decimal scale (and
@@ -245,6 +318,9 @@ cdef class Book:
             n_a += s.items[i].n_asks
         reserve(&self._bids, n_b if resets else self._bids.n + n_b)
         reserve(&self._asks, n_a if resets else self._asks.n + n_a)
+        if self._rec != NULL:
+            # Worst case: two rows per level (TRIM + INSERT), a CLEAR per item, RESCALE, INVALID.
+            self._recorder.reserve(2 * s.n_levels + s.n_items + 2)
         # Nothing below can fail.
         for j in range(s.n_levels):
             lv = &s.levels[j]
@@ -266,6 +342,8 @@ cdef class Book:
         cdef bint resets = (s.action == ACTION_SNAPSHOT or self.is_image
                             or (first.has_prev and first.prev == -1))
         cdef int i
+        if self._rec != NULL and not self._rec.batch:
+            self._rec.n_rows = self._rec.n_frames = 0   # rows() describes this frame, or nothing
         if self.is_image:
             if s.action == ACTION_UPDATE:
                 raise FrameError(f"{self.channel} pushes whole images; an update is not one",
@@ -295,10 +373,22 @@ cdef class Book:
             ask_sz = self._asks.lv[self._asks.n - 1].sz
         self._prepare(s, resets)
         self.frames += 1
+        cdef Item* last = &s.items[s.n_items - 1]
+        if self._rec != NULL:
+            delta_begin(self._rec, self._rec_book, self.px_decimals, self.sz_decimals)
+            if not resets and (self.px_decimals != old_px_dec or self.sz_decimals != old_sz_dec):
+                delta_row(self._rec, DELTA_BOTH_SIDES, DELTA_RESCALE,
+                          POW10[self.px_decimals - old_px_dec],
+                          POW10[self.sz_decimals - old_sz_dec], 0, 0, 0)
         try:
             for i in range(s.n_items):
                 self._apply_item(s, i, verify, buf)
         finally:
+            if self._rec != NULL:
+                delta_end(self._rec, last.seq if last.has_seq else -1,
+                          first.prev if first.has_prev else -1,
+                          last.ts if last.has_ts else self.ts_ms,
+                          self.px_decimals, self.sz_decimals, resets, self._state)
             self.top_changed = not (
                 same_top(&self._bids, bid_px, old_px_dec, self.px_decimals, bid_sz, old_sz_dec,
                          self.sz_decimals)
@@ -315,6 +405,8 @@ cdef class Book:
         cdef int computed
         if resets:
             self.snapshots += 1
+            if self._rec != NULL:
+                delta_row(self._rec, DELTA_BOTH_SIDES, DELTA_CLEAR, 0, 0, 0, 0, 0)
             self._load_side(&self._bids, s, it.bids_off, it.n_bids)
             self._load_side(&self._asks, s, it.asks_off, it.n_asks)
             self._state = STATE_LIVE
@@ -370,34 +462,45 @@ cdef class Book:
             if src[j].sz == 0 or (j > 0 and src[j].px * side.sign >= src[j - 1].px * side.sign):
                 ordered = False
                 break
+        cdef DeltaBuf* rec = self._rec
         side.n = 0
         if ordered:
             for j in range(m):
                 side.lv[m - 1 - j] = src[j]
             side.n = m
             self.trimmed_levels += n - m
+            if rec != NULL:
+                for j in range(m):
+                    delta_level(rec, <int>side.sign, DELTA_INSERT, &src[j], 0)
             return
         cdef int r
-        cdef int64_t prev_sz, dropped_px
+        cdef int64_t prev_sz = 0, dropped_px = 0
         for j in range(n):
             if src[j].sz != 0:
                 r = side_set(side, &src[j], &prev_sz, &dropped_px)
                 if r == 2 or r == -1:       # the deepest level was dropped, or this one
                     self.trimmed_levels += 1
+                if rec != NULL:
+                    _record_set(rec, <int>side.sign, r, &src[j], prev_sz, dropped_px)
 
     cdef void _merge_side(self, Side* side, Scratch* s, Py_ssize_t off, Py_ssize_t n) noexcept nogil:
         cdef Level* src = &s.levels[off]
         cdef Py_ssize_t j
         cdef int r
-        cdef int64_t prev_sz, dropped_px
+        cdef int64_t prev_sz = 0, dropped_px = 0
+        cdef DeltaBuf* rec = self._rec
         for j in range(n):
             if src[j].sz == 0:
                 if not side_delete(side, src[j].px, &prev_sz):
                     self.missing_deletes += 1
+                elif rec != NULL:
+                    delta_row(rec, <int>side.sign, DELTA_DELETE, src[j].px, 0, prev_sz, 0, 0)
             else:
                 r = side_set(side, &src[j], &prev_sz, &dropped_px)
                 if r == 2 or r == -1:
                     self.trimmed_levels += 1
+                if rec != NULL:
+                    _record_set(rec, <int>side.sign, r, &src[j], prev_sz, dropped_px)
 
     # ---------------------------------------------------------------- reading the book
 

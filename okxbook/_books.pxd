@@ -2,6 +2,7 @@
 from libc.stdint cimport int64_t
 from okxbook._wire cimport Scratch
 from okxbook._book cimport Book
+from okxbook._deltas cimport DeltaRecorder
 from okxbook._checksum cimport CHECKSUM_BUF_SIZE
 
 cdef class Books:
@@ -12,6 +13,7 @@ cdef class Books:
     cdef Book _new             # made by _find for this frame, not registered yet
     cdef dict _decimals        # instId -> (px decimals, sz decimals) from instrument metadata
     cdef readonly bint verify_checksum
+    cdef DeltaRecorder _recorder   # attached to every book, including ones made later
     cdef readonly int64_t frames
     cdef readonly int64_t events
     cdef char _buf[CHECKSUM_BUF_SIZE]

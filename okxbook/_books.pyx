@@ -16,6 +16,7 @@ from cpython.buffer cimport (PyObject_CheckBuffer, PyObject_GetBuffer, PyBuffer_
 from okxbook._wire cimport (Scratch, scan_frame, scratch_free, KIND_BOOK, KIND_PONG, KIND_OTHER,
                             ACTION_SNAPSHOT)
 from okxbook._book cimport Book
+from okxbook._deltas cimport DeltaRecorder
 
 from okxbook._book import CHANNELS
 from okxbook.errors import FrameError, MissingSnapshotError, UnknownChannelError
@@ -180,7 +181,22 @@ cdef class Books:
 
     cdef Book _new_book(self, str channel, str inst_id):
         px_dec, sz_dec = self._decimals.get(inst_id, (0, 0))
-        return Book(channel, inst_id, px_dec, sz_dec)
+        book = Book(channel, inst_id, px_dec, sz_dec)
+        if self._recorder is not None:
+            book.record_deltas(self._recorder)
+        return book
+
+    def record_deltas(self, DeltaRecorder recorder):
+        """Record the deltas of every book, now and created later, into ``recorder`` (None
+        stops); see ``okxbook.DeltaRecorder``."""
+        self._recorder = recorder
+        for book in self._books.values():
+            book.record_deltas(recorder)
+
+    @property
+    def recorder(self):
+        """The ``DeltaRecorder`` attached by ``record_deltas``, or None."""
+        return self._recorder
 
     # ---------------------------------------------------------------- managing books
 

@@ -65,9 +65,10 @@ cdef inline Py_ssize_t side_search(const Side* s, int64_t px, bint* found) noexc
 cdef inline int side_set(Side* s, const Level* src, int64_t* prev_sz,
                          int64_t* dropped_px) noexcept nogil:
     """Insert or replace ``src``. Returns 0 replaced (``prev_sz`` = the size it had), 1 inserted,
-    2 inserted after dropping the deepest level (its price in ``dropped_px``), -1 not kept (deeper
-    than everything on a full side). Capacity must be reserved. The out-values are what a delta
-    consumer needs (the size before, the level that left); they cost nothing when unread."""
+    2 inserted after dropping the deepest level (its price in ``dropped_px``, its size in
+    ``prev_sz``), -1 not kept (deeper than everything on a full side). Capacity must be reserved.
+    The out-values are what a delta consumer needs (the size before, the level that left); they
+    cost nothing when unread."""
     cdef bint found
     cdef Py_ssize_t i = side_search(s, src.px, &found)
     if found:
@@ -82,6 +83,7 @@ cdef inline int side_set(Side* s, const Level* src, int64_t* prev_sz,
     if i == 0:
         return -1
     dropped_px[0] = s.lv[0].px
+    prev_sz[0] = s.lv[0].sz
     memmove(&s.lv[0], &s.lv[1], <size_t>(i - 1) * sizeof(Level))
     s.lv[i - 1] = src[0]
     return 2

@@ -12,6 +12,7 @@ __all__ = [
     "BookError",
     "CaptureFormatError",
     "ChecksumError",
+    "DeltaError",
     "FrameError",
     "MissingSnapshotError",
     "OkxbookError",
@@ -160,3 +161,7 @@ class CaptureFormatError(OkxbookError, ValueError):
 
 class RecorderError(OkxbookError, OSError):
     """Recording cannot start or had to stop (unwritable directory, write failure, writer behind)."""
+
+
+class DeltaError(BookError, ValueError):
+    """A delta stream does not fit the book rebuilt from it (a row lost, reordered or altered)."""

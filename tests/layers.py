@@ -35,6 +35,8 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "okxbook._checksum",
         "okxbook._book",
         "okxbook._books",
+        "okxbook._deltas",
+        "okxbook.deltas",
         "okxbook.events",
         "okxbook._compat",
     ),
