@@ -204,6 +204,7 @@ def replay_frames(
         observe = _windowed(observe, start, end, report) if observe is not None else None
 
     unbooked: dict[str, str] = {}  # book key -> where its first update without a snapshot was
+    recorder = books.recorder  # a DeltaRecorder files each frame under its receive time
 
     def at(line_no: int) -> str:
         return f"{where()}:{line_no}" if where is not None else f"line {line_no}"
@@ -221,6 +222,8 @@ def replay_frames(
             _carried(books, captured, report, at)
             continue
         report.frames += 1
+        if recorder is not None:
+            recorder.recv_ns = captured.recv_ns or 0
         try:
             result = apply(frame)
         except UnknownChannelError:
