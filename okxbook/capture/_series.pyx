@@ -7,7 +7,7 @@ points of the mid on each side) is written into C buffers, so a months-long repl
 object per frame. ``columns()`` hands the result over as numpy arrays (ready for pandas/pyarrow).
 """
 
-from libc.stdint cimport int64_t, int32_t
+from libc.stdint cimport int64_t, int32_t, uint8_t
 from libc.stdlib cimport realloc, free
 from libc.string cimport memcpy
 from libc.math cimport NAN
@@ -366,3 +366,50 @@ cdef class TopLevels:
         cols["ask_px"] = lv[:, 2 * k:3 * k]
         cols["ask_sz"] = lv[:, 3 * k:4 * k]
         return cols
+
+
+def merge_event_order(const int64_t[::1] exch_ts not None, const int64_t[::1] local_ts not None,
+                      const int64_t[::1] by_exch not None, const int64_t[::1] by_local not None):
+    """hftbacktest's event-order correction (``correct_event_order``), for ``export``'s npz: the
+    events merged so that the exchange-side ones (flag 1) come in ``exch_ts`` order and the
+    local-side ones (flag 2) in ``local_ts`` order; an event that is next in both orders at once is
+    written once with both flags (3), else it is written twice, once for each side. ``by_exch`` and
+    ``by_local`` are the stable argsorts. Returns ``(index, flags)``: the output's rows are
+    ``events[index]`` with those side flags."""
+    cdef Py_ssize_t n = exch_ts.shape[0], i = 0, j = 0, k = 0
+    if local_ts.shape[0] != n or by_exch.shape[0] != n or by_local.shape[0] != n:
+        raise ValueError("arrays of different lengths")
+    index = np.empty(2 * n, dtype=np.int64)
+    flags = np.empty(2 * n, dtype=np.uint8)
+    cdef int64_t[::1] out = index
+    cdef uint8_t[::1] side = flags
+    cdef int64_t e, l
+    with nogil:
+        while i < n or j < n:
+            if i < n and j < n:
+                e = by_exch[i]
+                l = by_local[j]
+                if exch_ts[e] == exch_ts[l] and local_ts[e] == local_ts[l]:
+                    out[k] = e
+                    side[k] = 3
+                    i += 1
+                    j += 1
+                elif exch_ts[e] < exch_ts[l] or (exch_ts[e] == exch_ts[l]
+                                                 and local_ts[e] < local_ts[l]):
+                    out[k] = e
+                    side[k] = 1
+                    i += 1
+                else:
+                    out[k] = l
+                    side[k] = 2
+                    j += 1
+            elif j < n:
+                out[k] = by_local[j]
+                side[k] = 2
+                j += 1
+            else:
+                out[k] = by_exch[i]
+                side[k] = 1
+                i += 1
+            k += 1
+    return index[:k], flags[:k]
