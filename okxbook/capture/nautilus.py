@@ -120,7 +120,9 @@ class NautilusCatalogWriter:
             r, fr = rows[sel], f[sel]
             state = self._files.get(b)
             if state is None:
-                state = self._open(chunk.books[b], int(fr["px_decimals"][0]), int(fr["sz_decimals"][0]))
+                state = self._open(
+                    chunk.books[b], int(fr["px_decimals"][0]), int(fr["sz_decimals"][0])
+                )
                 self._files[b] = state
             action = _ACTION[r["action"]]
             clear = action == 4
@@ -186,7 +188,8 @@ class NautilusCatalogWriter:
         return {
             "schema": schema,
             "folder": folder,
-            "tmp": os.path.join(folder, ".okxbook-writing.parquet.tmp"),
+            # Unique per process and book: parallel exports of several files share a catalog.
+            "tmp": os.path.join(folder, f".okxbook-{os.getpid()}-{id(schema)}.parquet.tmp"),
             "writer": None,
             "first": 2**63,
             "last": 0,

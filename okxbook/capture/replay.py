@@ -54,6 +54,7 @@ class FrameSink(Protocol):
 
     def observe(self, book: Book, recv_ns: int, /) -> None: ...
 
+
 #: Counters reported per book, in this order.
 BOOK_FIELDS = (
     "frames",

@@ -111,9 +111,7 @@ def export_snapshots(
 
     top = TopLevels(levels, every_ns, batch_rows, flush)
     with stream:
-        report = replay(
-            names, verify_checksum, series=top, progress=progress, select=select
-        )
+        report = replay(names, verify_checksum, series=top, progress=progress, select=select)
         flush(top)
         stream.close({"report": report.as_dict()})
     return report

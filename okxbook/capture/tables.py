@@ -109,6 +109,7 @@ class ParquetStream:
             self.write(empty)
         from .export import METADATA_KEY
 
+        self.metadata["rows"] = self.rows
         self.metadata.update(final_metadata or {})
         self._writer.add_key_value_metadata({METADATA_KEY.decode(): json.dumps(self.metadata)})
         self._writer.close()
