@@ -64,6 +64,7 @@ from typing import TYPE_CHECKING, Any
 from ._series import TopSeries
 from .replay import ReplayReport, replay
 from .selection import Selection, parse_interval
+from .tables import METADATA_KEY
 
 if TYPE_CHECKING:  # pandas and pyarrow are the optional ``research`` extra: imported on use
     import pandas
@@ -83,8 +84,6 @@ __all__ = [
     "write_parquet",
 ]
 
-#: Schema metadata key holding the export's JSON description (bands, version, replay report).
-METADATA_KEY = b"okxbook"
 
 PathLike = str | os.PathLike[str]
 

@@ -5,7 +5,7 @@ This module owns the *file* side of capture and replay and nothing else: it turn
 stored (no JSON decode, no re-serialisation), and it formats/parses the tardis.dev-style line a
 recorder writes. It does not parse frames into book events, verify checksums or talk to a socket;
 replay hands these bytes to the same parse -> apply path as live data, so checksums verify on replay
-too (one parse path for live and stored data). Pure Python, no import from the rest of okxbook.
+too (one parse path for live and stored data). Pure Python; of okxbook it imports only the errors and ``tardis`` (its CSV reader).
 
 Line formats, recognised per line by one or two byte checks (no regex):
 
@@ -48,12 +48,16 @@ from typing import Any, BinaryIO, Final, NamedTuple
 
 from okxbook.errors import CaptureFormatError
 
+from .tardis import HEADER as TARDIS_CSV_HEADER
+from .tardis import iter_csv_frames
+
 __all__ = [
     "CARRY_PREFIX",
     "CaptureFormatError",
     "CaptureWarning",
     "CapturedFrame",
     "format_tardis_line",
+    "is_tardis_csv",
     "iter_frames",
     "parse_tardis_timestamp",
 ]
@@ -207,8 +211,6 @@ _READ_BUFFER = 1 << 16
 _ZSTD_READ = 1 << 18  # compressed bytes per zstd decode step (~1 MiB of lines)
 # tuple.__new__ skips the NamedTuple's Python-level __new__: half the cost per frame (~70 ns saved).
 _new_frame = tuple.__new__
-# The first line of a tardis.dev incremental_book_L2 CSV (``tardis`` turns its lines into frames).
-_TARDIS_CSV_HEADER = b"exchange,symbol,timestamp,local_timestamp,is_snapshot,side,price,amount"
 
 
 def _check_frame(frame: bytes) -> bytes:
@@ -376,6 +378,19 @@ def _warn(message: str) -> None:
     warnings.warn(message, CaptureWarning, stacklevel=4)
 
 
+def is_tardis_csv(path: str | os.PathLike[str]) -> bool:
+    """Whether the capture at ``path`` (plain or compressed) is a tardis.dev incremental_book_L2
+    CSV (its first line is the header); False for stdin and for what cannot be read."""
+    path = os.fspath(path)
+    if path == "-":
+        return False
+    try:
+        with ExitStack() as stack:
+            return _open_binary(path, stack).readline().rstrip(b"\r\n") == TARDIS_CSV_HEADER
+    except (OSError, EOFError, ImportError):
+        return False
+
+
 def iter_frames(
     path: str | os.PathLike[str],
     *,
@@ -420,9 +435,7 @@ def iter_frames(
                     continue
                 if first:
                     first = False
-                    if body == _TARDIS_CSV_HEADER:  # a tardis.dev incremental_book_L2 CSV
-                        from .tardis import iter_csv_frames
-
+                    if body == TARDIS_CSV_HEADER:  # a tardis.dev incremental_book_L2 CSV
                         for recv_ns, frame, at in iter_csv_frames(path, fh, line_no, problem):
                             yield _new_frame(CapturedFrame, (recv_ns, frame, at))
                         return

@@ -35,9 +35,9 @@ from okxbook.errors import (
     UnknownChannelError,
 )
 
-from .files import CARRY_PREFIX, CapturedFrame, iter_frames
+from .files import CARRY_PREFIX, CapturedFrame, is_tardis_csv, iter_frames
 from .selection import Selection
-from .tardis import NOTE_UNVERIFIED, is_tardis_csv
+from .tardis import NOTE_UNVERIFIED
 
 __all__ = [
     "FrameSink",

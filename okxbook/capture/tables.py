@@ -19,9 +19,12 @@ import numpy.typing as npt
 if TYPE_CHECKING:
     import pyarrow
 
-__all__ = ["ParquetStream", "book_column", "decimal_text", "utc_ns"]
+__all__ = ["METADATA_KEY", "ParquetStream", "book_column", "decimal_text", "utc_ns"]
 
 PathLike = str | os.PathLike[str]
+
+#: Schema (or, for a streamed file, footer) metadata key holding an export's JSON description.
+METADATA_KEY = b"okxbook"
 
 
 def book_column(codes: npt.NDArray[Any], names: list[str]) -> pyarrow.DictionaryArray:
@@ -107,8 +110,6 @@ class ParquetStream:
             if empty is None:
                 raise ValueError("nothing was written and no empty table was given")
             self.write(empty)
-        from .export import METADATA_KEY
-
         self.metadata["rows"] = self.rows
         self.metadata.update(final_metadata or {})
         self._writer.add_key_value_metadata({METADATA_KEY.decode(): json.dumps(self.metadata)})

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack
 from decimal import Decimal, InvalidOperation
 from typing import Any, BinaryIO, Final
 
@@ -34,7 +33,6 @@ __all__ = [
     "HEADER",
     "NOTE_UNVERIFIED",
     "TardisWriter",
-    "is_tardis_csv",
     "iter_csv_frames",
     "tardis_exchange",
     "tardis_table",
@@ -49,19 +47,6 @@ NOTE_UNVERIFIED: Final = (
 )
 #: The channel the synthesised frames are filed under (a full-depth incremental book).
 CHANNEL: Final = "books"
-
-
-def is_tardis_csv(path: str) -> bool:
-    """Whether the (plain or compressed) file at ``path`` starts with the CSV header."""
-    from .files import _open_binary
-
-    if path == "-":
-        return False
-    try:
-        with ExitStack() as stack:
-            return _open_binary(path, stack).readline().rstrip(b"\r\n") == HEADER
-    except (OSError, EOFError, ImportError):
-        return False
 
 
 def tardis_exchange(inst_id: str) -> str:
