@@ -22,6 +22,7 @@ text as received (nor group lines into frames).
 
 from __future__ import annotations
 
+import gzip
 import os
 from collections.abc import Callable, Iterator
 from decimal import Decimal, InvalidOperation
@@ -152,7 +153,6 @@ def tardis_table(chunk: Any) -> Any:
     next snapshot replaces the book)."""
     import numpy as np
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     from okxbook._deltas import DELETE, INSERT, TRIM, UPDATE
 
@@ -167,14 +167,17 @@ def tardis_table(chunk: Any) -> Any:
     book = f["book"].astype(np.int32)
     ts_us = f["ts_ms"] * 1000
     local_us = np.where(f["recv_ns"] != 0, f["recv_ns"] // 1000, ts_us)
+    def text(codes: Any, names: list[str]) -> Any:  # dictionary-decoded in Arrow, not per row
+        return pa.DictionaryArray.from_arrays(pa.array(codes), pa.array(names)).cast(pa.string())
+
     return pa.table(
         {
-            "exchange": pc.take(pa.array(exchanges, pa.string()), pa.array(book)),
-            "symbol": pc.take(pa.array(insts, pa.string()), pa.array(book)),
+            "exchange": text(book, exchanges),
+            "symbol": text(book, insts),
             "timestamp": pa.array(ts_us),
             "local_timestamp": pa.array(local_us),
             "is_snapshot": pa.array(f["is_snapshot"].astype(bool)),
-            "side": pa.array(np.where(rows["side"] > 0, "bid", "ask")),
+            "side": text((rows["side"] > 0).astype(np.int8), ["ask", "bid"]),
             "price": decimal_text(rows["px_ticks"], rows["px_decimals"]),
             "amount": decimal_text(rows["sz_lots"], rows["sz_decimals"]),
         }
@@ -191,8 +194,9 @@ class TardisWriter:
         self.path = path
         self.tmp = path + ".tmp"
         self.lines = 0
-        self._sink = (
-            pa.CompressedOutputStream(self.tmp, "gzip")
+        # gzip level 5: about the size of level 9 for these lines, at a fraction of the time.
+        self._sink: Any = (
+            gzip.open(self.tmp, "wb", compresslevel=5)
             if path.endswith(".gz")
             else pa.OSFile(self.tmp, "wb")
         )
