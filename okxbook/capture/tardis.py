@@ -167,6 +167,7 @@ def tardis_table(chunk: Any) -> Any:
     book = f["book"].astype(np.int32)
     ts_us = f["ts_ms"] * 1000
     local_us = np.where(f["recv_ns"] != 0, f["recv_ns"] // 1000, ts_us)
+
     def text(codes: Any, names: list[str]) -> Any:  # dictionary-decoded in Arrow, not per row
         return pa.DictionaryArray.from_arrays(pa.array(codes), pa.array(names)).cast(pa.string())
 
