@@ -354,8 +354,8 @@ cdef class TopLevels:
             memcpy(&dst[0], self._rows, <size_t>n * sizeof(LevelsRow))
             memcpy(&lview[0, 0], self._lv, <size_t>(n * width) * sizeof(int64_t))
         self._n = 0
-        cols = {name: raw[name].copy() for name in ("book", "time_ns", "recv_ns", "ts_ms",
-                                                      "seq_id")}
+        names = ("book", "time_ns", "recv_ns", "ts_ms", "seq_id")
+        cols = {name: raw[name].copy() for name in names}
         flags = raw["flags"]
         cols["valid"] = (flags & FLAG_VALID) != 0
         cols["px_decimals"] = ((flags >> PX_DEC_SHIFT) & 0xFF).astype("i1")
@@ -383,24 +383,24 @@ def merge_event_order(const int64_t[::1] exch_ts not None, const int64_t[::1] lo
     flags = np.empty(2 * n, dtype=np.uint8)
     cdef int64_t[::1] out = index
     cdef uint8_t[::1] side = flags
-    cdef int64_t e, l
+    cdef int64_t e, lo
     with nogil:
         while i < n or j < n:
             if i < n and j < n:
                 e = by_exch[i]
-                l = by_local[j]
-                if exch_ts[e] == exch_ts[l] and local_ts[e] == local_ts[l]:
+                lo = by_local[j]
+                if exch_ts[e] == exch_ts[lo] and local_ts[e] == local_ts[lo]:
                     out[k] = e
                     side[k] = 3
                     i += 1
                     j += 1
-                elif exch_ts[e] < exch_ts[l] or (exch_ts[e] == exch_ts[l]
-                                                 and local_ts[e] < local_ts[l]):
+                elif exch_ts[e] < exch_ts[lo] or (
+                        exch_ts[e] == exch_ts[lo] and local_ts[e] < local_ts[lo]):
                     out[k] = e
                     side[k] = 1
                     i += 1
                 else:
-                    out[k] = l
+                    out[k] = lo
                     side[k] = 2
                     j += 1
             elif j < n:

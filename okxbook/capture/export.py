@@ -7,7 +7,7 @@ one of :data:`FORMATS`:
 series         one row per book frame: top of book and depth bands (below; ``TopSeries``)
 snapshots      wide top-N table ``bid_px_0..N-1`` ... per frame or per interval (``snapshots``)
 deltas         long table, one row per level change, exact (``deltatable``)
-tardis         tardis.dev ``incremental_book_L2`` CSV (``tardis``; read back by replay too)
+tardis         tardis.dev ``incremental_book_L2`` CSV (``tardis_writer``; replay reads it too)
 hftbacktest    hftbacktest event array ``.npz`` for one book (``hft``)
 nautilus       nautilus_trader ``OrderBookDelta`` Parquet catalog directory (``nautilus``)
 =============  ============================================================================
@@ -358,7 +358,7 @@ def export(
         return ExportResult(format, report, read_metadata(out)["rows"], [out])
     if format == "tardis":
         from .deltastream import replay_deltas
-        from .tardis import TardisWriter
+        from .tardis_writer import TardisWriter
 
         writer = TardisWriter(out)
         try:
