@@ -68,8 +68,8 @@ def main() -> None:
         us = {k: v / len(updates) * 1e6 for k, v in best.items()}
         print(
             f"| {name} | {us['orjson']:.2f} | {us['off']:.2f} | {us['single']:.2f} "
-            f"(+{us['single'] - us['off']:.2f}) | {us['batch']:.2f} "
-            f"(+{us['batch'] - us['off']:.2f}) |"
+            f"({us['single'] - us['off']:+.2f}) | {us['batch']:.2f} "
+            f"({us['batch'] - us['off']:+.2f}) |"
         )
 
 

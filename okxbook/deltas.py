@@ -15,18 +15,38 @@ import numpy as np
 import numpy.typing as npt
 
 from ._deltas import (
+    ACTION_NAMES,
     CLEAR,
     DELETE,
+    DELTA_DTYPE,
+    FRAME_DTYPE,
     INSERT,
     INVALID,
     RESCALE,
     STATUS_NAMES,
     TRIM,
     UPDATE,
+    DeltaRecorder,
 )
 from .errors import DeltaError
 
-__all__ = ["LEVEL_DTYPE", "DeltaBook"]
+# The row layouts and action codes live in the extension (okxbook._deltas); this is their public home.
+__all__ = [
+    "ACTION_NAMES",
+    "CLEAR",
+    "DELETE",
+    "DELTA_DTYPE",
+    "FRAME_DTYPE",
+    "INSERT",
+    "INVALID",
+    "LEVEL_DTYPE",
+    "RESCALE",
+    "STATUS_NAMES",
+    "TRIM",
+    "UPDATE",
+    "DeltaBook",
+    "DeltaRecorder",
+]
 
 #: One row of ``DeltaBook.bids()`` / ``asks()``.
 LEVEL_DTYPE = np.dtype(

@@ -42,6 +42,8 @@ LAYERS: dict[str, tuple[str, ...]] = {
     ),
     "feed": ("okxbook.feed", "okxbook.feed.*"),
     "capture": ("okxbook.capture", "okxbook.capture.*"),
+    # Deltas to other hosts over a messaging library (ZeroMQ first; issue 11).
+    "publish": ("okxbook.publish", "okxbook.publish.*"),
     # The OKX endpoint protocol shared by `capture.serve` and `testing.LocalExchange` (issue 8).
     "endpoint": ("okxbook.endpoint*",),
     "testing": ("okxbook.testing", "okxbook.testing.*"),
@@ -57,11 +59,14 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "core": frozenset({"facts", "core"}),
     "feed": frozenset({"facts", "core", "feed"}),
     "capture": frozenset({"facts", "core", "capture", "endpoint"}),
+    "publish": frozenset({"facts", "core", "feed", "publish"}),
     # The endpoint module serves the independent reference too, so it may not lean on the core.
     "endpoint": frozenset({"facts", "endpoint"}),
     # The exchange side checks the core independently: it never imports it.
     "testing": frozenset({"facts", "endpoint", "testing"}),
-    "cli": frozenset({"facts", "core", "feed", "capture", "endpoint", "testing", "cli", "root"}),
+    "cli": frozenset(
+        {"facts", "core", "feed", "capture", "endpoint", "testing", "publish", "cli", "root"}
+    ),
     "main": frozenset({"cli"}),
     "root": frozenset({"facts", "core", "capture"}),
 }

@@ -4,6 +4,7 @@
 picows; ``ratelimit``, ``auth`` and ``rest`` hold OKX's limits, login and REST snapshots."""
 
 from .auth import Credentials
+from .deltas import BookDeltas, DeltaOverflow, DeltaStream
 from .feed import (
     DEMO_URL,
     PROD_REST_URL,
@@ -20,9 +21,12 @@ __all__ = [
     "DEMO_URL",
     "PROD_REST_URL",
     "PROD_URL",
+    "BookDeltas",
     "BookStatus",
     "CallbackHandle",
     "Credentials",
+    "DeltaOverflow",
+    "DeltaStream",
     "Feed",
     "Subscription",
     "SubscriptionError",

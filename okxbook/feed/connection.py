@@ -92,6 +92,7 @@ class ConnectionListener(Protocol):
     def upgrade_notice(self, conn: Connection) -> None: ...
     def successor_progress(self, conn: Connection) -> None: ...
     def disconnected(self, conn: Connection) -> None: ...
+    def deltas_ready(self, conn: Connection, recv_ns: int) -> None: ...
 
 
 @dataclass
@@ -533,6 +534,8 @@ class Connection:
         except Exception:  # a bug must not kill the connection's receive path
             log.exception("%s: unexpected error applying a frame", self.name)
             return
+        finally:
+            self.listener.deltas_ready(self, recv_ns)  # delta consumers (feed/deltas.py)
         if type(result) is Book:
             cs = self.by_book.get(result)
             if cs is None:
@@ -811,4 +814,6 @@ class Connection:
         except (SequenceError, ChecksumError, FrameError) as exc:
             self._schedule_resync(cs, f"REST splice failed: {exc}")
             return
+        finally:
+            self.listener.deltas_ready(self, recv_ns)
         self._went_live(cs, recv_ns)

@@ -28,6 +28,7 @@ from okxbook.events import Event
 
 from .auth import Credentials
 from .connection import BOOK_PING_AFTER, BOOK_PONG_TIMEOUT, Connection, ConnectionSettings, Key
+from .deltas import BookDeltas, DeltaHub, DeltaStream
 from .sync import Position, ResyncPacing, successor_ready
 from .tops import Top, TopStream, top_of
 from .transport import TRANSPORTS
@@ -232,6 +233,7 @@ class Feed:
         self._status_callbacks: list[Callable[[str, str, BookStatus], None]] = []
         self._successors: dict[Connection, Connection] = {}
         self._listener = _Listener(self)
+        self._deltas = DeltaHub(self)
         self._settings = ConnectionSettings(
             url=self.url,
             rest_url=self.rest_url,
@@ -295,6 +297,7 @@ class Feed:
             await conn.stop()
         for stream in list(self._streams):
             stream.close()
+        self._deltas.close()
         if self.http is not None:
             await self.http.aclose()
 
@@ -361,6 +364,39 @@ class Feed:
         self._status_callbacks.append(callback)
         return CallbackHandle(self._status_callbacks, callback)
 
+    def deltas(self, *keys: tuple[str, str] | str, maxsize: int = 10_000) -> DeltaStream:
+        """A stream of every frame's level changes (``BookDeltas``) for the given subscriptions
+        (all if none given), starting with a snapshot of each book that has one. At most
+        ``maxsize`` frames wait; a book whose frames do not fit yields a ``DeltaOverflow`` (the
+        seqIds it lost) and then a fresh snapshot: never a silent hole (``okxbook.feed.deltas``)."""
+        return self._deltas.stream(self._wanted(keys), maxsize)
+
+    def on_deltas(
+        self, callback: Callable[[BookDeltas], None], *, snapshot: bool = True
+    ) -> CallbackHandle:
+        """``callback(deltas)`` with every frame's changes (``BookDeltas``), synchronously from
+        the receive path; ``deltas.rows`` is valid during the call only. With ``snapshot`` it is
+        first called with a snapshot of each book that has one."""
+        _check_sync(callback, "on_deltas")
+        self._deltas.add_callback(callback, snapshot)
+        return CallbackHandle(self._deltas._callbacks, callback)
+
+    def on_depth(self, callback: Callable[[Book, int], None]) -> CallbackHandle:
+        """``callback(book, recv_ns)`` after every frame that changed any level of a book (not
+        only its top), synchronously from the receive path."""
+        _check_sync(callback, "on_depth")
+        self._deltas.add_depth_callback(callback)
+        return CallbackHandle(self._deltas._depth_callbacks, callback)
+
+    def _wanted(self, keys: tuple[tuple[str, str] | str, ...]) -> list[tuple[str, str]] | None:
+        if not keys:
+            return None
+        wanted = [k if isinstance(k, tuple) else (self.keys[0][0], k) for k in keys]
+        for k in wanted:
+            if k not in self.subs:
+                raise KeyError(k)
+        return wanted
+
     def remove_callback(self, handle: CallbackHandle) -> None:
         """Stop the calls of a callback registered with ``on_top``/``on_status``."""
         handle.remove()
@@ -394,6 +430,7 @@ class Feed:
     def _set_status(self, sub: Subscription, state: str, reason: str | None) -> None:
         if sub.status.state == state and sub.status.reason == reason:
             return
+        self._deltas.drain()  # an invalidate before this change reaches delta consumers first
         sub.status = BookStatus(state, reason, time.time())
         if state == "live":
             sub.was_live = True
@@ -469,6 +506,7 @@ class Feed:
         keys = successor.subscriptions()
         for key in keys:
             self.book(*key).copy_from(successor.books.book(*key))
+        self._deltas.drain()
         staged_frames = successor.take_staged_frames()
         if self.recorder is not None:
             # The recording continues with the successor's stream from its own snapshots, behind
@@ -523,3 +561,6 @@ class _Listener:
 
     def disconnected(self, conn: Connection) -> None:
         self.feed._disconnected(conn)
+
+    def deltas_ready(self, conn: Connection, recv_ns: int) -> None:
+        self.feed._deltas.drain(recv_ns)
