@@ -371,3 +371,19 @@ def test_books_rpi_third_field_reaches_the_delta_table(tmp_path):
     inserts = df[df["action"] == "insert"]
     assert sorted(inserts["extra"].map(float)) == sorted(float(lv[2]) for lv in levels)
     assert sorted(inserts["orders"]) == sorted(int(lv[3]) for lv in levels)
+
+
+def test_streamed_row_groups_hold_the_same_rows_as_one_batch(tmp_path):
+    from okxbook.capture.deltatable import export_deltas
+    from okxbook.capture.snapshots import export_snapshots
+
+    small, big = tmp_path / "small.parquet", tmp_path / "big.parquet"
+    export_deltas([L2_TBT], small, batch_rows=1_000)
+    export_deltas([L2_TBT], big, batch_rows=10_000_000)
+    assert pq.ParquetFile(small).metadata.num_row_groups > 5
+    assert pq.ParquetFile(big).metadata.num_row_groups == 1
+    pd.testing.assert_frame_equal(pd.read_parquet(small), pd.read_parquet(big))
+    export_snapshots([L2_TBT], small, levels=3, batch_rows=500)
+    export_snapshots([L2_TBT], big, levels=3)
+    assert pq.ParquetFile(small).metadata.num_row_groups > 5
+    pd.testing.assert_frame_equal(pd.read_parquet(small), pd.read_parquet(big))
