@@ -2,6 +2,7 @@
 
     nox -s tests              # 3.11, 3.12, 3.13: each one present gets a fresh venv and a build
     nox -s tests-3.12         # one of them
+    nox -s nautilus           # --format nautilus read back by nautilus_trader (CPython 3.12)
 
 An interpreter that is not installed is skipped by nox (``error_on_missing_interpreters`` off);
 ``.ci/run`` decides which ones must be there. Besides ``PATH``, the pyenv versions under
@@ -40,3 +41,11 @@ def tests(session: nox.Session) -> None:
     # No asyncio debug mode here: .ci/run's 3.11 run has it; on 3.13, dask's LocalCluster (whose
     # workers inherit the variable) never finishes starting under it (test_parallel hangs).
     session.run("python", "-m", "pytest", "-q", *session.posargs)
+
+
+@nox.session(python="3.12")
+def nautilus(session: nox.Session) -> None:
+    """The nautilus catalog export read back by the real nautilus_trader (it needs CPython >=
+    3.12, so it cannot join the 3.11 run): okxbook built for 3.12 with the ``nautilus`` extra."""
+    session.install("-q", "-e", ".[nautilus]", "pytest>=8", "pytest-timeout>=2.3", "pyarrow>=15")
+    session.run("python", "-m", "pytest", "-q", "tests/test_export_nautilus.py", *session.posargs)

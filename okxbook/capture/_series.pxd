@@ -22,6 +22,7 @@ cdef enum:
     FLAG_CROSSED = 2
     FLAG_TOP_CHANGED = 4
     PX_DEC_SHIFT = 8    # flags bits 8..15: the book's px_decimals when the row was taken
+    SZ_DEC_SHIFT = 16   # TopLevels flags bits 16..23: its sz_decimals
 
 cdef class TopSeries:
     cdef TopRow* _rows
@@ -37,4 +38,38 @@ cdef class TopSeries:
     cdef int _grow(self) except -1
     cdef void _band(self, Book book, bint bids, double mid, double sz_div, double direction,
                     double* out) noexcept
+    cpdef void observe(self, Book book, int64_t recv_ns) except *
+
+
+ctypedef struct LevelsRow:
+    int64_t time_ns     # the frame's time (recv_ns, else ts_ms * 10**6) or the interval end
+    int64_t recv_ns
+    int64_t ts_ms
+    int64_t seq_id
+    int32_t book        # index into TopLevels.book_names
+    int32_t flags       # FLAG_VALID | px_decimals << 8 | sz_decimals << 16
+
+
+cdef class TopLevels:
+    cdef LevelsRow* _rows
+    cdef int64_t* _lv           # n_rows x (4 * n_levels): bid px, bid sz, ask px, ask sz
+    cdef Py_ssize_t _n
+    cdef Py_ssize_t _cap
+    cdef readonly int n_levels
+    cdef readonly int64_t every_ns
+    cdef int64_t _next          # the next interval end to emit (every_ns > 0); 0: none yet
+    cdef Py_ssize_t _batch      # call _on_full once this many rows are held (0: never)
+    cdef object _on_full
+    cdef LevelsRow* _last       # per book: its state after its last frame (every_ns > 0)
+    cdef int64_t* _last_lv
+    cdef Py_ssize_t _n_books
+    cdef Py_ssize_t _n_filled   # books whose _last row is written (indexes are given in order)
+    cdef Py_ssize_t _cap_books
+    cdef dict _book_index
+    cdef list _book_names
+    cdef int _grow(self) except -1
+    cdef int _grow_books(self) except -1
+    cdef int32_t _index(self, Book book) except -1
+    cdef void _fill(self, Book book, int64_t time_ns, int64_t recv_ns, LevelsRow* row,
+                    int64_t* lv) noexcept
     cpdef void observe(self, Book book, int64_t recv_ns) except *

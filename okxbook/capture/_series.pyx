@@ -7,7 +7,7 @@ points of the mid on each side) is written into C buffers, so a months-long repl
 object per frame. ``columns()`` hands the result over as numpy arrays (ready for pandas/pyarrow).
 """
 
-from libc.stdint cimport int64_t, int32_t
+from libc.stdint cimport int64_t, int32_t, uint8_t
 from libc.stdlib cimport realloc, free
 from libc.string cimport memcpy
 from libc.math cimport NAN
@@ -179,3 +179,237 @@ cdef class TopSeries:
             cols[f"bid_depth_{label}bps"] = depth[:, k].copy()
             cols[f"ask_depth_{label}bps"] = depth[:, self._n_bps + k].copy()
         return cols
+
+
+cdef inline int64_t frame_time_ns(Book book, int64_t recv_ns) noexcept:
+    """The time a frame is filed under: its receive time, else its exchange ``ts``."""
+    return recv_ns if recv_ns else book.ts_ms * 1_000_000
+
+
+cdef class TopLevels:
+    """The top ``n_levels`` of each side, one row per observed frame or, with ``every_ns``, one row
+    per book at each multiple of ``every_ns`` (the book as it stood then: after its last frame at
+    or before that time), the wide table of ``export.write_snapshots``.
+
+    Rows are kept in C buffers (no Python object per row or level) until ``take()`` hands them
+    over as numpy columns and empties the buffers; ``on_full(self)`` is called once ``batch_rows``
+    rows are held, so a writer bounds memory by taking them there. Prices and sizes are kept exact
+    (ticks and lots at the row's decimals)."""
+
+    def __cinit__(self):
+        self._rows = NULL
+        self._lv = NULL
+        self._last = NULL
+        self._last_lv = NULL
+        self._n = self._cap = self._n_books = self._cap_books = self._n_filled = 0
+        self._next = 0
+
+    def __init__(self, int n_levels=10, int64_t every_ns=0, Py_ssize_t batch_rows=0,
+                 on_full=None):
+        if n_levels < 1 or n_levels > 400:
+            raise ValueError("n_levels: 1 to 400")
+        if every_ns < 0:
+            raise ValueError("every_ns: 0 (every frame) or a positive interval")
+        self.n_levels = n_levels
+        self.every_ns = every_ns
+        self._batch = batch_rows if on_full is not None else 0
+        self._on_full = on_full
+        self._book_index = {}
+        self._book_names = []
+
+    def __dealloc__(self):
+        free(self._rows)
+        free(self._lv)
+        free(self._last)
+        free(self._last_lv)
+
+    def __len__(self):
+        return self._n
+
+    @property
+    def book_names(self) -> list:
+        """``"channel/instId"`` of each book index used in the ``book`` column."""
+        return list(self._book_names)
+
+    cdef int _grow(self) except -1:
+        cdef Py_ssize_t cap = self._cap * 2 if self._cap else 1024
+        cdef LevelsRow* rows = <LevelsRow*>realloc(self._rows, <size_t>cap * sizeof(LevelsRow))
+        if rows == NULL:
+            raise MemoryError()
+        self._rows = rows
+        cdef int64_t* lv = <int64_t*>realloc(
+            self._lv, <size_t>(cap * 4 * self.n_levels) * sizeof(int64_t))
+        if lv == NULL:
+            raise MemoryError()
+        self._lv = lv
+        self._cap = cap
+        return 0
+
+    cdef int _grow_books(self) except -1:
+        cdef Py_ssize_t cap = self._cap_books * 2 if self._cap_books else 8
+        cdef LevelsRow* rows = <LevelsRow*>realloc(self._last, <size_t>cap * sizeof(LevelsRow))
+        if rows == NULL:
+            raise MemoryError()
+        self._last = rows
+        cdef int64_t* lv = <int64_t*>realloc(
+            self._last_lv, <size_t>(cap * 4 * self.n_levels) * sizeof(int64_t))
+        if lv == NULL:
+            raise MemoryError()
+        self._last_lv = lv
+        self._cap_books = cap
+        return 0
+
+    cdef int32_t _index(self, Book book) except -1:
+        index = self._book_index.get(book)
+        if index is not None:
+            return <int32_t>index
+        if self._n_books == self._cap_books:
+            self._grow_books()
+        i = len(self._book_names)
+        self._book_index[book] = i
+        self._book_names.append(f"{book.channel}/{book.inst_id}")
+        self._n_books += 1
+        return <int32_t>i
+
+    cdef void _fill(self, Book book, int64_t time_ns, int64_t recv_ns, LevelsRow* row,
+                    int64_t* lv) noexcept:
+        """The book's top levels into ``lv`` (absent levels: price and size 0)."""
+        cdef int n = self.n_levels, i
+        cdef Py_ssize_t nb = book_n_bids(book), na = book_n_asks(book)
+        cdef const Level* level
+        row.time_ns = time_ns
+        row.recv_ns = recv_ns
+        row.ts_ms = book.ts_ms
+        row.seq_id = book_seq_id(book)
+        row.flags = ((FLAG_VALID if book_is_live(book) else 0)
+                     | ((book.px_decimals & 0xFF) << PX_DEC_SHIFT)
+                     | ((book.sz_decimals & 0xFF) << SZ_DEC_SHIFT))
+        for i in range(n):
+            if i < nb:
+                level = book_bid_level(book, i)
+                lv[i] = level.px
+                lv[n + i] = level.sz
+            else:
+                lv[i] = lv[n + i] = 0
+            if i < na:
+                level = book_ask_level(book, i)
+                lv[2 * n + i] = level.px
+                lv[3 * n + i] = level.sz
+            else:
+                lv[2 * n + i] = lv[3 * n + i] = 0
+
+    cpdef void observe(self, Book book, int64_t recv_ns) except *:
+        """Record the book after the frame it just applied (received at ``recv_ns``, 0: unknown)."""
+        cdef int32_t index = self._index(book)
+        cdef int64_t t = frame_time_ns(book, recv_ns)
+        cdef Py_ssize_t width = 4 * self.n_levels, j
+        cdef LevelsRow* row
+        if self.every_ns == 0:
+            if self._n == self._cap:
+                self._grow()
+            row = &self._rows[self._n]
+            self._fill(book, t, recv_ns, row, &self._lv[self._n * width])
+            row.book = index
+            self._n += 1
+            if self._batch and self._n >= self._batch:
+                self._on_full(self)
+            return
+        if self._next == 0:
+            # The first interval end at or after the first frame (floor division toward -inf).
+            self._next = ((t + self.every_ns - 1) // self.every_ns) * self.every_ns
+        # Frames come in time order: the first one past an interval end closes it, and every book
+        # seen so far is written as it stood after its last frame up to that end.
+        while t > self._next:
+            for j in range(self._n_filled):
+                if self._n == self._cap:
+                    self._grow()
+                self._rows[self._n] = self._last[j]
+                self._rows[self._n].time_ns = self._next
+                memcpy(&self._lv[self._n * width], &self._last_lv[j * width],
+                       <size_t>width * sizeof(int64_t))
+                self._n += 1
+            self._next += self.every_ns
+        row = &self._last[index]
+        self._fill(book, t, recv_ns, row, &self._last_lv[index * width])
+        row.book = index
+        if index >= self._n_filled:
+            self._n_filled = index + 1
+        if self._batch and self._n >= self._batch:
+            self._on_full(self)
+
+    def take(self) -> dict:
+        """The rows recorded since the last ``take`` as numpy columns (then forgotten): ``book``
+        (int32 index into ``book_names``), ``time_ns``, ``recv_ns``, ``ts_ms``, ``seq_id``,
+        ``valid``, ``px_decimals``, ``sz_decimals`` and the int64 ``bid_px``, ``bid_sz``,
+        ``ask_px``, ``ask_sz`` blocks of shape (rows, n_levels), in ticks and lots (0: no level)."""
+        dtype = np.dtype([("time_ns", "i8"), ("recv_ns", "i8"), ("ts_ms", "i8"),
+                          ("seq_id", "i8"), ("book", "i4"), ("flags", "i4")])
+        assert dtype.itemsize == sizeof(LevelsRow)
+        cdef Py_ssize_t n = self._n, width = 4 * self.n_levels
+        raw = np.empty(n, dtype=dtype)
+        lv = np.empty((n, width), dtype=np.int64)
+        cdef unsigned char[::1] dst = raw.view(np.uint8)
+        cdef int64_t[:, ::1] lview = lv
+        if n:
+            memcpy(&dst[0], self._rows, <size_t>n * sizeof(LevelsRow))
+            memcpy(&lview[0, 0], self._lv, <size_t>(n * width) * sizeof(int64_t))
+        self._n = 0
+        names = ("book", "time_ns", "recv_ns", "ts_ms", "seq_id")
+        cols = {name: raw[name].copy() for name in names}
+        flags = raw["flags"]
+        cols["valid"] = (flags & FLAG_VALID) != 0
+        cols["px_decimals"] = ((flags >> PX_DEC_SHIFT) & 0xFF).astype("i1")
+        cols["sz_decimals"] = ((flags >> SZ_DEC_SHIFT) & 0xFF).astype("i1")
+        k = self.n_levels
+        cols["bid_px"] = lv[:, 0:k]
+        cols["bid_sz"] = lv[:, k:2 * k]
+        cols["ask_px"] = lv[:, 2 * k:3 * k]
+        cols["ask_sz"] = lv[:, 3 * k:4 * k]
+        return cols
+
+
+def merge_event_order(const int64_t[::1] exch_ts not None, const int64_t[::1] local_ts not None,
+                      const int64_t[::1] by_exch not None, const int64_t[::1] by_local not None):
+    """hftbacktest's event-order correction (``correct_event_order``), for ``export``'s npz: the
+    events merged so that the exchange-side ones (flag 1) come in ``exch_ts`` order and the
+    local-side ones (flag 2) in ``local_ts`` order; an event that is next in both orders at once is
+    written once with both flags (3), else it is written twice, once for each side. ``by_exch`` and
+    ``by_local`` are the stable argsorts. Returns ``(index, flags)``: the output's rows are
+    ``events[index]`` with those side flags."""
+    cdef Py_ssize_t n = exch_ts.shape[0], i = 0, j = 0, k = 0
+    if local_ts.shape[0] != n or by_exch.shape[0] != n or by_local.shape[0] != n:
+        raise ValueError("arrays of different lengths")
+    index = np.empty(2 * n, dtype=np.int64)
+    flags = np.empty(2 * n, dtype=np.uint8)
+    cdef int64_t[::1] out = index
+    cdef uint8_t[::1] side = flags
+    cdef int64_t e, lo
+    with nogil:
+        while i < n or j < n:
+            if i < n and j < n:
+                e = by_exch[i]
+                lo = by_local[j]
+                if exch_ts[e] == exch_ts[lo] and local_ts[e] == local_ts[lo]:
+                    out[k] = e
+                    side[k] = 3
+                    i += 1
+                    j += 1
+                elif exch_ts[e] < exch_ts[lo] or (
+                        exch_ts[e] == exch_ts[lo] and local_ts[e] < local_ts[lo]):
+                    out[k] = e
+                    side[k] = 1
+                    i += 1
+                else:
+                    out[k] = lo
+                    side[k] = 2
+                    j += 1
+            elif j < n:
+                out[k] = by_local[j]
+                side[k] = 2
+                j += 1
+            else:
+                out[k] = by_exch[i]
+                side[k] = 1
+                i += 1
+            k += 1
+    return index[:k], flags[:k]

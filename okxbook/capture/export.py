@@ -1,4 +1,21 @@
-"""Research exports: replay captures into a ``TopSeries`` and hand it over as pandas, Arrow or Parquet.
+"""Research exports: replay captures into the tables and files researchers and backtesters load.
+
+:func:`export` is the one entry point (``okxbook replay FILE... --export PATH --format F``), with F
+one of :data:`FORMATS`:
+
+=============  ============================================================================
+series         one row per book frame: top of book and depth bands (below; ``TopSeries``)
+snapshots      wide top-N table ``bid_px_0..N-1`` ... per frame or per interval (``snapshots``)
+deltas         long table, one row per level change, exact (``deltatable``)
+tardis         tardis.dev ``incremental_book_L2`` CSV (``tardis_writer``; replay reads it too)
+hftbacktest    hftbacktest event array ``.npz`` for one book (``hft``)
+nautilus       nautilus_trader ``OrderBookDelta`` Parquet catalog directory (``nautilus``)
+=============  ============================================================================
+
+Every format takes the same selection (``books``: ``channel/instId`` keys, ``start``/``end``: the
+time window; ``selection``) and is written while the replay runs, in bounded memory (hftbacktest
+excepted: its corrections sort the whole array). The delta-based formats start every book with a
+whole book (``deltastream``).
 
 Owns the conversion of a ``TopSeries`` (one row per book frame, recorded in C during replay) into
 tables, and the one-call ``export_replay`` that writes a Parquet file. It adds no replay loop of its
@@ -41,18 +58,24 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ._series import TopSeries
 from .replay import ReplayReport, replay
+from .selection import Selection, parse_interval
+from .tables import METADATA_KEY
 
 if TYPE_CHECKING:  # pandas and pyarrow are the optional ``research`` extra: imported on use
     import pandas
     import pyarrow
 
 __all__ = [
+    "FORMATS",
     "METADATA_KEY",
+    "ExportResult",
     "depth_columns",
+    "export",
     "export_replay",
     "read_metadata",
     "replay_series",
@@ -61,8 +84,6 @@ __all__ = [
     "write_parquet",
 ]
 
-#: Schema metadata key holding the export's JSON description (bands, version, replay report).
-METADATA_KEY = b"okxbook"
 
 PathLike = str | os.PathLike[str]
 
@@ -81,6 +102,7 @@ def replay_series(
     only_top_changes: bool = False,
     verify_checksum: bool = True,
     progress: bool | None = False,
+    select: Selection | None = None,
 ) -> tuple[TopSeries, ReplayReport]:
     """Replay ``paths`` as one stream (in order, as ``replay.replay`` does) and record a row per
     book frame into a new ``TopSeries(bps, only_top_changes)``.
@@ -89,7 +111,9 @@ def replay_series(
     ``okxbook.progress``). Off by default so library calls stay quiet.
     """
     series = TopSeries(bps=bps, only_top_changes=only_top_changes)
-    report = replay(_as_path_list(paths), verify_checksum, series=series, progress=progress)
+    report = replay(
+        _as_path_list(paths), verify_checksum, series=series, progress=progress, select=select
+    )
     return series, report
 
 
@@ -225,7 +249,10 @@ def read_metadata(path: PathLike) -> dict[str, Any]:
     """The ``okxbook`` JSON stored in an exported Parquet file's schema (bands, version, report)."""
     import pyarrow.parquet as pq
 
+    # A streamed export writes it into the file footer at close; write_parquet into the schema.
     raw = (pq.read_schema(path).metadata or {}).get(METADATA_KEY)
+    if raw is None:
+        raw = (pq.ParquetFile(path).metadata.metadata or {}).get(METADATA_KEY)
     return json.loads(raw) if raw else {}
 
 
@@ -237,6 +264,7 @@ def export_replay(
     only_top_changes: bool = False,
     verify_checksum: bool = True,
     progress: bool | None = False,
+    select: Selection | None = None,
 ) -> ReplayReport:
     """Replay ``paths`` as one stream and write every book frame's row to the Parquet file
     ``out_path`` (one file; ``book`` is a dictionary column). Returns the replay report, which is
@@ -248,6 +276,7 @@ def export_replay(
         only_top_changes=only_top_changes,
         verify_checksum=verify_checksum,
         progress=progress,
+        select=select,
     )
     write_parquet(
         series,
@@ -255,3 +284,107 @@ def export_replay(
         metadata={"sources": [os.fspath(p) for p in path_list], "report": report.as_dict()},
     )
     return report
+
+
+#: The ``--format`` values of ``okxbook replay --export``.
+FORMATS = ("series", "snapshots", "deltas", "tardis", "hftbacktest", "nautilus")
+
+
+@dataclass
+class ExportResult:
+    """What :func:`export` wrote: ``rows`` (table rows, CSV lines or events), ``paths`` (the files
+    written) and format details (hftbacktest: ``tick_size``, ``lot_size``, ``book``)."""
+
+    format: str
+    report: ReplayReport
+    rows: int
+    paths: list[str]
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        """One line for the CLI."""
+        what = {"tardis": "lines", "hftbacktest": "events"}.get(self.format, "rows")
+        where = self.paths[0] if len(self.paths) == 1 else f"{len(self.paths)} files"
+        extra = "".join(f", {k} {v}" for k, v in self.details.items())
+        return f"wrote {where} ({self.format}: {self.rows} {what}{extra})"
+
+
+def export(
+    paths: PathLike | Iterable[PathLike],
+    out_path: PathLike,
+    format: str = "series",
+    *,
+    books: Iterable[str] | None = None,
+    start: int | str | None = None,
+    end: int | str | None = None,
+    levels: int = 10,
+    every: int | str | None = None,
+    exact: bool = False,
+    bps: Iterable[float] = (5, 10, 25),
+    verify_checksum: bool = True,
+    progress: bool | None = False,
+) -> ExportResult:
+    """Replay ``paths`` as one stream and write ``format`` (:data:`FORMATS`) to ``out_path`` (a
+    file; for ``nautilus`` the catalog directory). ``books``: ``"channel/instId"`` keys to keep
+    (default all; hftbacktest needs exactly one book in the result); ``start``/``end``: the time
+    window, ns or ISO text (``selection.parse_time``); ``levels``/``every``/``exact``: the
+    snapshots table's depth, interval (ns or ``"100ms"``) and integer columns; ``bps``: the series'
+    depth bands."""
+    if format not in FORMATS:
+        raise ValueError(f"format {format!r}: expected one of {', '.join(FORMATS)}")
+    path_list = [os.fspath(p) for p in _as_path_list(paths)]
+    out = os.fspath(out_path)
+    select = Selection.of(books, start, end)
+    common: dict[str, Any] = {
+        "select": select,
+        "verify_checksum": verify_checksum,
+        "progress": progress,
+    }
+    if format == "series":
+        report = export_replay(path_list, out, bps=bps, **common)
+        return ExportResult(format, report, _parquet_rows(out), [out])
+    if format == "snapshots":
+        from .snapshots import export_snapshots
+
+        every_ns = parse_interval(every) if isinstance(every, str) else int(every or 0)
+        report = export_snapshots(
+            path_list, out, levels=levels, every_ns=every_ns, exact=exact, **common
+        )
+        return ExportResult(format, report, read_metadata(out).get("rows", 0), [out])
+    if format == "deltas":
+        from .deltatable import export_deltas
+
+        report = export_deltas(path_list, out, **common)
+        return ExportResult(format, report, read_metadata(out)["rows"], [out])
+    if format == "tardis":
+        from .deltastream import replay_deltas
+        from .tardis_writer import TardisWriter
+
+        writer = TardisWriter(out)
+        try:
+            report, _ = replay_deltas(path_list, writer.write, **common)
+        except BaseException:
+            writer.abort()
+            raise
+        writer.close()
+        return ExportResult(format, report, writer.lines, [out])
+    if format == "hftbacktest":
+        from .hft import export_hftbacktest
+
+        report, hft = export_hftbacktest(path_list, out, **common)
+        details = {
+            "book": hft.book,
+            "tick_size": f"{hft.tick_size:g}",
+            "lot_size": f"{hft.lot_size:g}",
+        }
+        return ExportResult(format, report, hft.events, [out], details)
+    from .nautilus import export_nautilus
+
+    report, files = export_nautilus(path_list, out, **common)
+    return ExportResult(format, report, sum(_parquet_rows(f) for f in files), files)
+
+
+def _parquet_rows(path: str) -> int:
+    import pyarrow.parquet as pq
+
+    return int(pq.ParquetFile(path).metadata.num_rows)

@@ -5,7 +5,7 @@ This module owns the *file* side of capture and replay and nothing else: it turn
 stored (no JSON decode, no re-serialisation), and it formats/parses the tardis.dev-style line a
 recorder writes. It does not parse frames into book events, verify checksums or talk to a socket;
 replay hands these bytes to the same parse -> apply path as live data, so checksums verify on replay
-too (one parse path for live and stored data). Pure Python, no import from the rest of okxbook.
+too (one parse path for live and stored data). Pure Python; of okxbook it imports only the errors and ``tardis`` (its CSV reader).
 
 Line formats, recognised per line by one or two byte checks (no regex):
 
@@ -16,6 +16,8 @@ Line formats, recognised per line by one or two byte checks (no regex):
 * JSON lines: a line starting with ``{`` or ``[`` is one frame; the text frames ``ping``/``pong`` too.
 * tardis.dev raw lines (``tardis-dev/tardis-python``: ``tardis_client.py``):
   ``2026-11-25T08:06:01.1234567Z <frame>``, UTC, 0..9 fractional digits (tardis writes 7).
+* tardis.dev ``incremental_book_L2`` CSV (its header line first): each run of level lines becomes
+  one synthesised OKX push (``tardis``; no checksum or seqId there, so nothing to verify).
 * A whole file that is one pretty-printed JSON document (nautilus_trader's ``test_data`` fixtures) is
   one frame; recognised when the first non-blank line is not a complete frame (e.g. just ``{``).
 
@@ -46,12 +48,16 @@ from typing import Any, BinaryIO, Final, NamedTuple
 
 from okxbook.errors import CaptureFormatError
 
+from .tardis import HEADER as TARDIS_CSV_HEADER
+from .tardis import iter_csv_frames
+
 __all__ = [
     "CARRY_PREFIX",
     "CaptureFormatError",
     "CaptureWarning",
     "CapturedFrame",
     "format_tardis_line",
+    "is_tardis_csv",
     "iter_frames",
     "parse_tardis_timestamp",
 ]
@@ -372,6 +378,19 @@ def _warn(message: str) -> None:
     warnings.warn(message, CaptureWarning, stacklevel=4)
 
 
+def is_tardis_csv(path: str | os.PathLike[str]) -> bool:
+    """Whether the capture at ``path`` (plain or compressed) is a tardis.dev incremental_book_L2
+    CSV (its first line is the header); False for stdin and for what cannot be read."""
+    path = os.fspath(path)
+    if path == "-":
+        return False
+    try:
+        with ExitStack() as stack:
+            return _open_binary(path, stack).readline().rstrip(b"\r\n") == TARDIS_CSV_HEADER
+    except (OSError, EOFError, ImportError):
+        return False
+
+
 def iter_frames(
     path: str | os.PathLike[str],
     *,
@@ -416,6 +435,10 @@ def iter_frames(
                     continue
                 if first:
                     first = False
+                    if body == TARDIS_CSV_HEADER:  # a tardis.dev incremental_book_L2 CSV
+                        for recv_ns, frame, at in iter_csv_frames(path, fh, line_no, problem):
+                            yield _new_frame(CapturedFrame, (recv_ns, frame, at))
+                        return
                     c = body[0]
                     stripped = body.rstrip()
                     if (c == _LBRACE or c == _LBRACKET) and stripped[-1] not in (

@@ -1,11 +1,15 @@
-"""Replay many capture files in parallel, one task per file, each written to its own Parquet file.
+"""Replay many capture files in parallel, one task per file, each exported to its own file.
 
 Owns the fan-out: a local process pool by default, or a Dask distributed cluster. A task is
 ``replay_file``: one file replayed alone (its own ``Books``, so unlike ``replay.replay`` files are
 *not* one stream; every file ``okxbook record`` writes opens with the books carried over from the
 file before, see ``recorder``, so a recording's hourly files each replay alone to the books of
-one stream; a file whose updates come before any snapshot is reported ``no book``, not ok), its rows exported by ``export.write_parquet`` to
-``<out_dir>/<file stem>.parquet``, and a small ``FileResult`` sent back. Tables never travel back to
+one stream; a file whose updates come before any snapshot is reported ``no book``, not ok), its
+rows exported by ``export`` in the chosen format to ``<out_dir>/<file stem>.<suffix>``
+(``nautilus``: every file into the one catalog ``out_dir``, a file per book and time range), and a
+small ``FileResult`` sent back. The delta-based formats open each book of each file with a whole
+book (``deltastream``), so every output file stands on its own and the outputs of consecutive
+files, applied in order, give the books of the one stream. Tables never travel back to
 the caller: on a cluster, ``out_dir`` must be a path every worker can write (a shared filesystem).
 Replaying, exporting and reading files are the other modules' jobs.
 """
@@ -21,8 +25,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .export import replay_series, write_parquet
+from .export import export, replay_series, write_parquet
 from .files import CaptureFormatError
+from .selection import Selection
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -59,11 +64,21 @@ class FileResult:
         return asdict(self)
 
 
-def out_name(path: PathLike) -> str:
+#: The output suffix of each export format.
+SUFFIX = {
+    "series": ".parquet",
+    "snapshots": ".parquet",
+    "deltas": ".parquet",
+    "tardis": ".csv.gz",
+    "hftbacktest": ".npz",
+}
+
+
+def out_name(path: PathLike, format: str = "series") -> str:
     """Output file name for a capture: ``<stem>.parquet`` (``BTC-USDT-2026-11-25.jsonl.gz`` ->
     ``BTC-USDT-2026-11-25.jsonl.parquet``; only the last suffix goes, so ``x.jsonl`` and
-    ``x.jsonl.gz`` do not collide)."""
-    return Path(path).stem + ".parquet"
+    ``x.jsonl.gz`` do not collide); ``.csv.gz`` for tardis, ``.npz`` for hftbacktest."""
+    return Path(path).stem + SUFFIX[format]
 
 
 def replay_file(
@@ -73,18 +88,43 @@ def replay_file(
     bps: Iterable[float] = (5, 10, 25),
     only_top_changes: bool = False,
     verify_checksum: bool = True,
+    format: str = "series",
+    select: Selection | None = None,
+    levels: int = 10,
+    every: int | str | None = None,
+    exact: bool = False,
 ) -> FileResult:
-    """Replay one file on its own and write its rows to ``out_path``; the unit of work of
-    ``replay_many`` (module level so a process pool or Dask can ship it by reference)."""
+    """Replay one file on its own and write its rows to ``out_path`` in ``format``; the unit of
+    work of ``replay_many`` (module level so a process pool or Dask can ship it by reference)."""
     start = time.perf_counter()
     path, out_path = os.fspath(path), os.fspath(out_path)
     try:
         size = os.path.getsize(path)
-        series, report = replay_series(
-            path, bps=bps, only_top_changes=only_top_changes, verify_checksum=verify_checksum
-        )
-        write_parquet(series, out_path, metadata={"sources": [path], "report": report.as_dict()})
-    except (OSError, CaptureFormatError) as exc:
+        if format == "series" and (select is None or select.everything):
+            series, report = replay_series(
+                path, bps=bps, only_top_changes=only_top_changes, verify_checksum=verify_checksum
+            )
+            write_parquet(
+                series, out_path, metadata={"sources": [path], "report": report.as_dict()}
+            )
+            rows = len(series)
+        else:
+            sel = select or Selection()
+            result = export(
+                [path],
+                out_path,
+                format,
+                books=sel.books,
+                start=sel.start_ns,
+                end=sel.end_ns,
+                levels=levels,
+                every=every,
+                exact=exact,
+                bps=bps,
+                verify_checksum=verify_checksum,
+            )
+            report, rows = result.report, result.rows
+    except (OSError, CaptureFormatError, ValueError) as exc:
         # An unreadable or foreign file in a batch of hundreds: say which and why, and let the
         # other tasks finish; the caller sees ok=False (the CLI exits non-zero).
         return FileResult(
@@ -109,7 +149,7 @@ def replay_file(
         path,
         out_path,
         report.frames,
-        len(series),
+        rows,
         len(report.books),
         report.checksum_mismatches,
         report.seq_gaps,
@@ -122,12 +162,18 @@ def replay_file(
     )
 
 
-def _plan(paths: Iterable[PathLike], out_dir: PathLike) -> list[tuple[str, str]]:
+def _plan(
+    paths: Iterable[PathLike], out_dir: PathLike, format: str = "series"
+) -> list[tuple[str, str]]:
     """Absolute (input, output) pairs; absolute because a Dask worker's cwd is not ours. Two inputs
     with the same stem (``a/OKX.ws.1.0``, ``b/OKX.ws.1.0``) would overwrite one output: refused
-    before any work starts."""
+    before any work starts. ``nautilus``: every output is the catalog ``out_dir``."""
     out_dir = os.path.abspath(os.fspath(out_dir))
-    plan = [(os.path.abspath(os.fspath(p)), os.path.join(out_dir, out_name(p))) for p in paths]
+    if format == "nautilus":
+        return [(os.path.abspath(os.fspath(p)), out_dir) for p in paths]
+    plan = [
+        (os.path.abspath(os.fspath(p)), os.path.join(out_dir, out_name(p, format))) for p in paths
+    ]
     seen: dict[str, str] = {}
     for src, dst in plan:
         if dst in seen:
@@ -161,9 +207,16 @@ def replay_many(
     only_top_changes: bool = False,
     verify_checksum: bool = True,
     progress: bool | None = False,
+    format: str = "series",
+    select: Selection | None = None,
+    levels: int = 10,
+    every: int | str | None = None,
+    exact: bool = False,
 ) -> list[FileResult]:
     """Replay each of ``paths`` independently (one task per file) and write
-    ``<out_dir>/<stem>.parquet`` for each; return their ``FileResult`` in the order of ``paths``.
+    ``<out_dir>/<stem>.<suffix>`` for each in ``format`` (``export.FORMATS``; ``select``,
+    ``levels``, ``every``, ``exact`` as there); return their ``FileResult`` in the order of
+    ``paths``.
 
     Runs on a local ``ProcessPoolExecutor`` with ``workers`` processes (default: the CPU count),
     or, when ``dask_address`` is given, on a Dask distributed cluster: a ``"tcp://host:port"``
@@ -171,14 +224,19 @@ def replay_many(
     (left open); ``workers`` is then ignored (the cluster has its own). ``progress``: a line on
     stderr advanced as files finish (None: only on a terminal).
     """
-    plan = _plan(paths, out_dir)
+    plan = _plan(paths, out_dir, format)
     if not plan:
         return []
-    os.makedirs(os.path.dirname(plan[0][1]), exist_ok=True)
+    os.makedirs(os.path.abspath(os.fspath(out_dir)), exist_ok=True)
     kwargs: dict[str, Any] = {
         "bps": tuple(float(b) for b in bps),
         "only_top_changes": only_top_changes,
         "verify_checksum": verify_checksum,
+        "format": format,
+        "select": select,
+        "levels": levels,
+        "every": every,
+        "exact": exact,
     }
     order = _largest_first(plan)
     results: list[FileResult | None] = [None] * len(plan)

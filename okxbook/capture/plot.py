@@ -71,7 +71,7 @@ def _label(b: float) -> str:
     return f"{b:g}".replace(".", "_")
 
 
-def _time_axis(df: pandas.DataFrame) -> tuple[np.ndarray, str, bool]:
+def _time_axis(df: pandas.DataFrame) -> tuple[np.ndarray[Any, Any], str, bool]:
     """x values and their label: receive time if the capture has it, else exchange time, else the
     row number (synthetic JSON-lines streams carry neither)."""
     for col, what in (("recv_time", "receive time"), ("exchange_time", "exchange time")):
@@ -154,7 +154,7 @@ def plot_books(
         & rows["ask_ticks"].to_numpy().astype(bool)
     )
 
-    def col(name: str) -> np.ndarray:
+    def col(name: str) -> np.ndarray[Any, Any]:
         v = rows[name].to_numpy(dtype="f8", copy=True)
         v[~valid] = np.nan
         return v

@@ -21,7 +21,7 @@ import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -35,10 +35,25 @@ from okxbook.errors import (
     UnknownChannelError,
 )
 
-from ._series import TopSeries
-from .files import CARRY_PREFIX, CapturedFrame, iter_frames
+from .files import CARRY_PREFIX, CapturedFrame, is_tardis_csv, iter_frames
+from .selection import Selection
+from .tardis import NOTE_UNVERIFIED
 
-__all__ = ["ReplayReport", "format_report", "replay", "replay_frames", "sample_capture"]
+__all__ = [
+    "FrameSink",
+    "ReplayReport",
+    "format_report",
+    "replay",
+    "replay_frames",
+    "sample_capture",
+]
+
+
+class FrameSink(Protocol):
+    """What replay hands each book frame to: ``TopSeries``, ``TopLevels``, the delta exports."""
+
+    def observe(self, book: Book, recv_ns: int, /) -> None: ...
+
 
 #: Counters reported per book, in this order.
 BOOK_FIELDS = (
@@ -74,6 +89,8 @@ class ReplayReport:
     bad_frames: int = 0
     carried: int = 0  # carried snapshots applied (a file replayed without the one before it)
     carried_skipped: int = 0  # carried snapshots of books already live (one stream)
+    filtered: int = 0  # frames of books left out by a --book selection (not applied)
+    outside_window: int = 0  # book frames applied but outside --from/--to (not exported)
     truncated: bool = False  # a half-written last line or a compressed stream cut short
     errors: list[str] = field(default_factory=list)  # the first few problems, for the reader
     warnings: list[str] = field(default_factory=list)  # e.g. files given out of time order
@@ -137,6 +154,8 @@ class ReplayReport:
             "checksum_mismatch": self.checksum_mismatches,
             "seq_gaps": self.seq_gaps,
             "carried": self.carried,
+            "filtered": self.filtered,
+            "outside_window": self.outside_window,
             "truncated": self.truncated,
             "no_book": self.no_book,
             "unbooked": self.unbooked,
@@ -160,23 +179,33 @@ def _book_summary(book: Book) -> dict[str, Any]:
 def replay_frames(
     frames: Iterable[CapturedFrame],
     books: Books | None = None,
-    series: TopSeries | None = None,
+    series: FrameSink | None = None,
     max_errors: int = 20,
     *,
     report: ReplayReport | None = None,
     where: Callable[[], str] | None = None,
+    select: Selection | None = None,
 ) -> tuple[Books, ReplayReport]:
     """Apply every frame; integrity and input errors are counted (the books record them too) and
-    replay carries on, as a live feeder would after a resync. With ``series``, every book frame
-    (including one that invalidated its book) adds a row to it. ``where()`` names the file being
-    read, for the error lines (``<file>:<line>: <error>``)."""
+    replay carries on, as a live feeder would after a resync. With ``series`` (any
+    :class:`FrameSink`), every book frame (including one that invalidated its book) is handed to
+    it. ``select``: only some books (the others are not applied) and a time window (frames
+    outside it are applied but not handed over; see ``selection``). ``where()`` names the file
+    being read, for the error lines (``<file>:<line>: <error>``)."""
     books = books if books is not None else Books()
     if report is None:
         report = ReplayReport(max_errors=max_errors)
     apply = books.apply
     observe = series.observe if series is not None else None
+    select = select if select is not None and not select.everything else None
+    takes = select.takes if select is not None and select.books else None
+    start = select.start_ns if select is not None else None
+    end = select.end_ns if select is not None else None
+    if start is not None or end is not None:
+        observe = _windowed(observe, start, end, report) if observe is not None else None
 
     unbooked: dict[str, str] = {}  # book key -> where its first update without a snapshot was
+    recorder = books.recorder  # a DeltaRecorder files each frame under its receive time
 
     def at(line_no: int) -> str:
         return f"{where()}:{line_no}" if where is not None else f"line {line_no}"
@@ -185,10 +214,17 @@ def replay_frames(
         frame = captured.frame
         if not frame:
             continue
+        if takes is not None and not takes(frame):
+            report.filtered += 1
+            continue
+        if end is not None and captured.recv_ns is not None and captured.recv_ns >= end:
+            break  # receive times only grow: nothing after this is in the window
         if frame.startswith(CARRY_PREFIX):
             _carried(books, captured, report, at)
             continue
         report.frames += 1
+        if recorder is not None:
+            recorder.recv_ns = captured.recv_ns or 0
         try:
             result = apply(frame)
         except UnknownChannelError:
@@ -222,6 +258,24 @@ def replay_frames(
             report.unbooked.append(key)
             report.note(first)
     return books, report
+
+
+def _windowed(
+    observe: Callable[[Book, int], None], start: int | None, end: int | None, report: ReplayReport
+) -> Callable[[Book, int], None]:
+    """``observe`` for the frames whose time (receive time, else exchange ``ts``) is in
+    ``[start, end)``."""
+    lo = start if start is not None else -(2**63)
+    hi = end if end is not None else 2**63
+
+    def windowed(book: Book, recv_ns: int) -> None:
+        t = recv_ns or book.ts_ms * 1_000_000
+        if lo <= t < hi:
+            observe(book, recv_ns)
+        else:
+            report.outside_window += 1
+
+    return windowed
 
 
 def _carried(
@@ -274,6 +328,8 @@ class _Chain:
             if first is None:
                 continue
             self.started(path, first.recv_ns)
+            if is_tardis_csv(path):
+                self.report.warnings.append(f"{path}: {NOTE_UNVERIFIED}")
             yield first
             yield from frames
 
@@ -296,19 +352,26 @@ def replay(
     paths: Iterable[str | os.PathLike[str]],
     verify_checksum: bool = True,
     *,
-    series: TopSeries | None = None,
+    series: FrameSink | None = None,
     progress: bool | None = False,
+    select: Selection | None = None,
+    books: Books | None = None,
 ) -> ReplayReport:
     """Replay capture files as one stream and return the report; with ``series``, fill it.
-    ``progress``: a progress line on stderr (``None``: only when stderr is a terminal)."""
+    ``progress``: a progress line on stderr (``None``: only when stderr is a terminal);
+    ``select``: books and time window (``selection.Selection``); ``books``: replay into these
+    (e.g. with a delta recorder attached) instead of new ones."""
     names: list[str] = [
         os.fspath(p) for p in ([paths] if isinstance(paths, (str, os.PathLike)) else paths)
     ]
-    books = Books(verify_checksum=verify_checksum)
+    if books is None:
+        books = Books(verify_checksum=verify_checksum)
     report = ReplayReport()
     chain = _Chain(names, report.note_truncated, report)
     if progress is False or "-" in names:  # stdin has no size to show progress against
-        return replay_frames(chain, books, series=series, report=report, where=chain.get_path)[1]
+        return replay_frames(
+            chain, books, series=series, report=report, where=chain.get_path, select=select
+        )[1]
     from .progress import Progress, track_frames
 
     try:
@@ -321,7 +384,9 @@ def replay(
             if bar.enabled
             else chain
         )
-        return replay_frames(frames, books, series=series, report=report, where=chain.get_path)[1]
+        return replay_frames(
+            frames, books, series=series, report=report, where=chain.get_path, select=select
+        )[1]
 
 
 def format_report(report: ReplayReport) -> str:

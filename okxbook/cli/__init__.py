@@ -82,45 +82,95 @@ def writable_output(path: str, flag: str) -> None:
         raise UsageError(f"{flag} {path}: directory {parent} is not writable")
 
 
+def _selection_or_usage(args: argparse.Namespace) -> Any:
+    from okxbook.capture.selection import Selection
+
+    try:
+        return Selection.of(args.book, args.start, args.end)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _export_needs(fmt: str) -> None:
+    if fmt in ("series", "snapshots", "deltas", "tardis", "nautilus"):
+        need("pyarrow", f"--format {fmt}")
+
+
 def _cmd_replay(args: argparse.Namespace) -> int:
     paths = capture_paths(args.files) if args.files else [sample_capture()]
     verify = not args.no_checksum
     parallel = args.workers is not None or args.dask is not None or args.out_dir is not None
+    select = _selection_or_usage(args)
     if parallel and "-" in paths:
         raise UsageError("--workers/--dask replay files, not stdin ('-')")
+    if args.format is not None and not (args.export or parallel):
+        raise UsageError("--format says what --export writes: give --export PATH")
+    fmt = args.format or "series"
     if args.export or parallel:
-        need("pyarrow", "--export" if args.export else "--out-dir (Parquet per file)")
+        _export_needs(fmt)
     if args.dask is not None:
         need("distributed", "--dask")
-    if args.export:
+    if args.every is not None:
+        from okxbook.capture.selection import parse_interval
+
+        try:
+            parse_interval(args.every)
+        except ValueError as exc:
+            raise UsageError(f"--every: {exc}") from None
+    if args.export and fmt == "nautilus" and os.path.isdir(args.export):
+        if not os.access(args.export, os.W_OK):
+            raise UsageError(f"--export {args.export}: directory is not writable")
+    elif args.export:
         writable_output(args.export, "--export")
+    result = None
     try:
         if parallel:
-            return _replay_parallel(args, paths, verify)
+            return _replay_parallel(args, paths, verify, fmt, select)
         if args.export:
-            from okxbook.capture.export import export_replay
+            from okxbook.capture.export import export
 
-            report = export_replay(paths, args.export, verify_checksum=verify, progress=None)
+            result = export(
+                paths,
+                args.export,
+                fmt,
+                books=select.books,
+                start=select.start_ns,
+                end=select.end_ns,
+                levels=args.levels,
+                every=args.every,
+                exact=args.exact,
+                verify_checksum=verify,
+                progress=None,
+            )
+            report = result.report
         else:
-            report = replay(paths, verify_checksum=verify, progress=None)
+            report = replay(paths, verify_checksum=verify, progress=None, select=select)
     except (OSError, CaptureFormatError, ValueError) as exc:
         print(f"okxbook replay: {_why(exc)}", file=sys.stderr)
         return 2
     if args.json:
-        print(json.dumps(report.as_dict()))
+        out = report.as_dict()
+        if result is not None:
+            out["export"] = {"format": fmt, "rows": result.rows, "paths": result.paths}
+            out["export"].update(result.details)
+        print(json.dumps(out))
         for warning in report.warnings:  # the table shows them; beside JSON they go to stderr
             print(f"okxbook replay: warning: {warning}", file=sys.stderr)
     else:
         print(format_report(report))
+        if result is not None:
+            print(result.describe())
     return 0 if report.ok else 1
 
 
-def _replay_parallel(args: argparse.Namespace, paths: list[str], verify: bool) -> int:
+def _replay_parallel(
+    args: argparse.Namespace, paths: list[str], verify: bool, fmt: str, select: Any
+) -> int:
     from okxbook.capture.parallel import format_results, replay_many
 
     if args.out_dir is None:
         print(
-            "okxbook replay: --workers/--dask need --out-dir for the per-file Parquet",
+            "okxbook replay: --workers/--dask need --out-dir for the per-file exports",
             file=sys.stderr,
         )
         return 2
@@ -131,6 +181,11 @@ def _replay_parallel(args: argparse.Namespace, paths: list[str], verify: bool) -
         dask_address=args.dask,
         verify_checksum=verify,
         progress=None,
+        format=fmt,
+        select=select,
+        levels=args.levels,
+        every=args.every,
+        exact=args.exact,
     )
     if args.json:
         print(json.dumps([r.as_dict() for r in results]))
@@ -260,9 +315,59 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--export",
-        metavar="OUT.parquet",
+        metavar="PATH",
         default=None,
-        help="also write the per-frame top-of-book/depth series as Parquet",
+        help="also write the replay as --format (default: the per-frame top-of-book/depth "
+        "series as Parquet)",
+    )
+    p.add_argument(
+        "--format",
+        choices=("series", "snapshots", "deltas", "tardis", "hftbacktest", "nautilus"),
+        default=None,
+        help="what --export writes: series (Parquet, a row per frame), snapshots (Parquet, top "
+        "--levels per frame or --every), deltas (Parquet, a row per level change), tardis "
+        "(incremental_book_L2 CSV, .csv.gz), hftbacktest (.npz, one book), nautilus "
+        "(OrderBookDelta catalog directory)",
+    )
+    p.add_argument(
+        "--book",
+        action="append",
+        default=None,
+        metavar="CHANNEL/INST",
+        help="only this book, e.g. books/BTC-USDT (repeatable; the others are not applied)",
+    )
+    p.add_argument(
+        "--from",
+        dest="start",
+        default=None,
+        metavar="TIME",
+        help="export frames from this time on (ISO date/time, UTC if no zone, or ns); "
+        "earlier frames still build the books",
+    )
+    p.add_argument(
+        "--to",
+        dest="end",
+        default=None,
+        metavar="TIME",
+        help="export frames before this time (ISO date/time or ns)",
+    )
+    p.add_argument(
+        "--levels",
+        type=positive_int,
+        default=10,
+        help="--format snapshots: levels per side (default 10)",
+    )
+    p.add_argument(
+        "--every",
+        default=None,
+        metavar="INTERVAL",
+        help="--format snapshots: one row per book every INTERVAL (e.g. 100ms, 1s) "
+        "instead of per frame",
+    )
+    p.add_argument(
+        "--exact",
+        action="store_true",
+        help="--format snapshots: also the integer ticks/lots columns",
     )
     p.add_argument(
         "--workers",
