@@ -14,7 +14,7 @@ from setuptools import Extension, setup
 DEBUG = os.environ.get("OKXBOOK_DEBUG", "") not in ("", "0")
 Options.warning_errors = True
 
-MODULES = ["_wire", "_checksum", "_book", "_books", "capture/_series"]
+MODULES = ["_wire", "_sbe", "_checksum", "_book", "_books", "capture/_series"]
 
 macros = [("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")]
 if DEBUG:

@@ -23,6 +23,7 @@ from .errors import (
     SubscriptionError,
     TransportError,
     UnknownChannelError,
+    UnknownInstrumentError,
 )
 from .events import (
     PONG,
@@ -70,6 +71,7 @@ __all__ = [
     "TopSeries",
     "TransportError",
     "UnknownChannelError",
+    "UnknownInstrumentError",
     "UnsubscribeAck",
     "okx_checksum",
 ]

@@ -16,9 +16,11 @@ from cpython.buffer cimport (PyObject_CheckBuffer, PyObject_GetBuffer, PyBuffer_
 from okxbook._wire cimport (Scratch, scan_frame, scratch_free, KIND_BOOK, KIND_PONG, KIND_OTHER,
                             ACTION_SNAPSHOT)
 from okxbook._book cimport Book
+from okxbook._sbe cimport is_sbe, sbe_decode
 
 from okxbook._book import CHANNELS
-from okxbook.errors import FrameError, MissingSnapshotError, UnknownChannelError
+from okxbook.errors import (FrameError, MissingSnapshotError, UnknownChannelError,
+                            UnknownInstrumentError)
 from okxbook.events import PONG, parse_event
 
 cdef extern from "Python.h":
@@ -59,6 +61,8 @@ cdef class Books:
         self.verify_checksum = verify_checksum
         self._last_key = None
         self._last = None
+        self._inst_codes = {}
+        self._last_code_inst = None
 
     def __dealloc__(self):
         scratch_free(&self._s)
@@ -106,7 +110,14 @@ cdef class Books:
         cdef Scratch* s = &self._s
         cdef Book book
         self.frames += 1
-        if scan_frame(s, buf, n) < 0:
+        if is_sbe(buf, n):
+            if sbe_decode(s, &self._sbe, buf, n) < 0 or self._sbe_inst(s) < 0:
+                if s.out_of_memory:
+                    raise MemoryError()
+                raise FrameError(s.error.decode("ascii"), s.error_offset,
+                                 channel=self._span(s.channel, s.channel_len),
+                                 inst_id=self._span(s.inst, s.inst_len))
+        elif scan_frame(s, buf, n) < 0:
             if s.out_of_memory:
                 raise MemoryError()
             raise FrameError(s.error.decode("ascii"), s.error_offset,
@@ -140,6 +151,25 @@ cdef class Books:
         if frame is None or not isinstance(frame, (bytes, str)):
             frame = PyBytes_FromStringAndSize(buf, n)
         return parse_event(frame)
+
+    cdef int _sbe_inst(self, Scratch* s) except -1:
+        """Point the scratch's instId at the instrument of the frame's instIdCode."""
+        cdef int64_t code = self._sbe.inst_id_code
+        if self._last_code_inst is None or code != self._last_code:
+            inst = self._inst_codes.get(code)
+            if inst is None:
+                channel = self._span(s.channel, s.channel_len)
+                if s.kind != KIND_BOOK:
+                    raise UnknownChannelError(f"okxbook keeps no book for channel {channel!r}",
+                                              channel=channel)
+                raise UnknownInstrumentError(code, channel)
+            self._last_code = code
+            self._last_code_inst = inst
+        s.inst = PyBytes_AS_STRING(self._last_code_inst)
+        s.inst_len = PyBytes_GET_SIZE(self._last_code_inst)
+        self.last_ts_us = self._sbe.ts_us
+        self.last_out_us = self._sbe.out_us
+        return 0
 
     cdef object _span(self, const char* p, Py_ssize_t n):
         return p[:n].decode("utf-8", "replace") if p != NULL else None
@@ -188,6 +218,27 @@ cdef class Books:
         """Give an instrument's ``tickSz``/``lotSz`` (from ``GET /api/v5/public/instruments``) so
         its books use at least those decimals from the start, instead of learning them."""
         self._decimals[inst_id] = (decimals_of(tick_sz), decimals_of(lot_sz))
+
+    def set_inst_id_code(self, code, str inst_id not None):
+        """Map an ``instIdCode`` (``GET /api/v5/public/instruments``) to its instId: SBE frames name
+        instruments only by code. A relisted instrument gets a new code: call again (the old code
+        keeps its mapping until ``forget_inst_id_code``). An SBE frame with a code never given is
+        an ``UnknownInstrumentError`` (no book changes)."""
+        cdef int64_t c = code
+        self._inst_codes[c] = inst_id.encode()
+        self._last_code_inst = None
+
+    def forget_inst_id_code(self, code):
+        """Drop an ``instIdCode`` mapping (an instrument delisted or relisted under a new code)."""
+        cdef int64_t c = code
+        self._inst_codes.pop(c, None)
+        self._last_code_inst = None
+
+    def inst_id_of(self, code):
+        """The instId mapped to ``code``, or None."""
+        cdef int64_t c = code
+        inst = self._inst_codes.get(c)
+        return None if inst is None else inst.decode()
 
     def book(self, str channel not None, str inst_id not None) -> Book:
         """The book for ``(channel, inst_id)``, created empty if there is none yet (a feeder
