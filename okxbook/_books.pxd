@@ -27,6 +27,7 @@ cdef class Books:
     cpdef object apply(self, object frame)
     cdef object apply_raw(self, const char* buf, Py_ssize_t n, object frame)
     cdef int _sbe_inst(self, Scratch* s) except -1
+    cdef object _learn_code(self, dict raw)
     cdef object _span(self, const char* p, Py_ssize_t n)
     cdef Book _find(self, Scratch* s)
     cdef Book _create(self, Scratch* s, bytes key)

@@ -21,7 +21,7 @@ from okxbook._sbe cimport is_sbe, sbe_decode
 from okxbook._book import CHANNELS
 from okxbook.errors import (FrameError, MissingSnapshotError, UnknownChannelError,
                             UnknownInstrumentError)
-from okxbook.events import PONG, parse_event
+from okxbook.events import INST_ID_CODE_EVENT, PONG, OtherEvent, parse_event
 
 cdef extern from "Python.h":
     const char* PyUnicode_AsUTF8AndSize(object s, Py_ssize_t* size) except NULL
@@ -150,7 +150,16 @@ cdef class Books:
             return PONG
         if frame is None or not isinstance(frame, (bytes, str)):
             frame = PyBytes_FromStringAndSize(buf, n)
-        return parse_event(frame)
+        event = parse_event(frame)
+        if type(event) is OtherEvent and event.event == INST_ID_CODE_EVENT:
+            self._learn_code(event.raw)
+        return event
+
+    cdef object _learn_code(self, dict raw):
+        inst, code = raw.get("instId"), raw.get("instIdCode")
+        if not isinstance(inst, str) or type(code) is not int or not -2**63 <= code < 2**63:
+            raise FrameError("okxbook-instIdCode event needs a string instId and an int64 code")
+        self.set_inst_id_code(code, inst)
 
     cdef int _sbe_inst(self, Scratch* s) except -1:
         """Point the scratch's instId at the instrument of the frame's instIdCode."""
