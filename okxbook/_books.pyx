@@ -111,12 +111,15 @@ cdef class Books:
         cdef Book book
         self.frames += 1
         if is_sbe(buf, n):
-            if sbe_decode(s, &self._sbe, buf, n) < 0 or self._sbe_inst(s) < 0:
+            if sbe_decode(s, &self._sbe, buf, n) < 0:
                 if s.out_of_memory:
                     raise MemoryError()
+                # Name the book when the code was read: it may have lost this frame's data.
+                inst = self._inst_codes.get(self._sbe.inst_id_code) if self._sbe.has_code else None
                 raise FrameError(s.error.decode("ascii"), s.error_offset,
                                  channel=self._span(s.channel, s.channel_len),
-                                 inst_id=self._span(s.inst, s.inst_len))
+                                 inst_id=inst.decode() if inst is not None else None)
+            self._sbe_inst(s)
         elif scan_frame(s, buf, n) < 0:
             if s.out_of_memory:
                 raise MemoryError()

@@ -8,6 +8,7 @@ from okxbook._wire cimport Scratch
 ctypedef struct SbeInfo:
     int template_id
     int64_t inst_id_code
+    bint has_code        # instIdCode was read (also for a frame rejected after it)
     int64_t ts_us        # tsUs: matching engine time, µs
     int64_t out_us       # outTime: gateway send time, µs (0 where the template has none)
     int px_exponent

@@ -1,7 +1,7 @@
 # cython: language_level=3
 """SBE decoder: one binary OKX frame (``/ws/v5/public-sbe``, REST ``books-sbe``) -> ``Scratch``.
 
-OKX's Simple Binary Encoding schema 1 (docs/protocol.md §9): a little-endian 8-byte header
+OKX's Simple Binary Encoding schema 1 (docs/protocol.md §11): a little-endian 8-byte header
 (blockLength, templateId, schemaId, version), the root block, then repeating groups, each with a
 4-byte header (blockLength, numInGroup). Every length is honoured as sent: a root or level entry
 longer than the fields okxbook reads (a later schema version) is skipped over, and bytes after the
@@ -281,6 +281,7 @@ cdef int sbe_decode(Scratch* s, SbeInfo* info, const char* buf, Py_ssize_t n) no
     s.out_of_memory = False
     info.template_id = 0
     info.inst_id_code = 0
+    info.has_code = False
     info.ts_us = info.out_us = 0
     info.px_exponent = info.sz_exponent = 0
     if n < HEADER:
@@ -293,14 +294,17 @@ cdef int sbe_decode(Scratch* s, SbeInfo* info, const char* buf, Py_ssize_t n) no
     idx = template_index(tpl)
     if idx < 0:
         return fail(&c, p + 2, "unknown SBE templateId")
+    s.channel = CHANNEL[idx]
+    s.channel_len = CHANNEL_LEN[idx]
+    if n >= HEADER + 8:      # every message starts with instIdCode: name it in any error below
+        info.inst_id_code = i64(p + HEADER)
+        info.has_code = True
     if bl < ROOT_MIN[idx]:
         return fail(&c, p, "SBE blockLength shorter than the message's fields")
     if n - HEADER < bl:
         return fail(&c, c.end, "truncated SBE root block")
     r = p + HEADER
     g = r + bl                       # the groups start where the header's blockLength says
-    s.channel = CHANNEL[idx]
-    s.channel_len = CHANNEL_LEN[idx]
     info.inst_id_code = i64(r)
     info.ts_us = i64(r + 8)
     it.bids_off = it.asks_off = 0

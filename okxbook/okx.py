@@ -29,6 +29,7 @@ __all__ = [
     "NOTICE_64008_MSG",
     "PING_AFTER_S",
     "PROD_REST_URL",
+    "PROD_SBE_WS_URL",
     "PROD_WS_URL",
     "PUSH_ORDER",
     "REQUESTS_PER_HOUR",
@@ -56,6 +57,7 @@ __all__ = [
     "Code",
     "SbeTemplate",
     "channel",
+    "inst_type",
     "l2_tbt_conflict",
     "valid_request_id",
 ]
@@ -70,14 +72,15 @@ DEMO_WS_URL: Final = "wss://wspap.okx.com/ws/v5/public"
 PROD_REST_URL: Final = "https://openapi.okx.com"
 DEMO_REST_HEADER: Final = ("x-simulated-trading", "1")
 WS_PUBLIC_PATH: Final = "/ws/v5/public"
-#: The binary (SBE) public feed (§0b).
+#: The binary (SBE) public feed (§0b, §11).
 SBE_WS_PATH: Final = "/ws/v5/public-sbe"
+PROD_SBE_WS_URL: Final = "wss://ws.okx.com/ws/v5/public-sbe"
 #: ``GET`` order book: ``instId``, ``sz`` (default 1, at most :data:`MAX_REST_DEPTH`) (§8).
 REST_BOOKS_PATH: Final = "/api/v5/market/books"
 #: ``GET`` RPI order book: levels ``[px, totalQty, nonRpiQty, count]`` (§8).
 REST_BOOKS_RPI_PATH: Final = "/api/v5/market/books-rpi"
 #: ``GET`` binary snapshot: ``instIdCode``, ``source`` (:data:`SBE_SOURCE_NORMAL`); the body is
-#: one ``SbeTemplate.SNAPSHOT_DEPTH`` message (``application/sbe``), JSON on error (§9).
+#: one ``SbeTemplate.SNAPSHOT_DEPTH`` message (``application/sbe``), JSON on error (§11).
 REST_BOOKS_SBE_PATH: Final = "/api/v5/market/books-sbe"
 #: ``GET`` instruments: ``tickSz``, ``lotSz`` (§8).
 INSTRUMENTS_PATH: Final = "/api/v5/public/instruments"
@@ -178,7 +181,7 @@ REST_LIMITS: Final[dict[str, tuple[int, float]]] = {
     REST_BOOKS_PATH: (40, 2.0),
     REST_BOOKS_RPI_PATH: (20, 2.0),
     INSTRUMENTS_PATH: (20, 2.0),
-    # Per IP *and* instIdCode (§9).
+    # Per IP *and* instIdCode (§11).
     REST_BOOKS_SBE_PATH: (10, 10.0),
 }
 
@@ -190,7 +193,7 @@ def valid_request_id(request_id: str) -> bool:
     return _REQUEST_ID.fullmatch(request_id) is not None
 
 
-# --------------------------------------------------------------------------- SBE binary feed (§9)
+# --------------------------------------------------------------------------- SBE binary feed (§11)
 
 SBE_CONTENT_TYPE: Final = "application/sbe"
 SBE_SOURCE_NORMAL: Final = 0
@@ -253,6 +256,19 @@ SBE_TEMPLATE_CHANNEL: Final[dict[int, str]] = {
 }
 #: The book channels served on :data:`SBE_WS_PATH`; both need login (``books-l2-tbt`` VIP4).
 SBE_CHANNELS: Final = frozenset({"bbo-tbt", "books-l2-tbt"})
+
+
+def inst_type(inst_id: str) -> str:
+    """The ``instType`` OKX's instrument routes want, from the instId's shape (§8): ``BTC-USDT``
+    SPOT, ``BTC-USDT-SWAP`` SWAP, ``BTC-USD-261225`` FUTURES, ``BTC-USD-261225-90000-C`` OPTION."""
+    parts = inst_id.split("-")
+    if len(parts) == 3 and parts[2] == "SWAP":
+        return "SWAP"
+    if len(parts) == 3 and parts[2].isdigit():
+        return "FUTURES"
+    if len(parts) == 5 and parts[4] in ("C", "P"):
+        return "OPTION"
+    return "SPOT"
 
 
 # --------------------------------------------------------------------------- error codes (§6, §7)

@@ -1,7 +1,7 @@
 """The exchange side of OKX's binary feed: SBE messages built from plain values, and a converter
 that turns a JSON capture (or a synthetic stream) into the SBE frames OKX would have sent for it.
 
-Pure Python (``struct``), written from the schema (docs/protocol.md §9) and independent of the
+Pure Python (``struct``), written from the schema (docs/protocol.md §11) and independent of the
 Cython decoder it checks. What the converter emits, per JSON book frame:
 
 - ``books-l2-tbt`` (or any snapshot-then-deltas channel, renamed) snapshot -> a REST
@@ -188,6 +188,7 @@ class _Inst:
     px_exp: int = 0
     sz_exp: int = 0
     seq: int = -1
+    finer: bool = False
 
 
 @dataclass
@@ -233,11 +234,43 @@ class SbeConverter:
         """``convert`` of every frame, one list per JSON frame (aligned with the input)."""
         return [self.convert(f) for f in frames]
 
+    def snapshot(self, inst_id: str, channel: str, item: dict[str, Any]) -> bytes:
+        """A REST snapshot (the ``data`` item of ``GET /market/books``) as the 1006 message, at the
+        instrument's current exponents (finer if its levels need it); the stream's state (seqId)
+        is not touched."""
+        st = self._state(inst_id, channel)
+        rows = [list(map(str, lv)) for lv in item.get("asks", []) + item.get("bids", [])]
+        st.px_exp = min(st.px_exp, -max((_decimals(r[0]) for r in rows), default=0))
+        st.sz_exp = min(st.sz_exp, -max((_decimals(r[1]) for r in rows), default=0))
+
+        def lv(level: list[Any]) -> SbeLevel:
+            level = list(map(str, level))
+            orders = int(level[3]) if len(level) > 3 else 0
+            return (mantissa(level[0], st.px_exp), mantissa(level[1], st.sz_exp), orders)
+
+        return snapshot_message(
+            st.code,
+            int(item["seqId"]),
+            st.px_exp,
+            st.sz_exp,
+            [lv(a) for a in item.get("asks", [])],
+            [lv(b) for b in item.get("bids", [])],
+            ts_us=int(item.get("ts", 0)) * 1000,
+        )
+
+    def finer_price(self, inst_id: str, channel: str) -> None:
+        """The next update of this book announces (1002) and uses one more price decimal."""
+        self._state(inst_id, channel).finer = True
+
     # ------------------------------------------------------------------ internals
-    def _item(self, channel: str, inst_id: str, action: Any, item: dict[str, Any]) -> list[bytes]:
+    def _state(self, inst_id: str, channel: str) -> _Inst:
         st = self._insts.get(inst_id + "\0" + channel)
         if st is None:
             st = self._insts[inst_id + "\0" + channel] = _Inst(self.code_of(inst_id))
+        return st
+
+    def _item(self, channel: str, inst_id: str, action: Any, item: dict[str, Any]) -> list[bytes]:
+        st = self._state(inst_id, channel)
         asks = [list(map(str, lv)) for lv in item.get("asks", [])]
         bids = [list(map(str, lv)) for lv in item.get("bids", [])]
         ts_us = int(item.get("ts", 0)) * 1000
@@ -251,7 +284,10 @@ class SbeConverter:
             # A fresh book: its exponents are what this snapshot needs (or what it had, if more).
             st.px_exp = min(st.px_exp, -need_px)
             st.sz_exp = min(st.sz_exp, -need_sz)
-        elif need_px > -st.px_exp or need_sz > -st.sz_exp:
+        elif need_px > -st.px_exp or need_sz > -st.sz_exp or (st.finer and not image):
+            if st.finer and not image:
+                st.finer = False
+                st.px_exp -= 1
             st.px_exp = min(st.px_exp, -need_px)
             st.sz_exp = min(st.sz_exp, -need_sz)
             if not image and st.seq >= 0:
