@@ -6,7 +6,11 @@ frames and reconnects. Each book is compared by exact value with the exchange's 
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import sys
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from feed_helpers import FAST, run, settle, step_until, wait_for
@@ -169,3 +173,54 @@ def test_sbe_without_header_login_is_refused_with_64003():
                 await asyncio.sleep(0)
 
     run(main)
+
+
+def test_watch_sbe_json_lines_carry_the_exchange_tops():
+    root = Path(__file__).resolve().parents[1]
+
+    async def main():
+        async with LocalExchange(auto=True, interval=0.01, credentials=CREDS) as ex:
+            url = ex.ws_url.replace(okx.WS_PUBLIC_PATH, okx.SBE_WS_PATH)
+            env = {
+                **os.environ,
+                "OKX_API_KEY": CREDS["key"],
+                "OKX_SECRET_KEY": CREDS["secret"],
+                "OKX_PASSPHRASE": CREDS["passphrase"],
+            }
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "okxbook",
+                "watch",
+                "--sbe",
+                "--channel",
+                "bbo-tbt",
+                "--url",
+                url,
+                "--rest-url",
+                ex.rest_url,
+                "--json",
+                "--duration",
+                "1.5",
+                "BTC-USDT",
+                cwd=root,
+                env=env,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+            )
+            out, err = await asyncio.wait_for(proc.communicate(), 20)
+            return ex, proc.returncode, out, err
+
+    ex, code, out, err = run(main)
+    assert code == 0, err.decode()
+    live = [json.loads(ln) for ln in out.decode().splitlines()]
+    live = [ln for ln in live if ln["status"] == "live"]
+    assert len(live) > 10
+    sent = {}
+    for s in ex.book("bbo-tbt", "BTC-USDT")._history:  # the exchange's published states
+        bid = next(iter(s.bids.values()))
+        ask = next(iter(s.asks.values()))
+        sent[s.seq_id] = (bid[:2], ask[:2])
+    for ln in live[-5:]:  # recent lines: still in the exchange's kept history
+        bid, ask = sent[ln["seqId"]]
+        assert Decimal(ln["bid"][0]) == Decimal(bid[0]) and Decimal(ln["ask"][1]) == Decimal(ask[1])

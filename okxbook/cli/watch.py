@@ -364,6 +364,7 @@ def watch(
     connect_timeout: float | None = None,
     recorder: Any = None,
     out: TextIO | None = None,
+    encoding: str = "json",
 ) -> int:
     feed = Feed(
         inst_ids,
@@ -373,6 +374,7 @@ def watch(
         demo=demo,
         transport=transport,
         recorder=recorder,
+        encoding=encoding,
     )
     keys = [(channel, i) for i in inst_ids]
     return asyncio.run(
@@ -400,6 +402,7 @@ def record(
     duration: float | None = None,
     connect_timeout: float | None = None,
     out: TextIO | None = None,
+    encoding: str = "json",
 ) -> int:
     """Watch and record every raw frame the feeder receives (tardis lines, hourly files). Exit 2
     if recording cannot start, 3 if it stopped because writing failed; SIGINT/SIGTERM stop it
@@ -423,6 +426,7 @@ def record(
             demo=demo,
             transport=transport,
             recorder=recorder,
+            encoding=encoding,
         )
         last = [time.monotonic(), 0]
 
