@@ -224,3 +224,29 @@ def test_watch_sbe_json_lines_carry_the_exchange_tops():
     for ln in live[-5:]:  # recent lines: still in the exchange's kept history
         bid, ask = sent[ln["seqId"]]
         assert Decimal(ln["bid"][0]) == Decimal(bid[0]) and Decimal(ln["ask"][1]) == Decimal(ask[1])
+
+
+def test_serve_plays_a_json_capture_to_an_sbe_feed_that_ends_on_the_same_book(tmp_path):
+    from okxbook.capture.serve import CaptureServer
+    from okxbook.testing import SyntheticBook
+
+    book = SyntheticBook("BTC-USDT", "books-l2-tbt", seed=5, checksum="zero")
+    frames = [book.snapshot_frame()] + [book.next_update_frame() for _ in range(300)]
+    path = tmp_path / "l2.jsonl"
+    path.write_bytes(b"\n".join(frames) + b"\n")
+
+    async def main():
+        async with CaptureServer(
+            path, speed=1.0, untimed_interval=0.005, wait_for_subscriber=True
+        ) as srv:
+            url = srv.ws_url.replace(okx.WS_PUBLIC_PATH, okx.SBE_WS_PATH)
+            feed = Feed([L2], url=url, rest_url=srv.rest_url, credentials=creds(), encoding="sbe")
+            async with feed:
+                await srv.wait_done()
+                await wait_for(lambda: feed.book(*L2).seq_id == book.seq_id, what="caught up")
+                assert feed.status(*L2).state == "live" and feed.stats["rest_seeds"] >= 1
+                bids, asks = book.levels()
+                assert values(feed.book(*L2).bid_levels()) == values(bids)
+                assert values(feed.book(*L2).ask_levels()) == values(asks)
+
+    run(main)

@@ -20,8 +20,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from okxbook.capture.files import CaptureFormatError
-from okxbook.errors import RestError
 from okxbook.capture.replay import format_report, replay, sample_capture
+from okxbook.errors import RestError
 
 from .values import bps_list, http_url, positive_float, positive_int, ws_url
 

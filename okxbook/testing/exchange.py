@@ -40,7 +40,7 @@ from websockets.http11 import Request, Response
 
 from okxbook import endpoint, okx
 from okxbook.endpoint import LoopbackEndpoint
-from okxbook.testing.sbe_exchange import SbeSide
+from okxbook.endpoint_sbe import SbeSide
 from okxbook.testing.synthetic import ChecksumMode, SyntheticBook
 
 __all__ = [
