@@ -246,6 +246,10 @@ cdef class Books:
         self._inst_codes.pop(c, None)
         self._last_code_inst = None
 
+    def inst_id_codes(self):
+        """Every instIdCode mapping, ``{code: instId}`` (a copy)."""
+        return {code: inst.decode() for code, inst in self._inst_codes.items()}
+
     def inst_id_of(self, code):
         """The instId mapped to ``code``, or None."""
         cdef int64_t c = code

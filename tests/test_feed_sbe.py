@@ -250,3 +250,38 @@ def test_serve_plays_a_json_capture_to_an_sbe_feed_that_ends_on_the_same_book(tm
                 assert values(feed.book(*L2).ask_levels()) == values(asks)
 
     run(main)
+
+
+def test_recorder_keeps_sbe_frames_and_each_hourly_file_replays_alone(tmp_path):
+    from okxbook.capture.recorder import Recorder
+    from okxbook.events import inst_id_code_frame
+    from okxbook.testing import SyntheticBook
+    from okxbook.testing.sbe import SbeConverter
+
+    book = SyntheticBook("BTC-USDT", "books-l2-tbt", seed=8, checksum="absent")
+    conv = SbeConverter()
+    json_frames = [book.snapshot_frame()] + [book.next_update_frame() for _ in range(60)]
+    sbe = [f for g in conv.convert_all(json_frames) for f in g]
+    t0 = 1_764_658_800_000_000_000 - 30 * 10**9  # 30 s before an hour starts
+
+    async def main():
+        rec = Recorder(tmp_path / "cap", compression="none", flush_interval=0.02)
+        await rec.start()
+        rec.record(t0, inst_id_code_frame("BTC-USDT", conv.codes["BTC-USDT"]))
+        for i, f in enumerate(sbe):
+            rec.record(t0 + i * 10**9, f)  # one a second: the second half in the next hour
+        await rec.close()
+        return rec
+
+    rec = asyncio.run(main())
+    assert len(rec.files) == 2
+    read = [c.frame for p in rec.files for c in iter_frames(p) if c.frame[:1] != b"{"]
+    assert read == sbe  # byte for byte
+    for p in rec.files:  # each file applies on its own (the second from its carried snapshot)
+        books = okxbook.Books()
+        for c in iter_frames(p):
+            books.apply(c.frame)  # no UnknownInstrumentError, no MissingSnapshotError
+        assert books[L2].status == "live"
+    # and the second one ends on the exchange's book
+    assert books[L2].seq_id == book.seq_id
+    assert values(books[L2].bid_levels()) == values(book.levels()[0])
