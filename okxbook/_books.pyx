@@ -21,7 +21,8 @@ from okxbook._sbe cimport is_sbe, sbe_decode
 from okxbook._book import CHANNELS
 from okxbook.errors import (FrameError, MissingSnapshotError, UnknownChannelError,
                             UnknownInstrumentError)
-from okxbook.events import INST_ID_CODE_EVENT, PONG, OtherEvent, parse_event
+from okxbook.events import INST_ID_CODE_EVENT as _INST_ID_CODE_EVENT
+from okxbook.events import PONG, OtherEvent, parse_event
 
 cdef extern from "Python.h":
     const char* PyUnicode_AsUTF8AndSize(object s, Py_ssize_t* size) except NULL
@@ -154,7 +155,7 @@ cdef class Books:
         if frame is None or not isinstance(frame, (bytes, str)):
             frame = PyBytes_FromStringAndSize(buf, n)
         event = parse_event(frame)
-        if type(event) is OtherEvent and event.event == INST_ID_CODE_EVENT:
+        if type(event) is OtherEvent and event.event == _INST_ID_CODE_EVENT:
             self._learn_code(event.raw)
         return event
 
