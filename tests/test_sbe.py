@@ -222,3 +222,27 @@ def test_extreme_values_print_within_the_level_text():
     book = b.apply(snapshot_message(1, 1, -18, -18, [(hi, hi, 2**31 - 1)], [(lo, 1, 0)]))
     assert book.best_ask == ("9.223372036854775807", "9.223372036854775807")
     assert book.best_bid == ("-9.223372036854775807", "0.000000000000000001")
+
+
+def _canonical(m: int, dec: int) -> str:
+    """Independent reference: Decimal, printed without exponent or trailing zeros."""
+    from decimal import Decimal
+
+    text = format(Decimal(m).scaleb(-dec), "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
+
+
+def test_level_strings_are_the_canonical_decimal_of_mantissa_and_exponent():
+    import random
+
+    rng = random.Random(13)
+    b = okxbook.Books()
+    b.set_inst_id_code(1, "X-Y")
+    for seq in range(2000):
+        pe, se = -rng.randrange(0, 19), -rng.randrange(0, 19)
+        px = rng.choice([0, 1, 10, 100, rng.randrange(-(10**18), 10**18), rng.randrange(10**6)])
+        sz = rng.choice([1, 10, 1000, rng.randrange(1, 10**18), rng.randrange(1, 10**5)])
+        book = b.apply(snapshot_message(1, seq, pe, se, [], [(px, sz, 1)]))
+        assert book.best_bid == (_canonical(px, -pe), _canonical(sz, -se)), (px, pe, sz, se)
