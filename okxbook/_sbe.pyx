@@ -140,14 +140,14 @@ cdef int format_decimal(char* out, int64_t v, int dec) noexcept nogil:
     cdef char* end = buf + 24
     cdef char* p = end
     cdef uint64_t u = (<uint64_t>(-(v + 1)) + 1) if v < 0 else <uint64_t>v
-    cdef int i
+    cdef int _i
     cdef size_t n
     if u == 0:
         dec = 0
     while dec > 0 and u % 10 == 0:
         u //= 10
         dec -= 1
-    for i in range(dec):
+    for _i in range(dec):
         p -= 1
         p[0] = <char>(c'0' + u % 10)
         u //= 10
@@ -248,7 +248,7 @@ cdef int read_group(Cur* c, const uint8_t** pp, Py_ssize_t* off, Py_ssize_t* cou
 
 
 cdef inline int template_index(int tpl) noexcept nogil:
-    cdef int i
+    cdef int _i
     for i in range(N_TEMPLATES):
         if TEMPLATE_ID[i] == tpl:
             return i
