@@ -49,6 +49,8 @@ cdef class Books:
     ``verify_checksum`` checks every non-zero ``checksum`` (on by default; OKX has sent 0 since
     2026-06-23, which always counts as absent). ``apply(frame)`` takes one raw frame as ``bytes``,
     ``str``, ``bytearray`` or ``memoryview`` and returns the ``Book`` it updated, or an ``Event``.
+    A frame is JSON text or one of OKX's binary SBE frames (docs/protocol.md §11; told apart by
+    the header's NUL bytes), whose instruments come by instIdCode (``set_inst_id_code``).
     """
 
     def __cinit__(self):

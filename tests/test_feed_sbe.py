@@ -285,3 +285,18 @@ def test_recorder_keeps_sbe_frames_and_each_hourly_file_replays_alone(tmp_path):
     # and the second one ends on the exchange's book
     assert books[L2].seq_id == book.seq_id
     assert values(books[L2].bid_levels()) == values(book.levels()[0])
+
+
+def test_bbo_tbt_on_sbe_also_needs_the_header_login():
+    async def main():
+        async with exchange() as ex:
+            url = ex.ws_url.replace(okx.WS_PUBLIC_PATH, okx.SBE_WS_PATH)
+            bad = Credentials(CREDS["key"], "wrong-secret-123", CREDS["passphrase"])
+            feed = Feed(
+                [BBO], url=url, rest_url=ex.rest_url, credentials=bad, encoding="sbe", **FAST
+            )
+            async with feed:
+                await wait_for(lambda: feed.status(*BBO).state == "invalid", what="refused")
+                assert feed.errors[0].code == okx.Code.PLEASE_LOG_IN
+
+    run(main)

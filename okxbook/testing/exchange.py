@@ -597,6 +597,10 @@ class LocalExchange(LoopbackEndpoint):
                 conn, endpoint.with_id(req_id, {"event": "error", "code": code, "msg": msg}), key
             )
             return
+        if conn.sbe and not conn.logged_in and channel not in LOGIN_CHANNELS:
+            # §11: every SBE channel needs the header login (books-l2-tbt: VIP4, 64003 below)
+            await self._send_event(conn, endpoint.please_log_in(req_id), key)
+            return
         if channel in LOGIN_CHANNELS and not conn.logged_in:
             await self._send_event(
                 conn,
