@@ -16,6 +16,7 @@ Options.warning_errors = True
 
 MODULES = [
     "_wire",
+    "_sbe",
     "_checksum",
     "_deltas",
     "_book",

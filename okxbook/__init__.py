@@ -45,6 +45,7 @@ from .errors import (
     SubscriptionError,
     TransportError,
     UnknownChannelError,
+    UnknownInstrumentError,
 )
 from .events import (
     PONG,
@@ -101,6 +102,7 @@ __all__ = [
     "TopSeries",
     "TransportError",
     "UnknownChannelError",
+    "UnknownInstrumentError",
     "UnsubscribeAck",
     "cum_depth",
     "cum_depth_lots",

@@ -4,6 +4,7 @@ from okxbook._wire cimport Scratch
 from okxbook._book cimport Book
 from okxbook._deltas cimport DeltaRecorder
 from okxbook._checksum cimport CHECKSUM_BUF_SIZE
+from okxbook._sbe cimport SbeInfo
 
 cdef class Books:
     cdef Scratch _s
@@ -17,9 +18,18 @@ cdef class Books:
     cdef readonly int64_t frames
     cdef readonly int64_t events
     cdef char _buf[CHECKSUM_BUF_SIZE]
+    # SBE (docs/protocol.md §9): instruments come as instIdCode; the last lookup is cached
+    cdef SbeInfo _sbe
+    cdef dict _inst_codes      # instIdCode -> instId as bytes
+    cdef int64_t _last_code
+    cdef bytes _last_code_inst
+    cdef readonly int64_t last_ts_us     # tsUs of the last SBE frame applied (matching engine)
+    cdef readonly int64_t last_out_us    # its outTime (gateway send), 0 for a REST snapshot
 
     cpdef object apply(self, object frame)
     cdef object apply_raw(self, const char* buf, Py_ssize_t n, object frame)
+    cdef int _sbe_inst(self, Scratch* s) except -1
+    cdef object _learn_code(self, dict raw)
     cdef object _span(self, const char* p, Py_ssize_t n)
     cdef Book _find(self, Scratch* s)
     cdef Book _create(self, Scratch* s, bytes key)

@@ -17,10 +17,13 @@ from okxbook._wire cimport (Scratch, scan_frame, scratch_free, KIND_BOOK, KIND_P
                             ACTION_SNAPSHOT)
 from okxbook._book cimport Book
 from okxbook._deltas cimport DeltaRecorder
+from okxbook._sbe cimport is_sbe, sbe_decode
 
 from okxbook._book import CHANNELS
-from okxbook.errors import FrameError, MissingSnapshotError, UnknownChannelError
-from okxbook.events import PONG, parse_event
+from okxbook.errors import (FrameError, MissingSnapshotError, UnknownChannelError,
+                            UnknownInstrumentError)
+from okxbook.events import INST_ID_CODE_EVENT as _INST_ID_CODE_EVENT
+from okxbook.events import PONG, OtherEvent, parse_event
 
 cdef extern from "Python.h":
     const char* PyUnicode_AsUTF8AndSize(object s, Py_ssize_t* size) except NULL
@@ -47,6 +50,8 @@ cdef class Books:
     ``verify_checksum`` checks every non-zero ``checksum`` (on by default; OKX has sent 0 since
     2026-06-23, which always counts as absent). ``apply(frame)`` takes one raw frame as ``bytes``,
     ``str``, ``bytearray`` or ``memoryview`` and returns the ``Book`` it updated, or an ``Event``.
+    A frame is JSON text or one of OKX's binary SBE frames (docs/protocol.md §11; told apart by
+    the header's NUL bytes), whose instruments come by instIdCode (``set_inst_id_code``).
     """
 
     def __cinit__(self):
@@ -60,6 +65,8 @@ cdef class Books:
         self.verify_checksum = verify_checksum
         self._last_key = None
         self._last = None
+        self._inst_codes = {}
+        self._last_code_inst = None
 
     def __dealloc__(self):
         scratch_free(&self._s)
@@ -107,7 +114,17 @@ cdef class Books:
         cdef Scratch* s = &self._s
         cdef Book book
         self.frames += 1
-        if scan_frame(s, buf, n) < 0:
+        if is_sbe(buf, n):
+            if sbe_decode(s, &self._sbe, buf, n) < 0:
+                if s.out_of_memory:
+                    raise MemoryError()
+                # Name the book when the code was read: it may have lost this frame's data.
+                inst = self._inst_codes.get(self._sbe.inst_id_code) if self._sbe.has_code else None
+                raise FrameError(s.error.decode("ascii"), s.error_offset,
+                                 channel=self._span(s.channel, s.channel_len),
+                                 inst_id=inst.decode() if inst is not None else None)
+            self._sbe_inst(s)
+        elif scan_frame(s, buf, n) < 0:
             if s.out_of_memory:
                 raise MemoryError()
             raise FrameError(s.error.decode("ascii"), s.error_offset,
@@ -140,7 +157,35 @@ cdef class Books:
             return PONG
         if frame is None or not isinstance(frame, (bytes, str)):
             frame = PyBytes_FromStringAndSize(buf, n)
-        return parse_event(frame)
+        event = parse_event(frame)
+        if type(event) is OtherEvent and event.event == _INST_ID_CODE_EVENT:
+            self._learn_code(event.raw)
+        return event
+
+    cdef object _learn_code(self, dict raw):
+        inst, code = raw.get("instId"), raw.get("instIdCode")
+        if not isinstance(inst, str) or type(code) is not int or not -2**63 <= code < 2**63:
+            raise FrameError("okxbook-instIdCode event needs a string instId and an int64 code")
+        self.set_inst_id_code(code, inst)
+
+    cdef int _sbe_inst(self, Scratch* s) except -1:
+        """Point the scratch's instId at the instrument of the frame's instIdCode."""
+        cdef int64_t code = self._sbe.inst_id_code
+        if self._last_code_inst is None or code != self._last_code:
+            inst = self._inst_codes.get(code)
+            if inst is None:
+                channel = self._span(s.channel, s.channel_len)
+                if s.kind != KIND_BOOK:
+                    raise UnknownChannelError(f"okxbook keeps no book for channel {channel!r}",
+                                              channel=channel)
+                raise UnknownInstrumentError(code, channel)
+            self._last_code = code
+            self._last_code_inst = inst
+        s.inst = PyBytes_AS_STRING(self._last_code_inst)
+        s.inst_len = PyBytes_GET_SIZE(self._last_code_inst)
+        self.last_ts_us = self._sbe.ts_us
+        self.last_out_us = self._sbe.out_us
+        return 0
 
     cdef object _span(self, const char* p, Py_ssize_t n):
         return p[:n].decode("utf-8", "replace") if p != NULL else None
@@ -204,6 +249,31 @@ cdef class Books:
         """Give an instrument's ``tickSz``/``lotSz`` (from ``GET /api/v5/public/instruments``) so
         its books use at least those decimals from the start, instead of learning them."""
         self._decimals[inst_id] = (decimals_of(tick_sz), decimals_of(lot_sz))
+
+    def set_inst_id_code(self, code, str inst_id not None):
+        """Map an ``instIdCode`` (``GET /api/v5/public/instruments``) to its instId: SBE frames name
+        instruments only by code. A relisted instrument gets a new code: call again (the old code
+        keeps its mapping until ``forget_inst_id_code``). An SBE frame with a code never given is
+        an ``UnknownInstrumentError`` (no book changes)."""
+        cdef int64_t c = code
+        self._inst_codes[c] = inst_id.encode()
+        self._last_code_inst = None
+
+    def forget_inst_id_code(self, code):
+        """Drop an ``instIdCode`` mapping (an instrument delisted or relisted under a new code)."""
+        cdef int64_t c = code
+        self._inst_codes.pop(c, None)
+        self._last_code_inst = None
+
+    def inst_id_codes(self):
+        """Every instIdCode mapping, ``{code: instId}`` (a copy)."""
+        return {code: inst.decode() for code, inst in self._inst_codes.items()}
+
+    def inst_id_of(self, code):
+        """The instId mapped to ``code``, or None."""
+        cdef int64_t c = code
+        inst = self._inst_codes.get(c)
+        return None if inst is None else inst.decode()
 
     def book(self, str channel not None, str inst_id not None) -> Book:
         """The book for ``(channel, inst_id)``, created empty if there is none yet (a feeder

@@ -22,6 +22,7 @@ __all__ = [
     "SubscriptionError",
     "TransportError",
     "UnknownChannelError",
+    "UnknownInstrumentError",
 ]
 
 
@@ -84,6 +85,15 @@ class FrameError(BookError, ValueError):
 
 class UnknownChannelError(FrameError):
     """A well-formed push for a channel okxbook does not keep books for (``trades``, ``tickers`` ...)."""
+
+
+class UnknownInstrumentError(FrameError):
+    """An SBE frame names an ``instIdCode`` no instId was given for (``Books.set_inst_id_code``);
+    ``code`` is that instIdCode. No book was changed."""
+
+    def __init__(self, code: int, channel: str | None = None) -> None:
+        super().__init__(f"unknown instIdCode {code}", channel=channel)
+        self.code = code
 
 
 class MissingSnapshotError(FrameError):

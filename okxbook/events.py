@@ -15,6 +15,7 @@ import orjson
 from .errors import FrameError
 
 __all__ = [
+    "INST_ID_CODE_EVENT",
     "PONG",
     "ChannelConnCount",
     "ErrorEvent",
@@ -25,8 +26,19 @@ __all__ = [
     "Pong",
     "SubscribeAck",
     "UnsubscribeAck",
+    "inst_id_code_frame",
     "parse_event",
 ]
+
+#: okxbook's own event (OKX never sends it): "instIdCode N is instId X", for SBE frames, which
+#: name instruments by code. ``Books.apply`` learns the mapping from it; the feeder records one
+#: per instrument, so a recording of SBE frames replays on its own.
+INST_ID_CODE_EVENT = "okxbook-instIdCode"
+
+
+def inst_id_code_frame(inst_id: str, code: int) -> bytes:
+    """The :data:`INST_ID_CODE_EVENT` frame mapping ``code`` to ``inst_id``."""
+    return orjson.dumps({"event": INST_ID_CODE_EVENT, "instId": inst_id, "instIdCode": code})
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from enum import StrEnum
+from enum import IntEnum, StrEnum
 from typing import Final
 
 __all__ = [
@@ -29,17 +29,35 @@ __all__ = [
     "NOTICE_64008_MSG",
     "PING_AFTER_S",
     "PROD_REST_URL",
+    "PROD_SBE_WS_URL",
     "PROD_WS_URL",
     "PUSH_ORDER",
     "REQUESTS_PER_HOUR",
     "REST_BOOKS_PATH",
     "REST_BOOKS_RPI_PATH",
+    "REST_BOOKS_SBE_PATH",
     "REST_LIMITS",
+    "SBE_CHANNELS",
+    "SBE_CONTENT_TYPE",
+    "SBE_GROUP_HEADER_BYTES",
+    "SBE_HEADER_BYTES",
+    "SBE_LEVEL_BLOCK",
+    "SBE_LOGIN_HEADERS",
+    "SBE_MAX_EXPONENT",
+    "SBE_PING_S",
+    "SBE_REST_MIN_INTERVAL_S",
+    "SBE_ROOT_BLOCK",
+    "SBE_SCHEMA_ID",
+    "SBE_SCHEMA_VERSION",
+    "SBE_SOURCE_NORMAL",
+    "SBE_TEMPLATE_CHANNEL",
     "SBE_WS_PATH",
     "WS_PUBLIC_PATH",
     "Channel",
     "Code",
+    "SbeTemplate",
     "channel",
+    "inst_type",
     "l2_tbt_conflict",
     "valid_request_id",
 ]
@@ -54,12 +72,16 @@ DEMO_WS_URL: Final = "wss://wspap.okx.com/ws/v5/public"
 PROD_REST_URL: Final = "https://openapi.okx.com"
 DEMO_REST_HEADER: Final = ("x-simulated-trading", "1")
 WS_PUBLIC_PATH: Final = "/ws/v5/public"
-#: The binary (SBE) public feed (§0b).
+#: The binary (SBE) public feed (§0b, §11).
 SBE_WS_PATH: Final = "/ws/v5/public-sbe"
+PROD_SBE_WS_URL: Final = "wss://ws.okx.com/ws/v5/public-sbe"
 #: ``GET`` order book: ``instId``, ``sz`` (default 1, at most :data:`MAX_REST_DEPTH`) (§8).
 REST_BOOKS_PATH: Final = "/api/v5/market/books"
 #: ``GET`` RPI order book: levels ``[px, totalQty, nonRpiQty, count]`` (§8).
 REST_BOOKS_RPI_PATH: Final = "/api/v5/market/books-rpi"
+#: ``GET`` binary snapshot: ``instIdCode``, ``source`` (:data:`SBE_SOURCE_NORMAL`); the body is
+#: one ``SbeTemplate.SNAPSHOT_DEPTH`` message (``application/sbe``), JSON on error (§11).
+REST_BOOKS_SBE_PATH: Final = "/api/v5/market/books-sbe"
 #: ``GET`` instruments: ``tickSz``, ``lotSz`` (§8).
 INSTRUMENTS_PATH: Final = "/api/v5/public/instruments"
 MAX_REST_DEPTH: Final = 400
@@ -159,6 +181,8 @@ REST_LIMITS: Final[dict[str, tuple[int, float]]] = {
     REST_BOOKS_PATH: (40, 2.0),
     REST_BOOKS_RPI_PATH: (20, 2.0),
     INSTRUMENTS_PATH: (20, 2.0),
+    # Per IP *and* instIdCode (§11).
+    REST_BOOKS_SBE_PATH: (10, 10.0),
 }
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9]{1,32}")
@@ -167,6 +191,84 @@ _REQUEST_ID = re.compile(r"[A-Za-z0-9]{1,32}")
 def valid_request_id(request_id: str) -> bool:
     """A request ``id`` is 1 to 32 ASCII letters and digits (a hyphen was refused with 60033, §0b)."""
     return _REQUEST_ID.fullmatch(request_id) is not None
+
+
+# --------------------------------------------------------------------------- SBE binary feed (§11)
+
+SBE_CONTENT_TYPE: Final = "application/sbe"
+SBE_SOURCE_NORMAL: Final = 0
+#: OKX refreshes the binary snapshot about every 500 ms: asking faster returns the same one.
+SBE_REST_MIN_INTERVAL_S: Final = 0.5
+#: ``okx_sbe_1_0.xml``: ``messageSchema id="1" version="0"``, little-endian.
+SBE_SCHEMA_ID: Final = 1
+SBE_SCHEMA_VERSION: Final = 0
+#: messageHeader: blockLength, templateId, schemaId, version (uint16 each).
+SBE_HEADER_BYTES: Final = 8
+#: groupSize16Encoding: blockLength, numInGroup (uint16 each).
+SBE_GROUP_HEADER_BYTES: Final = 4
+#: One level of a group: pxMantissa i64, szMantissa i64, ordCount i32.
+SBE_LEVEL_BLOCK: Final = 20
+#: value = mantissa * 10**exponent; okxbook keeps at most 18 decimals (int64), so |exponent| <= 18.
+SBE_MAX_EXPONENT: Final = 18
+#: The server pings every 20 s (WebSocket ping frames); the text ``ping`` is refused (60012).
+SBE_PING_S: Final = 20.0
+#: Login travels in the HTTP upgrade request as these headers (signature as for ``op: login``).
+SBE_LOGIN_HEADERS: Final = (
+    "OK-ACCESS-KEY",
+    "OK-ACCESS-SIGN",
+    "OK-ACCESS-TIMESTAMP",
+    "OK-ACCESS-PASSPHRASE",
+)
+
+
+class SbeTemplate(IntEnum):
+    """``templateId`` of each message of schema 1 (``okx_sbe_1_0.xml``)."""
+
+    BBO_TBT = 1000  # BboTbtChannelEvent
+    BOOKS_L2_TBT = 1001  # BooksL2TbtChannelEvent
+    BOOKS_L2_TBT_EXPONENT = 1002  # BooksL2TbtExponentUpdateEvent
+    BOOKS_L2_TBT_ELP = 1003  # BooksL2TbtElpChannelEvent
+    BOOKS_L2_TBT_ELP_EXPONENT = 1004  # BooksL2TbtElpExponentUpdateEvent
+    TRADES = 1005  # TradesChannelEvent
+    SNAPSHOT_DEPTH = 1006  # SnapshotDepthResponseEvent (REST books-sbe)
+
+
+#: The fixed part (root block) of each message in schema version 0: what a frame's header
+#: ``blockLength`` must at least say (a later version may say more, and the extra is skipped).
+SBE_ROOT_BLOCK: Final[dict[int, int]] = {
+    SbeTemplate.BBO_TBT: 74,
+    SbeTemplate.BOOKS_L2_TBT: 42,
+    SbeTemplate.BOOKS_L2_TBT_EXPONENT: 42,
+    SbeTemplate.BOOKS_L2_TBT_ELP: 42,
+    SbeTemplate.BOOKS_L2_TBT_ELP_EXPONENT: 42,
+    SbeTemplate.TRADES: 62,
+    SbeTemplate.SNAPSHOT_DEPTH: 26,
+}
+#: The channel each template belongs to (the book key is channel + the instId of ``instIdCode``).
+SBE_TEMPLATE_CHANNEL: Final[dict[int, str]] = {
+    SbeTemplate.BBO_TBT: "bbo-tbt",
+    SbeTemplate.BOOKS_L2_TBT: "books-l2-tbt",
+    SbeTemplate.BOOKS_L2_TBT_EXPONENT: "books-l2-tbt",
+    SbeTemplate.BOOKS_L2_TBT_ELP: "books-l2-tbt-elp",
+    SbeTemplate.BOOKS_L2_TBT_ELP_EXPONENT: "books-l2-tbt-elp",
+    SbeTemplate.TRADES: "trades",
+    SbeTemplate.SNAPSHOT_DEPTH: "books-l2-tbt",
+}
+#: The book channels served on :data:`SBE_WS_PATH`; both need login (``books-l2-tbt`` VIP4).
+SBE_CHANNELS: Final = frozenset({"bbo-tbt", "books-l2-tbt"})
+
+
+def inst_type(inst_id: str) -> str:
+    """The ``instType`` OKX's instrument routes want, from the instId's shape (§8): ``BTC-USDT``
+    SPOT, ``BTC-USDT-SWAP`` SWAP, ``BTC-USD-261225`` FUTURES, ``BTC-USD-261225-90000-C`` OPTION."""
+    parts = inst_id.split("-")
+    if len(parts) == 3 and parts[2] == "SWAP":
+        return "SWAP"
+    if len(parts) == 3 and parts[2].isdigit():
+        return "FUTURES"
+    if len(parts) == 5 and parts[4] in ("C", "P"):
+        return "OPTION"
+    return "SPOT"
 
 
 # --------------------------------------------------------------------------- error codes (§6, §7)

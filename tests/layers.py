@@ -31,6 +31,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     # The Cython book engine and the Python pieces it needs.
     "core": (
         "okxbook._wire",
+        "okxbook._sbe",
         "okxbook._level",
         "okxbook._checksum",
         "okxbook._book",

@@ -21,6 +21,10 @@ Line formats, recognised per line by one or two byte checks (no regex):
 * A whole file that is one pretty-printed JSON document (nautilus_trader's ``test_data`` fixtures) is
   one frame; recognised when the first non-blank line is not a complete frame (e.g. just ``{``).
 
+* Binary (SBE) frames: the frame is stored as ``sbe:`` and its standard base64 (RFC 4648, with
+  padding), e.g. ``2026-11-25T08:06:01.1234567Z sbe:6QMqAAEA...``; read back byte for byte.
+  :func:`format_tardis_line` writes this form for any frame that is not JSON text or ping/pong.
+
 Blank lines are disconnect markers in both recorders; they are skipped unless asked for.
 
 Carried snapshots: each file ``okxbook record`` writes after its first opens with one snapshot frame
@@ -35,6 +39,8 @@ recognised from the magic bytes, not the file name.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import functools
 import gzip
 import io
@@ -53,6 +59,7 @@ from .tardis import iter_csv_frames
 
 __all__ = [
     "CARRY_PREFIX",
+    "SBE_PREFIX",
     "CaptureFormatError",
     "CaptureWarning",
     "CapturedFrame",
@@ -188,7 +195,9 @@ def format_tardis_line(recv_ns: int, frame: bytes) -> bytes:
     """
     if not frame:
         raise ValueError("empty frame")
-    if b"\n" in frame or b"\r" in frame:
+    if frame[:1] not in _OPENERS and frame not in _TEXT_FRAMES:
+        frame = SBE_PREFIX + base64.b64encode(frame)  # binary: base64 keeps it one line
+    elif b"\n" in frame or b"\r" in frame:
         raise ValueError("frame contains a line break; it cannot be stored as one capture line")
     sec, sub_ns = divmod(recv_ns, _NS_PER_S)
     minute, s = divmod(sec, 60)
@@ -202,6 +211,8 @@ _LBRACE, _LBRACKET, _RBRACE, _RBRACKET = 0x7B, 0x5B, 0x7D, 0x5D
 _OPENERS = (b"{", b"[")  # one-byte bytes objects are interned, so these tests are identity checks
 _CLOSERS = (b"}", b"]")
 _TEXT_FRAMES = (b"ping", b"pong")  # OKX's text keep-alive frames (docs: "ping"/"pong")
+#: A binary (SBE) frame is stored as this prefix and its base64.
+SBE_PREFIX: Final = b"sbe:"
 # Longest "<unix time>: " prefix we look for: 10 integer + 1 + 9 fraction digits, with room to spare.
 # Bounding the search keeps a line without the separator from being scanned end to end.
 _CF_TS_MAX = 32
@@ -222,6 +233,11 @@ def _check_frame(frame: bytes) -> bytes:
     """
     if frame in _TEXT_FRAMES:
         return frame
+    if frame[:4] == SBE_PREFIX:
+        try:
+            return base64.b64decode(frame[4:].rstrip(), validate=True)
+        except binascii.Error as e:
+            raise _BadLine(f"binary frame is not valid base64 ({e}): {frame[:60]!r}") from None
     if frame[:1] not in _OPENERS:
         raise _BadLine(f"frame is neither JSON nor ping/pong: {frame[:60]!r}")
     stripped = frame.rstrip()

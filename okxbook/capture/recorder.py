@@ -75,6 +75,7 @@ from okxbook._book import Book
 from okxbook._books import Books
 from okxbook._checksum import okx_checksum
 from okxbook.errors import RecorderError
+from okxbook.events import inst_id_code_frame
 
 from .files import format_tardis_line
 
@@ -328,7 +329,11 @@ class _Files:
 
     @staticmethod
     def _carried_lines(books: Books, recv_ns: int) -> list[bytes]:
-        out = []
+        # SBE frames name instruments by code: each file carries the map too (it replays alone).
+        out = [
+            format_tardis_line(recv_ns, inst_id_code_frame(inst, code))
+            for code, inst in books.inst_id_codes().items()
+        ]
         for book in books:
             frame = carried_snapshot(book)
             if frame is not None:

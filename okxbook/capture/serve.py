@@ -54,6 +54,7 @@ from okxbook._book import Book
 from okxbook._books import Books
 from okxbook._checksum import okx_checksum
 from okxbook.endpoint import LoopbackEndpoint
+from okxbook.endpoint_sbe import SbeSide
 from okxbook.errors import BookError, UnknownChannelError
 
 from .files import CapturedFrame, CaptureFormatError, iter_frames
@@ -144,6 +145,7 @@ class _Conn:
         "max_queue",
         "queue",
         "room",
+        "sbe",
         "sent",
         "subs",
         "wake",
@@ -160,6 +162,7 @@ class _Conn:
         self.room.set()
         self.closed = False
         self.logged_in = False
+        self.sbe: SbeSide | None = None  # on /ws/v5/public-sbe: book frames go out binary
         self.sent = 0
         self.max_queue = max_queue
 
@@ -170,6 +173,15 @@ class _Conn:
         self.wake.set()
         if len(self.queue) > self.max_queue:
             self.room.clear()
+
+    def push_book(self, frame: bytes) -> None:
+        """A captured book frame: as is, or on the SBE feed as its binary frames (§11)."""
+        if self.sbe is None:
+            self.push(frame)
+            return
+        channel, inst_id = _frame_key(frame) or (None, None)
+        for data in self.sbe.frames_for(channel, inst_id, frame):
+            self.push(data)
 
     def event(self, event: dict[str, Any], req_id: Any = None) -> None:
         body = endpoint.with_id(req_id, dict(event))
@@ -188,8 +200,9 @@ class _Conn:
                 data = queue.popleft()
                 if len(queue) <= low:
                     self.room.set()
-                # OKX pushes text frames; bytes with text=True go out without a decode.
-                await self.ws.send(data, text=True)
+                # OKX pushes text frames; bytes with text=True go out without a decode. SBE
+                # frames (a NUL in their header, which no text frame has) go out binary.
+                await self.ws.send(data, text=b"\0" not in data[:8])
                 self.sent += 1
         except ConnectionClosed:
             pass
@@ -244,6 +257,8 @@ class CaptureServer(LoopbackEndpoint):
         """Why playback stopped early (an unreadable capture), else None."""
         self.books = Books()
         """The captured books as played so far (replaced at each pass)."""
+        self.sbe = SbeSide()
+        """What SBE clients (``/ws/v5/public-sbe``) get: the captured frames converted."""
         self.keys: frozenset[BookKey] | None = None
         """Every ``(channel, instId)`` the capture pushes (read at ``start()``; None if the capture
         could not be read, and then playback reports why)."""
@@ -431,22 +446,31 @@ class CaptureServer(LoopbackEndpoint):
         if not subs:
             return []
         for conn in subs:
-            conn.push(frame)
+            conn.push_book(frame)
         return subs
 
     # ------------------------------------------------------------------ connections
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         url = urlsplit(request.path)
+        sbe_rest = self.sbe.process_request(
+            connection, url.path, parse_qs(url.query), self._sbe_rest_book
+        )
+        if sbe_rest is not None:
+            return sbe_rest
         if url.path == okx.REST_BOOKS_PATH:
             return self._rest_books(connection, parse_qs(url.query), _REST_SOURCES)
         if url.path == okx.REST_BOOKS_RPI_PATH:
             return self._rest_books(connection, parse_qs(url.query), _REST_RPI_SOURCES)
-        if url.path != endpoint.WS_PATH:
+        if url.path not in (endpoint.WS_PATH, okx.SBE_WS_PATH):
             return connection.respond(404, "Not Found\n")
         return None
 
     async def _handler(self, ws: ServerConnection) -> None:
         conn = _Conn(f"{next(self._conn_ids):08x}", ws, self.max_queue)
+        if ws.request is not None and urlsplit(ws.request.path).path == okx.SBE_WS_PATH:
+            conn.sbe = self.sbe
+            # Any credentials, as for op login below; the SBE feed has them in the headers.
+            conn.logged_in = okx.SBE_LOGIN_HEADERS[0] in ws.request.headers
         self._conns[conn.conn_id] = conn
         writer = asyncio.create_task(conn.run_writer())
         self._tasks.add(writer)
@@ -525,10 +549,18 @@ class CaptureServer(LoopbackEndpoint):
         # A live delta book: start the client from its current state. An invalid book (the
         # capture had a gap) or no book yet: the capture's next snapshot will start the client.
         if book is not None and not book.is_image and book.is_valid and book.snapshots:
-            conn.push(snapshot_frame(book))
+            if conn.sbe is None:  # the SBE feed has no snapshot: its clients seed from REST
+                conn.push(snapshot_frame(book))
         self._subscribed.set()
 
     # ------------------------------------------------------------------ REST
+    def _sbe_rest_book(self, inst_id: str) -> _RestBook | None:
+        for channel in _REST_SOURCES:
+            book = self.books.get(channel, inst_id)
+            if book is not None and book.is_valid and book.snapshots:
+                return _RestBook(book)
+        return None
+
     def _rest_books(
         self,
         connection: ServerConnection,
@@ -575,6 +607,25 @@ class CaptureServer(LoopbackEndpoint):
         if book.seq_id >= 0:
             data["seqId"] = book.seq_id
         return endpoint.json_response(connection, 200, {"code": "0", "msg": "", "data": [data]})
+
+
+class _RestBook:
+    """A played book as ``endpoint_sbe.SbeSide`` reads it for ``GET books-sbe``."""
+
+    def __init__(self, book: Book) -> None:
+        self.book = book
+        self.channel = book.channel
+
+    def rest_snapshot(self, sz: int = 1) -> dict[str, Any]:
+        b = self.book
+        data: dict[str, Any] = {
+            "asks": [[px, s, "0", str(n)] for px, s, n in b.ask_levels(sz)],
+            "bids": [[px, s, "0", str(n)] for px, s, n in b.bid_levels(sz)],
+            "ts": str(b.ts_ms),
+        }
+        if b.seq_id >= 0:
+            data["seqId"] = b.seq_id
+        return data
 
 
 async def serve_capture(

@@ -21,6 +21,7 @@ from typing import Any
 
 from okxbook.capture.files import CaptureFormatError
 from okxbook.capture.replay import format_report, replay, sample_capture
+from okxbook.errors import RestError
 
 from .values import bps_list, http_url, positive_float, positive_int, ws_url
 
@@ -260,6 +261,7 @@ def _live_options(args: argparse.Namespace) -> dict[str, Any]:
         "transport": args.transport,
         "duration": args.duration,
         "connect_timeout": args.connect_timeout,
+        "encoding": "sbe" if args.sbe else "json",
     }
 
 
@@ -497,6 +499,12 @@ def _connection_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--demo", action="store_true", help="OKX demo trading endpoints")
     p.add_argument("--transport", choices=("websockets", "picows"), default="websockets")
     p.add_argument(
+        "--sbe",
+        action="store_true",
+        help="OKX's binary feed (/ws/v5/public-sbe; bbo-tbt or books-l2-tbt, needs the OKX_* "
+        "credentials)",
+    )
+    p.add_argument(
         "--connect-timeout",
         type=positive_float,
         default=30.0,
@@ -559,6 +567,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.debug("details", exc_info=True)
         print(f"{name}: {_why(exc)}", file=sys.stderr)
         return 2
+    except RestError as exc:  # e.g. the SBE feed's instIdCode lookup at start
+        print(f"{name}: {exc}", file=sys.stderr)
+        return 1
     except Exception as exc:  # a bug of ours: still one line (the traceback with --log-level debug)
         log.debug("unexpected error", exc_info=True)
         print(f"{name}: unexpected error: {type(exc).__name__}: {exc}", file=sys.stderr)

@@ -390,6 +390,7 @@ def watch(
     out: TextIO | None = None,
     publish: str | None = None,
     latency_every: float | None = None,
+    encoding: str = "json",
 ) -> int:
     feed = Feed(
         inst_ids,
@@ -399,6 +400,7 @@ def watch(
         demo=demo,
         transport=transport,
         recorder=recorder,
+        encoding=encoding,
     )
     keys = [(channel, i) for i in inst_ids]
     run = functools.partial(
@@ -430,6 +432,7 @@ def record(
     duration: float | None = None,
     connect_timeout: float | None = None,
     out: TextIO | None = None,
+    encoding: str = "json",
 ) -> int:
     """Watch and record every raw frame the feeder receives (tardis lines, hourly files). Exit 2
     if recording cannot start, 3 if it stopped because writing failed; SIGINT/SIGTERM stop it
@@ -453,6 +456,7 @@ def record(
             demo=demo,
             transport=transport,
             recorder=recorder,
+            encoding=encoding,
         )
         last = [time.monotonic(), 0]
 

@@ -30,6 +30,7 @@ from .auth import Credentials
 from .connection import BOOK_PING_AFTER, BOOK_PONG_TIMEOUT, Connection, ConnectionSettings, Key
 from .deltas import BookDeltas, DeltaHub, DeltaStream
 from .latency import FeedLatency
+from .sbe import SbeLatency, check_sbe_options, refresh_inst_id_codes
 from .sync import Position, ResyncPacing, successor_ready
 from .tops import Top, TopStream, top_of
 from .transport import TRANSPORTS
@@ -41,6 +42,7 @@ __all__ = [
     "BookStatus",
     "CallbackHandle",
     "Feed",
+    "SbeLatency",
     "SubscriptionError",
 ]
 
@@ -183,6 +185,7 @@ class Feed:
         login_timeout: float = 10.0,
         stale_after: float | None = None,
         latency_window: float = 10.0,
+        encoding: str = "json",
     ) -> None:
         if transport not in TRANSPORTS:
             raise ValueError(f"transport must be one of {TRANSPORTS}")
@@ -193,11 +196,18 @@ class Feed:
             if not value > 0:
                 raise ValueError(f"{name} must be a positive number of seconds, not {value!r}")
         self.keys = _normalise(subscriptions, channel)
-        self.url = url or (DEMO_URL if demo else PROD_URL)
+        self.encoding = encoding
+        sbe = check_sbe_options(encoding, self.keys, demo)
+        self.url = url or (okx.PROD_SBE_WS_URL if sbe else DEMO_URL if demo else PROD_URL)
         self.rest_url = rest_url or PROD_REST_URL
         self.demo = demo
         self.transport_kind = transport
         self.credentials = credentials if credentials is not None else Credentials.from_env()
+        if sbe and self.credentials is None:
+            raise ValueError(
+                "the SBE feed needs login: pass credentials or set OKX_API_KEY, OKX_SECRET_KEY "
+                "and OKX_PASSPHRASE"
+            )
         if any(k[0] in okx.LOGIN_CHANNELS for k in self.keys) and self.credentials is None:
             raise ValueError(
                 "books-l2-tbt/books50-l2-tbt need login: pass credentials or set "
@@ -254,7 +264,9 @@ class Feed:
             stale_after=stale_after,
             recorder=recorder,
             stats=self.stats,
+            sbe=sbe,
         )
+        self._code_refresh: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -270,6 +282,12 @@ class Feed:
                 ) from exc
         self.http = httpx.AsyncClient(timeout=10.0)
         self._settings.http = self.http
+        if self._settings.sbe:
+            # SBE frames name instruments by instIdCode: the map first, then kept fresh.
+            await refresh_inst_id_codes(self._settings, self._group_books)
+            self._code_refresh = asyncio.get_running_loop().create_task(
+                refresh_inst_id_codes(self._settings, self._group_books, forever=True)
+            )
         for i, (group, books) in enumerate(zip(self.groups, self._group_books)):
             conn = Connection(
                 self._listener,
@@ -298,6 +316,8 @@ class Feed:
 
     async def close(self) -> None:
         self.closing = True
+        if self._code_refresh is not None:
+            self._code_refresh.cancel()
         for conn in [*self.connections, *self._successors.values()]:
             await conn.stop()
         for stream in list(self._streams):
@@ -321,6 +341,17 @@ class Feed:
         if (channel, inst_id) not in self.subs:
             raise KeyError((channel, inst_id))
         return self._books_of[(channel, inst_id)].book(channel, inst_id)
+
+    def sbe_latency(self, channel: str, inst_id: str) -> SbeLatency | None:
+        """The SBE feed's latency split for the last frame of one book (matching engine ->
+        gateway -> this process), or None before any SBE frame (and on the JSON feed)."""
+        if (channel, inst_id) not in self.subs:
+            raise KeyError((channel, inst_id))
+        for conn in self.connections:
+            cs = conn.states.get((channel, inst_id))
+            if cs is not None and cs.latency is not None:
+                return SbeLatency(*cs.latency)
+        return None
 
     def status(self, channel: str, inst_id: str) -> BookStatus:
         return self.subs[(channel, inst_id)].status

@@ -132,9 +132,18 @@ class PicowsTransport:
 
 
 async def connect_transport(
-    kind: str, url: str, on_frame: OnFrame, *, open_timeout: float = 10.0
+    kind: str,
+    url: str,
+    on_frame: OnFrame,
+    *,
+    open_timeout: float = 10.0,
+    headers: dict[str, str] | None = None,
+    ws_ping: tuple[float, float] | None = None,
 ) -> Transport:
-    """Open a connection with the named transport; raises ``TransportError`` if it fails."""
+    """Open a connection with the named transport; raises ``TransportError`` if it fails.
+    ``headers`` go into the HTTP upgrade request (the SBE feed's login); ``ws_ping`` =
+    ``(interval, timeout)`` turns on WebSocket-level pings (websockets only; the SBE feed refuses
+    the text ping), a missing pong closing the connection."""
     if kind == "websockets":
         from websockets.asyncio.client import connect
 
@@ -142,7 +151,9 @@ async def connect_transport(
             client = await connect(
                 url,
                 open_timeout=open_timeout,
-                ping_interval=None,
+                additional_headers=headers,
+                ping_interval=ws_ping[0] if ws_ping else None,
+                ping_timeout=ws_ping[1] if ws_ping else None,
                 compression=None,
                 max_size=2**24,
                 max_queue=4096,
@@ -164,6 +175,7 @@ async def connect_transport(
                 picows_transport.make_listener,
                 url,
                 websocket_handshake_timeout=open_timeout,
+                extra_headers=headers,
                 max_frame_size=2**24,
             )
         except Exception as exc:

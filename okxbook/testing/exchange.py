@@ -40,6 +40,7 @@ from websockets.http11 import Request, Response
 
 from okxbook import endpoint, okx
 from okxbook.endpoint import LoopbackEndpoint
+from okxbook.endpoint_sbe import SbeSide
 from okxbook.testing.synthetic import ChecksumMode, SyntheticBook
 
 __all__ = [
@@ -109,6 +110,7 @@ class ConnInfo:
     subscriptions: dict[BookKey, None] = field(default_factory=dict)
     """Current subscriptions, in subscription order (a dict used as an ordered set)."""
     logged_in: bool = False
+    sbe: bool = False  # on /ws/v5/public-sbe: book frames go out binary (testing/sbe_exchange.py)
     subscribe_requests: int = 0
     unsubscribe_requests: int = 0
     login_requests: int = 0
@@ -209,6 +211,7 @@ class LocalExchange(LoopbackEndpoint):
         capture: Sequence[bytes | str] | None = None,
         capture_batch: int = 1,
         rest_pad: bool = False,
+        sbe_codes: dict[str, int] | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -226,6 +229,8 @@ class LocalExchange(LoopbackEndpoint):
         self.request_limit = request_limit
         self.connect_limit = connect_limit
         self.rest_pad = rest_pad
+        self.sbe = SbeSide(sbe_codes)
+        """The SBE feed's side (codes, faults: ``truncate_next``, ``exponent_update``)."""
         self._book_factory = book_factory
         self._book_options = dict(book_options or {})
         self._feeds: dict[BookKey, _Feed] = {}
@@ -366,12 +371,24 @@ class LocalExchange(LoopbackEndpoint):
     async def _send(self, conn: ConnInfo, sent: Sent, *, force: bool = False) -> bool:
         if conn.closed or (conn.silenced and not force):
             return False
+        if conn.sbe and sent.kind not in ("event", "pong", "raw"):
+            return await self._send_sbe(conn, sent)
         try:
             # OKX pushes text frames; bytes with text=True go out as text without a decode.
             await conn.ws.send(sent.data, text=True)
         except ConnectionClosed:
             return False
         conn.sent.append(sent)
+        conn.last_sent = time.monotonic()
+        return True
+
+    async def _send_sbe(self, conn: ConnInfo, sent: Sent) -> bool:
+        for frame in self.sbe.frames_for(sent.channel, sent.inst_id, sent.data):
+            try:
+                await conn.ws.send(frame)
+            except ConnectionClosed:
+                return False
+            conn.sent.append(sent._replace(data=frame))
         conn.last_sent = time.monotonic()
         return True
 
@@ -386,11 +403,16 @@ class LocalExchange(LoopbackEndpoint):
     # ------------------------------------------------------------------ connection handling
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         url = urlsplit(request.path)
+        sbe_rest = self.sbe.process_request(
+            connection, url.path, parse_qs(url.query), self._sbe_rest_book
+        )
+        if sbe_rest is not None:
+            return sbe_rest
         if url.path == okx.REST_BOOKS_PATH:
             return self._rest_books(connection, parse_qs(url.query), rpi=False)
         if url.path == okx.REST_BOOKS_RPI_PATH:
             return self._rest_books(connection, parse_qs(url.query), rpi=True)
-        if url.path != WS_PATH:
+        if url.path not in (WS_PATH, okx.SBE_WS_PATH):
             return connection.respond(404, "Not Found\n")
         # §6: connects are limited to 3/s per IP; count them, refuse only if asked to.
         ip = str(connection.remote_address[0]) if connection.remote_address else "?"
@@ -407,6 +429,11 @@ class LocalExchange(LoopbackEndpoint):
         while conn_id in self._conns:
             conn_id = f"{self._conn_rng.getrandbits(32):08x}"
         conn = ConnInfo(conn_id, ws.remote_address, now, ws, last_recv=now, last_sent=now)
+        if ws.request is not None and urlsplit(ws.request.path).path == okx.SBE_WS_PATH:
+            conn.sbe = True
+            conn.logged_in = self.sbe.header_login(
+                ws.request.headers, self.credentials, self.login_max_skew
+            )
         self._conns[conn_id] = conn
         watcher = (
             asyncio.create_task(self._idle_watch(conn)) if self.idle_timeout is not None else None
@@ -443,6 +470,9 @@ class LocalExchange(LoopbackEndpoint):
             return
 
     async def _on_message(self, conn: ConnInfo, message: str | bytes) -> None:
+        if message == "ping" and conn.sbe:
+            await self._send_event(conn, self.sbe.ping_refused())
+            return
         if message == "ping":
             if not conn.silenced or conn.pong_when_silenced:
                 await self._send(conn, Sent("pong", None, None, b"pong"), force=True)
@@ -567,6 +597,10 @@ class LocalExchange(LoopbackEndpoint):
                 conn, endpoint.with_id(req_id, {"event": "error", "code": code, "msg": msg}), key
             )
             return
+        if conn.sbe and not conn.logged_in and channel not in LOGIN_CHANNELS:
+            # §11: every SBE channel needs the header login (books-l2-tbt: VIP4, 64003 below)
+            await self._send_event(conn, endpoint.please_log_in(req_id), key)
+            return
         if channel in LOGIN_CHANNELS and not conn.logged_in:
             await self._send_event(
                 conn,
@@ -679,6 +713,10 @@ class LocalExchange(LoopbackEndpoint):
             if feed is not None:
                 return feed
         return self._feed("books", inst_id)
+
+    def _sbe_rest_book(self, inst_id: str) -> SyntheticBook | None:
+        feed = self._rest_feed(inst_id, False)
+        return feed.book if feed is not None else None
 
     def rest_lag(self, inst_id: str, frames: int = 1, *, requests: int | None = None) -> None:
         """Make REST serve ``inst_id``'s book as it was ``frames`` publishes ago (an older seqId),
