@@ -53,7 +53,7 @@ from okxbook import endpoint, okx
 from okxbook._book import Book
 from okxbook._books import Books
 from okxbook._checksum import okx_checksum
-from okxbook.endpoint import LoopbackEndpoint
+from okxbook.endpoint import LoopbackEndpoint, ServerTls
 from okxbook.errors import BookError, UnknownChannelError
 
 from .files import CapturedFrame, CaptureFormatError, iter_frames
@@ -219,6 +219,7 @@ class CaptureServer(LoopbackEndpoint):
         wait_for_subscriber: bool = False,
         untimed_interval: float = 0.01,
         max_queue: int = 4096,
+        tls: bool | ServerTls = False,
     ) -> None:
         if isinstance(paths, (str, os.PathLike)):
             paths = [paths]
@@ -230,6 +231,7 @@ class CaptureServer(LoopbackEndpoint):
         self.speed = speed
         self.host = host
         self.port = port
+        self.tls = endpoint.tls_option(tls, host)
         self.loop_forever = loop_forever
         self.wait_for_subscriber = wait_for_subscriber
         self.untimed_interval = untimed_interval

@@ -19,6 +19,7 @@ import dataclasses
 import itertools
 import logging
 import random
+import ssl
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -113,6 +114,7 @@ class ConnectionSettings:
     http: httpx.AsyncClient | None = None
     recorder: Any = None
     stats: Counter[str] | None = None
+    ssl_context: ssl.SSLContext | None = None  # wss:// trust (Feed's ssl_context/ca_file)
 
 
 class LoginUnanswered(ConnectionError):
@@ -254,7 +256,10 @@ class Connection:
             await CONNECTS_PER_IP.acquire()
             try:
                 self.transport = await connect_transport(
-                    settings.transport, settings.url, self._on_frame
+                    settings.transport,
+                    settings.url,
+                    self._on_frame,
+                    ssl_context=settings.ssl_context,
                 )
             except TransportError as exc:
                 delay = self._backoff()

@@ -12,6 +12,7 @@ import asyncio
 import importlib
 import inspect
 import logging
+import ssl
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
@@ -144,6 +145,8 @@ class Feed:
     OKX-compatible endpoint (e.g. ``okxbook.testing.LocalExchange``). ``transport``:
     ``"websockets"`` or ``"picows"``. ``resync``: ``"resubscribe"`` (default) or ``"rest"``.
     ``subscribe_timeout``/``login_timeout``: seconds to an ack (and book data) before a retry.
+    ``ssl_context`` or ``ca_file`` (a PEM file): whom ``wss://``/``https://`` trust instead of
+    the system's CAs, e.g. ``ca_file=ex.tls.ca_file`` for a ``LocalExchange(tls=True)``.
     ``stale_after``: seconds without a frame after which a live book's status is ``"stale"``
     (off by default: a quiet OKX book may legitimately send only a heartbeat a minute).
     ``ping_after``/``pong_timeout``: the keep-alive. A connection that has received nothing for
@@ -179,6 +182,8 @@ class Feed:
         subscribe_timeout: float = 10.0,
         login_timeout: float = 10.0,
         stale_after: float | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        ca_file: str | None = None,
     ) -> None:
         if transport not in TRANSPORTS:
             raise ValueError(f"transport must be one of {TRANSPORTS}")
@@ -188,6 +193,11 @@ class Feed:
         for name, value in (("ping_after", ping_after), ("pong_timeout", pong_timeout)):
             if not value > 0:
                 raise ValueError(f"{name} must be a positive number of seconds, not {value!r}")
+        if ssl_context is not None and ca_file is not None:
+            raise ValueError("give ssl_context or ca_file, not both")
+        if ca_file is not None:
+            ssl_context = ssl.create_default_context(cafile=ca_file)  # OSError if unreadable
+        self.ssl_context = ssl_context
         self.keys = _normalise(subscriptions, channel)
         self.url = url or (DEMO_URL if demo else PROD_URL)
         self.rest_url = rest_url or PROD_REST_URL
@@ -247,6 +257,7 @@ class Feed:
             stale_after=stale_after,
             recorder=recorder,
             stats=self.stats,
+            ssl_context=ssl_context,
         )
 
     # ------------------------------------------------------------------ lifecycle
@@ -261,7 +272,9 @@ class Feed:
                 raise ImportError(
                     "transport='picows' needs the picows package: pip install 'okxbook[picows]'"
                 ) from exc
-        self.http = httpx.AsyncClient(timeout=10.0)
+        self.http = httpx.AsyncClient(
+            timeout=10.0, verify=self.ssl_context if self.ssl_context is not None else True
+        )
         self._settings.http = self.http
         for i, (group, books) in enumerate(zip(self.groups, self._group_books)):
             conn = Connection(

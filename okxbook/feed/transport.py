@@ -13,6 +13,7 @@ read), sends text, and reports when the connection has ended and with which clos
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -132,15 +133,25 @@ class PicowsTransport:
 
 
 async def connect_transport(
-    kind: str, url: str, on_frame: OnFrame, *, open_timeout: float = 10.0
+    kind: str,
+    url: str,
+    on_frame: OnFrame,
+    *,
+    open_timeout: float = 10.0,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> Transport:
-    """Open a connection with the named transport; raises ``TransportError`` if it fails."""
+    """Open a connection with the named transport; raises ``TransportError`` if it fails.
+    ``ssl_context`` (``wss://`` only): whom to trust instead of the system's CAs."""
+    tls = ssl_context if url.startswith("wss:") else None
     if kind == "websockets":
         from websockets.asyncio.client import connect
 
+        # ssl only for wss:// and only when given (websockets refuses ssl=None with wss://).
+        extra: dict[str, Any] = {"ssl": tls} if tls is not None else {}
         try:
             client = await connect(
                 url,
+                **extra,
                 open_timeout=open_timeout,
                 ping_interval=None,
                 compression=None,
@@ -165,6 +176,7 @@ async def connect_transport(
                 url,
                 websocket_handshake_timeout=open_timeout,
                 max_frame_size=2**24,
+                ssl_context=tls,
             )
         except Exception as exc:
             raise TransportError(f"{url}: {exc}") from exc

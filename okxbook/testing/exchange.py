@@ -39,7 +39,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from okxbook import endpoint, okx
-from okxbook.endpoint import LoopbackEndpoint
+from okxbook.endpoint import LoopbackEndpoint, ServerTls
 from okxbook.testing.synthetic import ChecksumMode, SyntheticBook
 
 __all__ = [
@@ -184,6 +184,9 @@ class LocalExchange(LoopbackEndpoint):
     ``auto=True`` pushes one frame per subscribed book every ``interval`` seconds;
     ``auto=False`` pushes only on `step` (preferred in tests: no timing). Faults on a book are
     queued and shape its next pushed frame; faults on connections act immediately.
+
+    ``tls=True`` serves ``wss://``/``https://`` with a certificate made on the fly (or give an
+    ``okxbook.endpoint.ServerTls``); clients trust ``ex.tls.ca_file`` (``Feed(..., ca_file=)``).
     """
 
     def __init__(
@@ -209,8 +212,10 @@ class LocalExchange(LoopbackEndpoint):
         capture: Sequence[bytes | str] | None = None,
         capture_batch: int = 1,
         rest_pad: bool = False,
+        tls: bool | ServerTls = False,
     ) -> None:
         self.host = host
+        self.tls = endpoint.tls_option(tls, host)
         self.port = port
         self.seed = seed
         self.checksum: ChecksumMode = checksum
