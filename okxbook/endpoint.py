@@ -37,6 +37,7 @@ __all__ = [
     "parse_request",
     "please_log_in",
     "rest_error",
+    "subscribe_refusal",
     "tls_option",
     "with_id",
     "wrong_channel",
@@ -96,6 +97,20 @@ def wrong_channel(channel: str, inst_id: str, req_id: Any = None) -> dict[str, A
 def please_log_in(req_id: Any = None) -> dict[str, Any]:
     """60011: a login channel (``*-l2-tbt``, §1) subscribed before logging in."""
     return error_event(okx.Code.PLEASE_LOG_IN, "Please log in", req_id)
+
+
+def subscribe_refusal(
+    channel: str, inst_id: str, *, known: bool, logged_in: bool, req_id: Any = None
+) -> dict[str, Any] | None:
+    """The error OKX answers a subscribe to ``(channel, inst_id)`` with, or None to accept it:
+    60018 for a channel or instId that does not exist (``known``: the server has it), then 60011
+    for a login channel (``*-l2-tbt``, §1) on a connection that has not logged in. The one rule
+    of both servers (``okxbook serve`` and the local exchange)."""
+    if not known or channel not in okx.CHANNELS:
+        return wrong_channel(channel, inst_id, req_id)
+    if channel in okx.LOGIN_CHANNELS and not logged_in:
+        return please_log_in(req_id)
+    return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -512,11 +512,11 @@ class CaptureServer(LoopbackEndpoint):
         channel, inst_id = key
         # A refused subscribe still starts a wait_for_subscriber playback: the client is there.
         self._subscribed.set()
-        if self.keys is not None and key not in self.keys:
-            conn.event(endpoint.wrong_channel(channel, inst_id), req_id)
-            return
-        if channel in okx.LOGIN_CHANNELS and not conn.logged_in:
-            conn.event(endpoint.please_log_in(), req_id)
+        refusal = endpoint.subscribe_refusal(
+            channel, inst_id, known=self.keys is None or key in self.keys, logged_in=conn.logged_in
+        )
+        if refusal is not None:
+            conn.event(refusal, req_id)
             return
         conn.event({"event": "subscribe", "arg": {"channel": channel, "instId": inst_id}}, req_id)
         if key in conn.subs:

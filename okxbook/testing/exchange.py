@@ -546,15 +546,12 @@ class LocalExchange(LoopbackEndpoint):
                 await self._send_event(conn, endpoint.invalid_args(arg, req_id))
                 continue
             # §6: an unknown channel, or (capture mode: its instruments are fixed) an instId the
-            # capture does not have, is refused with 60018 naming it.
-            if channel not in okx.CHANNELS or (
-                self._capture_keys is not None and (channel, inst_id) not in self._capture_keys
-            ):
-                await self._send_event(
-                    conn, endpoint.wrong_channel(channel, inst_id, req_id), (channel, inst_id)
-                )
-                continue
+            # capture does not have, is refused with 60018 naming it (subscribe and unsubscribe).
             key = (channel, inst_id)
+            known = self._capture_keys is None or key in self._capture_keys
+            if channel not in okx.CHANNELS or not known:
+                await self._send_event(conn, endpoint.wrong_channel(channel, inst_id, req_id), key)
+                continue
             if op == "subscribe":
                 await self._subscribe_one(conn, req_id, arg, key)
             else:
@@ -572,20 +569,12 @@ class LocalExchange(LoopbackEndpoint):
                 conn, endpoint.with_id(req_id, {"event": "error", "code": code, "msg": msg}), key
             )
             return
-        if channel in LOGIN_CHANNELS and not conn.logged_in:
-            await self._send_event(
-                conn,
-                endpoint.with_id(
-                    req_id,
-                    {
-                        "event": "error",
-                        "code": "64003",
-                        "msg": "Your trading fee tier doesn't meet the requirement to access this "
-                        "channel",
-                    },
-                ),
-                key,
-            )
+        # OKX's 60011 "Please log in" for a login channel without login, as serve (one rule).
+        refusal = endpoint.subscribe_refusal(
+            channel, inst_id, known=True, logged_in=conn.logged_in, req_id=req_id
+        )
+        if refusal is not None:
+            await self._send_event(conn, refusal, key)
             return
         conflict = _l2_tbt_conflict(key, conn.subscriptions)
         if conflict:
