@@ -321,6 +321,8 @@ async def _run(
                     break
                 if until is not None and until():
                     break
+                if all(feed.subs[key].error is not None for key in keys):
+                    break  # every subscription refused, or the endpoint cannot work: done
                 if connect_timeout is not None and not went_live and elapsed >= connect_timeout:
                     gave_up = True
                     break
@@ -333,9 +335,11 @@ async def _run(
         final = {key: feed.status(*key) for key in keys}
         with contextlib.suppress(BrokenPipeError):
             out.flush()
-    for error in feed.errors:
-        print(f"okxbook {name}: {error}", file=sys.stderr)
-    never = [key for key in keys if key not in went_live]
+    # One line per distinct error: an endpoint that cannot work fails each of its subscriptions
+    # with the same reason (EndpointError), said once.
+    for line in dict.fromkeys(str(e) for e in feed.errors):
+        print(f"okxbook {name}: {line}", file=sys.stderr)
+    never = [key for key in keys if key not in went_live and feed.subs[key].error is None]
     if gave_up:
         print(
             f"okxbook {name}: no book went live within {connect_timeout:g} s of starting; "

@@ -70,6 +70,8 @@ BOOK_PING_AFTER = 3.0
 BOOK_PONG_TIMEOUT = 2.0
 assert BOOK_PING_AFTER + BOOK_PONG_TIMEOUT < okx.PING_AFTER_S
 _ids = itertools.count(1)
+# The code a subscription fails with when its endpoint cannot work (Feed raises EndpointError).
+CONNECT_FAILED = "connect"
 
 
 def _cause(exc: BaseException) -> str:
@@ -188,6 +190,7 @@ class Connection:
         self._gone = False
         # The books' status reason was set by a failed connect: say "subscribing" once connected.
         self._connect_trouble = False
+        self._connected_once = False
 
     def _bind_books(self) -> None:
         self.by_book = {self.books.book(*key): cs for key, cs in self.states.items()}
@@ -262,6 +265,17 @@ class Connection:
                     ssl_context=settings.ssl_context,
                 )
             except TransportError as exc:
+                if exc.permanent and not self._connected_once:
+                    # Issue 9: a URL that cannot work (4xx handshake, TLS failure, ws/wss
+                    # mismatch) fails at once with its reason, rather than retrying forever.
+                    # Once connected, the same errors are retried: the endpoint did work.
+                    reason = str(exc).removeprefix(f"{settings.url}: ")
+                    log.debug("%s: cannot connect: %s", self.name, exc)  # the Feed reports it
+                    for cs in self.states.values():
+                        if cs.state is not State.FAILED:
+                            self._fail(cs, CONNECT_FAILED, reason)
+                    self.retired = True
+                    return
                 delay = self._backoff()
                 log.warning("%s: connect failed (%s); retrying in %.2fs", self.name, exc, delay)
                 # Issue 9 item 4: the books' status says what is happening (refused, DNS, TLS
@@ -279,6 +293,7 @@ class Connection:
                     if cs.state is not State.FAILED:
                         self._status(cs, "connected; subscribing")
             self.stats["connects"] += 1
+            self._connected_once = True
             self._gone = False
             self.budget = requests_per_connection()  # OKX counts requests per connection
             self.last_rx = time.monotonic()

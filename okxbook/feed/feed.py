@@ -24,11 +24,18 @@ import httpx
 from okxbook import okx
 from okxbook._book import CHANNELS, Book
 from okxbook._books import Books
-from okxbook.errors import SubscriptionError
+from okxbook.errors import EndpointError, SubscriptionError
 from okxbook.events import Event
 
 from .auth import Credentials
-from .connection import BOOK_PING_AFTER, BOOK_PONG_TIMEOUT, Connection, ConnectionSettings, Key
+from .connection import (
+    BOOK_PING_AFTER,
+    BOOK_PONG_TIMEOUT,
+    CONNECT_FAILED,
+    Connection,
+    ConnectionSettings,
+    Key,
+)
 from .sync import Position, ResyncPacing, successor_ready
 from .tops import Top, TopStream, top_of
 from .transport import TRANSPORTS
@@ -429,10 +436,19 @@ class Feed:
                     log.exception("on_top callback failed")
 
     def _subscription_failed(self, sub: Subscription, code: str, msg: str) -> None:
-        error = SubscriptionError(sub.key[0], sub.key[1], code, msg)
+        error = (
+            EndpointError(sub.key[0], sub.key[1], self.url, msg)
+            if code == CONNECT_FAILED
+            else SubscriptionError(sub.key[0], sub.key[1], code, msg)
+        )
         sub.error = error
         self.errors.append(error)
-        log.error("%s", error)
+        # An endpoint that cannot work is said once (not once per book) and at INFO: wait_live
+        # raises it and feed.errors has it, so its caller reports it (the CLI: one line).
+        if not isinstance(error, EndpointError):
+            log.error("%s", error)
+        elif not any(isinstance(e, EndpointError) for e in self.errors[:-1]):
+            log.info("%s", error)
         self.book(*sub.key).invalidate(str(error))
         self._set_status(sub, "invalid", f"{code} {msg}")
 

@@ -132,6 +132,47 @@ class PicowsTransport:
         self._ws.underlying_transport.abort()
 
 
+def _diagnose(url: str, exc: BaseException) -> TransportError:
+    """A failed connect as a ``TransportError`` whose text says what is wrong, never empty, and
+    whether retrying can help (``permanent``): a 4xx answer to the handshake (but 408/429), a TLS
+    failure, and the two ws/wss mismatches cannot mend by themselves."""
+    from websockets.exceptions import InvalidMessage, InvalidStatus
+
+    secure = url.startswith("wss:")
+    if isinstance(exc, InvalidStatus):
+        status = exc.response.status_code
+        why = f"HTTP {status} {exc.response.reason_phrase}".rstrip()
+        if 400 <= status < 500 and status not in (408, 429):
+            return TransportError(
+                f"{url}: {why}: the server refused the WebSocket handshake (is the URL right?)",
+                permanent=True,
+            )
+        return TransportError(f"{url}: {why}")
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return TransportError(
+            f"{url}: TLS: certificate verify failed: {exc.verify_message or exc}: the server's "
+            "certificate is not trusted "
+            "(ca_file= or ssl_context= for a private CA)",
+            permanent=True,
+        )
+    if isinstance(exc, ssl.SSLError):
+        return TransportError(
+            f"{url}: TLS handshake failed ({exc.reason or exc}): is it a plain ws:// server?",
+            permanent=True,
+        )
+    if secure and isinstance(exc, ConnectionResetError | EOFError):
+        return TransportError(
+            f"{url}: connection reset in the TLS handshake: is it a plain ws:// server? "
+            "(then use ws://)",
+            permanent=True,
+        )
+    if not secure and isinstance(exc, InvalidMessage):
+        return TransportError(
+            f"{url}: {exc}: is it a TLS (wss://) server? (then use wss://)", permanent=True
+        )
+    return TransportError(f"{url}: {exc or type(exc).__name__}")
+
+
 async def connect_transport(
     kind: str,
     url: str,
@@ -159,8 +200,8 @@ async def connect_transport(
                 max_queue=4096,
                 close_timeout=2.0,
             )
-        except Exception as exc:  # refused, DNS, TLS, handshake, timeout: all retryable
-            raise TransportError(f"{url}: {exc}") from exc
+        except Exception as exc:  # refused, DNS, TLS, handshake, timeout
+            raise _diagnose(url, exc) from exc
         return WebsocketsTransport(client, on_frame)
     if kind == "picows":
         try:
@@ -179,7 +220,7 @@ async def connect_transport(
                 ssl_context=tls,
             )
         except Exception as exc:
-            raise TransportError(f"{url}: {exc}") from exc
+            raise _diagnose(url, exc) from exc
         picows_transport._ws = ws
         return picows_transport
     raise ValueError(f"transport must be one of {TRANSPORTS}, not {kind!r}")
