@@ -7,12 +7,10 @@ line and exits 1."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import threading
 import time
 
 import pytest
-from feed_helpers import FAST
+from feed_helpers import FAST, exchange_in_a_thread
 
 from okxbook import EndpointError, OkxbookError, SubscriptionError
 from okxbook.cli import main
@@ -82,32 +80,6 @@ def test_a_429_handshake_is_retried_and_says_so():
                 await feed.wait_live(timeout=5.0)
 
     asyncio.run(asyncio.wait_for(main_(), 20))
-
-
-@contextlib.contextmanager
-def exchange_in_a_thread(**options):
-    """A LocalExchange on its own event loop in a thread, for a CLI run in this one."""
-    ready = threading.Event()
-    box = {}
-
-    def serve():
-        async def run():
-            async with LocalExchange(**options) as ex:
-                box["ex"], box["stop"] = ex, asyncio.Event()
-                box["loop"] = asyncio.get_running_loop()
-                ready.set()
-                await box["stop"].wait()
-
-        asyncio.run(run())
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    assert ready.wait(10)
-    try:
-        yield box["ex"]
-    finally:
-        box["loop"].call_soon_threadsafe(box["stop"].set)
-        thread.join(10)
 
 
 @pytest.mark.parametrize("case", ["404", "wss-to-ws"])

@@ -182,8 +182,8 @@ class _LastWarnings(logging.Handler):
 class Display:
     """How ``_run`` shows a feed: on a terminal a live table redrawn in place (rich's ``Live`` +
     ``Table``: cropped to the terminal, numbers right-aligned, log lines kept above it and the
-    last warnings under it); in a pipe, with ``status``, one status line per second, else one
-    table per second; nothing with ``--json``."""
+    last warnings under it); in a pipe one status line per second (``status``, else
+    :meth:`status_line`) and the table once at the end; nothing with ``--json``."""
 
     def __init__(
         self,
@@ -251,12 +251,25 @@ class Display:
                 "\x1b[H\x1b[2J" + render_table(self.feed, self.keys, self.last_rx) + "\n"
             )
             self.out.flush()
-        elif self.status is not None:
-            self.out.write(self.status() + "\n")
+        else:  # a pipe: one status line per interval (issue 9), the table only at the end
+            self.out.write((self.status or self.status_line)() + "\n")
             self.out.flush()
-        else:
-            self.out.write(render_table(self.feed, self.keys, self.last_rx) + "\n\n")
-            self.out.flush()
+
+    def status_line(self, most: int = 4) -> str:
+        """``watch`` in a pipe: how many books are live, and the first few tops or states."""
+        states = {key: self.feed.status(*key) for key in self.keys}
+        live = sum(s.state == "live" for s in states.values())
+        parts = []
+        for key in self.keys[:most]:
+            book = self.feed.book(*key)
+            bid, ask = book.best_bid, book.best_ask
+            if states[key].state == "live" and bid and ask:
+                parts.append(f"{key[1]} {bid[0]} x {ask[0]}")
+            else:
+                parts.append(f"{key[1]} {_describe(states[key])}")
+        if len(self.keys) > most:
+            parts.append(f"+{len(self.keys) - most} more")
+        return f"watch: {live}/{len(self.keys)} live; " + "; ".join(parts)
 
     def stop(self) -> None:
         if self._live is not None:
