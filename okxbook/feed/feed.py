@@ -9,6 +9,7 @@ touches a level is in the Cython core.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import inspect
 import logging
@@ -294,6 +295,114 @@ class Feed:
             self.connections.append(conn)
             conn.start()
 
+    # ------------------------------------------------------------------ changing subscriptions
+
+    async def subscribe(
+        self,
+        subscriptions: Iterable[str | tuple[str, str]],
+        *,
+        channel: str = "books",
+        timeout: float | None = None,
+    ) -> None:
+        """Add subscriptions while the feed runs (as in ``Feed(...)``: instIds with ``channel``
+        and/or ``(channel, instId)`` pairs; ones already there are left alone). Each goes on a
+        connection with room (or a new one), as at start. Returns once OKX has acked every new
+        one (their books then sync as usual: ``wait_live``); raises the ``SubscriptionError`` of
+        one OKX refused (the others stay), ``TimeoutError`` after ``timeout`` seconds. Before
+        ``start()`` it only adds them."""
+        keys = [k for k in dict.fromkeys(_normalise(subscriptions, channel)) if k not in self.subs]
+        if any(k[0] in okx.LOGIN_CHANNELS for k in keys) and self.credentials is None:
+            raise ValueError("books-l2-tbt/books50-l2-tbt need login: the feed has no credentials")
+        added = []
+        for key in keys:
+            sub = self.subs[key] = Subscription(key)
+            self.keys.append(key)
+            i = self._place(key)
+            if self.http is not None and not self.closing:
+                added.append((sub, await self._carry(i, key, sub)))
+        if added:
+            await asyncio.wait_for(self._acked(added), timeout)
+
+    async def _acked(self, added: list[tuple[Subscription, Any]]) -> None:
+        for sub, cs in added:
+            await cs.acked.wait()
+            if sub.error is not None:
+                raise sub.error
+
+    def _place(self, key: Key) -> int:
+        """The index of the group (connection) ``key`` joins, as ``_groups`` spreads them."""
+        for i, group in enumerate(self.groups):
+            if i < len(self.connections) and self.connections[i].retired:
+                continue  # gave up (EndpointError) or closed: never joined
+            if len(group) < self.max_per_connection and not any(
+                k[1] == key[1] and okx.l2_tbt_conflict(k[0], key[0]) for k in group
+            ):
+                break
+        else:
+            self.groups.append([])
+            self._group_books.append(Books(verify_checksum=self.verify_checksum))
+            i = len(self.groups) - 1
+        self.groups[i].append(key)
+        books = self._books_of[key] = self._group_books[i]
+        books.book(*key)
+        return i
+
+    async def _carry(self, i: int, key: Key, sub: Subscription) -> Any:
+        """Have connection ``i`` (opened now if new) carry ``key``; returns its ConnSub."""
+        if i == len(self.connections):
+            conn = Connection(
+                self._listener, self._settings, f"okx-conn-{i}", {}, self._group_books[i]
+            )
+            self.connections.append(conn)
+            conn.start()
+        conn = self.connections[i]
+        successor = self._successors.get(conn)
+        if successor is not None:  # a 64008 switch is under way: the successor carries it too
+            await successor.add(key, sub.pacing)
+        return await conn.add(key, sub.pacing)
+
+    async def unsubscribe(
+        self,
+        subscriptions: Iterable[str | tuple[str, str]],
+        *,
+        channel: str = "books",
+    ) -> None:
+        """Remove subscriptions while the feed runs. Each book is invalidated ("unsubscribed")
+        and removed: ``book()``/``status()`` no longer know it, its status callbacks and
+        ``tops()`` streams see it go ``invalid``. Returns once OKX has acked each unsubscribe;
+        raises the ``SubscriptionError`` of one refused or unanswered (the book is gone all
+        the same). ``KeyError`` for one that is not subscribed."""
+        keys = list(dict.fromkeys(_normalise(subscriptions, channel)))
+        for key in keys:
+            if key not in self.subs:
+                raise KeyError(key)
+        error: SubscriptionError | None = None
+        for key in keys:
+            i = next(n for n, group in enumerate(self.groups) if key in group)
+            book = self.book(*key)
+            try:
+                if i < len(self.connections):
+                    conn = self.connections[i]
+                    successor = self._successors.get(conn)
+                    if successor is not None:
+                        with contextlib.suppress(SubscriptionError):
+                            await successor.remove(key)
+                    await conn.remove(key)
+            except SubscriptionError as exc:
+                error = error or exc
+            finally:
+                # The book consumers hold (the connection has let go of it already).
+                book.invalidate("unsubscribed")
+                self._set_status(self.subs[key], "invalid", "unsubscribed", book)
+                del self.subs[key]
+                self.keys.remove(key)
+                self.groups[i].remove(key)
+                books = self._books_of.pop(key)
+                if key in books:  # (a status callback's feed.book() may have asked for it)
+                    books.remove(*key)
+        if error is not None:
+            raise error
+
     def _groups(self) -> list[list[tuple[str, str]]]:
         """Spread subscriptions over connections: at most ``max_per_connection`` each, and
         ``books-l2-tbt`` never beside ``books``/``books50-l2-tbt`` of the same instId (64004)."""
@@ -353,9 +462,12 @@ class Feed:
             for k in wanted:
                 if k not in self.subs:
                     raise KeyError(k)
-        stream = TopStream(
-            wanted, lambda key: self.subs[key].status.state, on_close=self._stream_closed
-        )
+
+        def state_of(key: Key) -> str:  # "invalid" once unsubscribed
+            sub = self.subs.get(key)
+            return sub.status.state if sub is not None else "invalid"
+
+        stream = TopStream(wanted, state_of, on_close=self._stream_closed)
         self._streams.append(stream)
         return stream
 
@@ -411,14 +523,16 @@ class Feed:
             except Exception:
                 log.exception("on_top callback failed")
 
-    def _set_status(self, sub: Subscription, state: str, reason: str | None) -> None:
+    def _set_status(
+        self, sub: Subscription, state: str, reason: str | None, book: Book | None = None
+    ) -> None:
         if sub.status.state == state and sub.status.reason == reason:
             return
         sub.status = BookStatus(state, reason, time.time())
         if state == "live":
             sub.was_live = True
         sub.live_event.set()
-        book = self.book(*sub.key)
+        book = book if book is not None else self.book(*sub.key)
         recv_ns = time.time_ns()
         for stream in self._streams:
             if stream.wants(sub.key):
