@@ -25,15 +25,20 @@ from websockets.http11 import Request, Response
 from okxbook import okx
 
 __all__ = [
+    "PONG",
     "WS_PATH",
     "LoopbackEndpoint",
     "Req",
     "ServerTls",
+    "ack",
     "error_event",
     "invalid_args",
     "invalid_op",
     "invalid_request",
+    "is_ping",
     "json_response",
+    "login_failed",
+    "login_ok",
     "parse_request",
     "please_log_in",
     "rest_error",
@@ -44,6 +49,15 @@ __all__ = [
 ]
 
 WS_PATH: Final = okx.WS_PUBLIC_PATH
+
+
+#: The answer to a client's text ``ping`` (§6).
+PONG: Final = b"pong"
+
+
+def is_ping(message: str | bytes) -> bool:
+    """A client's keep-alive: the text ``ping`` (§6), whether the server read it as str or bytes."""
+    return message == "ping" or message == b"ping"
 
 
 def with_id(req_id: Any, event: dict[str, Any]) -> dict[str, Any]:
@@ -111,6 +125,21 @@ def subscribe_refusal(
     if channel in okx.LOGIN_CHANNELS and not logged_in:
         return please_log_in(req_id)
     return None
+
+
+def ack(op: str, arg: dict[str, Any], req_id: Any = None) -> dict[str, Any]:
+    """The ack of one ``subscribe``/``unsubscribe`` arg: ``{"event": op, "arg": arg}`` (§6)."""
+    return with_id(req_id, {"event": op, "arg": arg})
+
+
+def login_ok(req_id: Any = None) -> dict[str, Any]:
+    """A successful login (§7)."""
+    return with_id(req_id, {"event": "login", "code": "0", "msg": ""})
+
+
+def login_failed(req_id: Any = None) -> dict[str, Any]:
+    """60009: the login was refused (§7)."""
+    return error_event(okx.Code.LOGIN_FAILED, "Login failed.", req_id)
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,7 +30,7 @@ async def _answers(kind: str, requests: list[Any]) -> list[Any]:
     out = []
     async with _server(kind) as srv, connect(srv.ws_url) as ws:
         for req in requests:
-            await ws.send(req if isinstance(req, str) else json.dumps(req))
+            await ws.send(req if isinstance(req, str | bytes) else json.dumps(req))
             raw = await asyncio.wait_for(ws.recv(), 2.0)
             answer = raw if raw == "pong" else json.loads(raw)
             if isinstance(answer, dict):
@@ -47,6 +47,8 @@ REQUESTS = [
     {"id": "n4", "op": "subscribe", "args": [{"channel": "bookz", "instId": "ZEN-USDT"}]},
     {"id": "n5", "op": "subscribe", "args": ["books"]},
     {"id": "n6", "op": "nope", "args": [TBT]},
+    {"id": "n7", "op": "unsubscribe", "args": [TBT]},
+    b"ping",
 ]
 
 
@@ -57,5 +59,7 @@ def test_both_servers_answer_the_same_requests_with_the_same_okx_events():
     assert serve[0] == "pong"
     assert serve[1] == {"id": "n1", "event": "error", "code": "60011", "msg": "Please log in"}
     assert serve[2] == {"event": "error", "code": "60011", "msg": "Please log in"}
-    assert [a["code"] for a in serve[3:]] == ["60018", "60018", "60013", "60019"]
+    assert [a["code"] for a in serve[3:7]] == ["60018", "60018", "60013", "60019"]
+    assert serve[7] == {"id": "n7", "event": "unsubscribe", "arg": TBT}
+    assert serve[8] == "pong"  # a ping sent as a binary frame is answered too
     assert "NOPE-USDT" in serve[3]["msg"] and "bookz" in serve[4]["msg"]

@@ -472,8 +472,8 @@ class CaptureServer(LoopbackEndpoint):
     def _on_message(self, conn: _Conn, message: str | bytes) -> None:
         """Answer one client request. Synchronous on purpose: a subscription's snapshot and its
         registration happen between two played frames, so nothing is missed or sent twice."""
-        if message == "ping" or message == b"ping":
-            conn.push(b"pong")
+        if endpoint.is_ping(message):
+            conn.push(endpoint.PONG)
             return
         req = endpoint.parse_request(message)
         if not isinstance(req, endpoint.Req):
@@ -483,7 +483,7 @@ class CaptureServer(LoopbackEndpoint):
         if op == "login":
             # Any credentials: a replay has nothing to protect, but *-l2-tbt needs a login (§7).
             conn.logged_in = True
-            conn.event({"event": "login", "code": "0", "msg": ""}, req_id)
+            conn.event(endpoint.login_ok(), req_id)
             return
         if op not in ("subscribe", "unsubscribe"):
             conn.event(endpoint.invalid_op(op), req_id)
@@ -504,9 +504,7 @@ class CaptureServer(LoopbackEndpoint):
                 if key in conn.subs:
                     conn.subs.discard(key)
                     self._subscribers[key].remove(conn)
-                conn.event(
-                    {"event": "unsubscribe", "arg": {"channel": channel, "instId": inst_id}}, req_id
-                )
+                conn.event(endpoint.ack(op, {"channel": channel, "instId": inst_id}), req_id)
 
     def _subscribe(self, conn: _Conn, key: BookKey, req_id: Any) -> None:
         channel, inst_id = key
@@ -518,7 +516,7 @@ class CaptureServer(LoopbackEndpoint):
         if refusal is not None:
             conn.event(refusal, req_id)
             return
-        conn.event({"event": "subscribe", "arg": {"channel": channel, "instId": inst_id}}, req_id)
+        conn.event(endpoint.ack("subscribe", {"channel": channel, "instId": inst_id}), req_id)
         if key in conn.subs:
             return  # OKX acks a repeated subscribe and sends nothing new
         conn.subs.add(key)

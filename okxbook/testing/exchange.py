@@ -448,9 +448,9 @@ class LocalExchange(LoopbackEndpoint):
             return
 
     async def _on_message(self, conn: ConnInfo, message: str | bytes) -> None:
-        if message == "ping":
+        if endpoint.is_ping(message):
             if not conn.silenced or conn.pong_when_silenced:
-                await self._send(conn, Sent("pong", None, None, b"pong"), force=True)
+                await self._send(conn, Sent("pong", None, None, endpoint.PONG), force=True)
             return
         # This exchange's refused-id code predates the 60033 OKX was seen sending (§0b); its
         # clients' tests pin 60013, so it stays, with OKX's text and the id echoed.
@@ -522,16 +522,9 @@ class LocalExchange(LoopbackEndpoint):
             )
         if ok:
             conn.logged_in = True
-            await self._send_event(
-                conn, endpoint.with_id(req_id, {"event": "login", "code": "0", "msg": ""})
-            )
+            await self._send_event(conn, endpoint.login_ok(req_id))
         else:
-            await self._send_event(
-                conn,
-                endpoint.with_id(
-                    req_id, {"event": "error", "code": "60009", "msg": "Login failed."}
-                ),
-            )
+            await self._send_event(conn, endpoint.login_failed(req_id))
 
     async def _subscription(
         self, conn: ConnInfo, op: str, req_id: str | None, args: Any, raw: str | bytes
@@ -592,9 +585,7 @@ class LocalExchange(LoopbackEndpoint):
                 key,
             )
             return
-        await self._send_event(
-            conn, endpoint.with_id(req_id, {"event": "subscribe", "arg": arg}), key
-        )
+        await self._send_event(conn, endpoint.ack("subscribe", arg, req_id), key)
         conn.subscriptions[key] = None
         if self._capture is not None:
             return
@@ -614,9 +605,7 @@ class LocalExchange(LoopbackEndpoint):
         feed = self._feeds.get(key)
         if feed is not None and conn in feed.subscribers:
             feed.subscribers.remove(conn)
-        await self._send_event(
-            conn, endpoint.with_id(req_id, {"event": "unsubscribe", "arg": arg}), key
-        )
+        await self._send_event(conn, endpoint.ack("unsubscribe", arg, req_id), key)
 
     # ------------------------------------------------------------------ REST
     def _rest_books(
