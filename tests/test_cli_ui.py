@@ -73,4 +73,5 @@ def test_watch_in_a_pipe_prints_status_lines_not_a_table_each_second(capsys):
     assert len(status) >= 2, lines
     assert status[-1].startswith("watch: 2/2 live; BTC-USDT ") and " x " in status[-1]
     assert "; ETH-USDT " in status[-1]
+    assert all(len(line) <= 80 for line in status)
     assert sum("instId" in line for line in lines) == 1  # one table, at the end

@@ -194,8 +194,10 @@ class Display:
         *,
         as_json: bool,
         status: Callable[[], str] | None = None,
+        name: str = "watch",
     ) -> None:
         self.feed, self.keys, self.last_rx, self.out = feed, keys, last_rx, out
+        self.name = name
         self.as_json = as_json
         self.status = status
         self.tty = not as_json and out.isatty()
@@ -255,21 +257,26 @@ class Display:
             self.out.write((self.status or self.status_line)() + "\n")
             self.out.flush()
 
-    def status_line(self, most: int = 4) -> str:
-        """``watch`` in a pipe: how many books are live, and the first few tops or states."""
+    def status_line(self, width: int = 80) -> str:
+        """``watch`` in a pipe: how many books are live, then as many of their tops (or states)
+        as fit in ``width`` columns, and how many more there are."""
         states = {key: self.feed.status(*key) for key in self.keys}
         live = sum(s.state == "live" for s in states.values())
-        parts = []
-        for key in self.keys[:most]:
+        line = f"{self.name}: {live}/{len(self.keys)} live"
+        for i, key in enumerate(self.keys):
             book = self.feed.book(*key)
             bid, ask = book.best_bid, book.best_ask
             if states[key].state == "live" and bid and ask:
-                parts.append(f"{key[1]} {bid[0]} x {ask[0]}")
+                part = f"; {key[1]} {bid[0]} x {ask[0]}"
             else:
-                parts.append(f"{key[1]} {_describe(states[key])}")
-        if len(self.keys) > most:
-            parts.append(f"+{len(self.keys) - most} more")
-        return f"watch: {live}/{len(self.keys)} live; " + "; ".join(parts)
+                part = f"; {key[1]} {_describe(states[key])}"
+            more = len(self.keys) - i - 1
+            tail = f"; +{more} more" if more else ""
+            if len(line) + len(part) + len(tail) > width:
+                rest = len(self.keys) - i
+                return line + f"; +{rest} more"
+            line += part
+        return line
 
     def stop(self) -> None:
         if self._live is not None:
@@ -321,7 +328,7 @@ async def _run(
             loop.add_signal_handler(sig, stop.set)
     if as_json:
         feed.on_top(JsonLines(feed, out.buffer if hasattr(out, "buffer") else out, stop.set))
-    display = Display(feed, keys, last_rx, out, as_json=as_json, status=status)
+    display = Display(feed, keys, last_rx, out, as_json=as_json, status=status, name=name)
     started = time.monotonic()
     gave_up = False
     async with feed:
