@@ -13,6 +13,7 @@ __all__ = [
     "CaptureFormatError",
     "ChecksumError",
     "DeltaError",
+    "EndpointError",
     "FrameError",
     "MissingSnapshotError",
     "OkxbookError",
@@ -153,7 +154,26 @@ class RestError(OkxbookError):
 
 
 class TransportError(OkxbookError, ConnectionError):
-    """Connecting failed (refused, handshake, TLS ...)."""
+    """Connecting failed (refused, handshake, TLS ...). ``permanent``: retrying cannot help (a
+    4xx handshake answer, a TLS failure or a ws/wss mismatch), as opposed to a refused
+    connection or a DNS failure, which may pass."""
+
+    def __init__(self, *args: object, permanent: bool = False) -> None:
+        super().__init__(*args)
+        self.permanent = permanent
+
+
+class EndpointError(SubscriptionError):
+    """The endpoint cannot work for this subscription: its first connect failed in a way no retry
+    can mend (``TransportError.permanent``); ``code`` is ``"connect"``, ``msg`` the reason."""
+
+    def __init__(self, channel: str, inst_id: str, url: str, reason: str) -> None:
+        super().__init__(channel, inst_id, "connect", reason)
+        self.url = url
+        self.args = (f"cannot connect to {url}: {reason}",)
+
+    def __str__(self) -> str:  # the endpoint is at fault, not a book: no [channel/instId]
+        return str(self.args[0])
 
 
 class CaptureFormatError(OkxbookError, ValueError):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,15 @@ import pytest
 
 from okxbook.testing import okx_checksum as testing_okx_checksum
 from okxbook.testing import synthetic_stream
+
+# How far the long searches go (Hypothesis examples, the soak's storm). The full run (.ci/run on
+# 3.11, and any run by hand) searches as far as it always did; OKXBOOK_QUICK_SEARCH=1 (noxfile.py's
+# 3.12/3.13 sessions) runs every test, each search shorter: it explores the same C core built
+# from the same source, so what differs between interpreters (the C API, asyncio) is exercised
+# by the shorter search as well (noxfile.py says why).
+QUICK_SEARCH = os.environ.get("OKXBOOK_QUICK_SEARCH", "") not in ("", "0")
+#: Examples of the long Hypothesis searches (the core against its models).
+EXAMPLES = 40 if QUICK_SEARCH else 200
 
 # The one place tests find their data: real frames from public repositories, with their licences
 # (tests/data/NOTICE.md). They are part of the repository, so a missing file is a failure, not a skip.

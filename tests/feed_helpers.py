@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -552,3 +553,29 @@ def run(main: Callable[[], Awaitable[Any]], timeout: float = 30.0) -> Any:
         return await asyncio.wait_for(main(), timeout)
 
     return asyncio.run(guarded())
+
+
+@contextlib.contextmanager
+def exchange_in_a_thread(**options):
+    """A LocalExchange on its own event loop in a thread, for a CLI run in this one."""
+    ready = threading.Event()
+    box = {}
+
+    def serve():
+        async def run():
+            async with LocalExchange(**options) as ex:
+                box["ex"], box["stop"] = ex, asyncio.Event()
+                box["loop"] = asyncio.get_running_loop()
+                ready.set()
+                await box["stop"].wait()
+
+        asyncio.run(run())
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    assert ready.wait(10)
+    try:
+        yield box["ex"]
+    finally:
+        box["loop"].call_soon_threadsafe(box["stop"].set)
+        thread.join(10)

@@ -7,6 +7,7 @@ import math
 import zlib
 
 import pytest
+from conftest import EXAMPLES
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -55,7 +56,7 @@ def test_okx_checksum_empty_and_one_sided():
 level_str = st.from_regex(r"\A[0-9]{1,6}(\.[0-9]{1,6})?\Z")
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=EXAMPLES, deadline=None)  # 200 (40 with OKXBOOK_QUICK_SEARCH)
 @given(
     st.lists(st.tuples(level_str, level_str), max_size=30),
     st.lists(st.tuples(level_str, level_str), max_size=30),
@@ -420,7 +421,7 @@ def test_checksum_of_a_deep_book_with_long_strings(mkframe, ref_cs):
     assert book.is_valid and book.best_bid == bids[30]
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=EXAMPLES, deadline=None)  # 200 (40 with OKXBOOK_QUICK_SEARCH)
 @given(
     st.lists(
         st.tuples(

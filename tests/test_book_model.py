@@ -12,6 +12,7 @@ from decimal import Decimal
 
 import numpy as np
 import pytest
+from conftest import EXAMPLES
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
@@ -29,7 +30,7 @@ DEPTH = {
 }
 INST = "BTC-USDT"
 SETTINGS = settings(
-    max_examples=200,
+    max_examples=EXAMPLES,  # 200 (40 with OKXBOOK_QUICK_SEARCH: conftest.py)
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )

@@ -57,3 +57,21 @@ def test_record_in_a_pipe_prints_status_lines_not_tables(tmp_path):
     assert status and all("frames written" in s and "MB" in s and "frames/s" in s for s in status)
     assert any(".tardis.gz" in s for s in status)
     assert sum("instId" in line for line in lines) == 1  # one table, at the end
+
+
+def test_watch_in_a_pipe_prints_status_lines_not_a_table_each_second(capsys):
+    from feed_helpers import exchange_in_a_thread
+
+    from okxbook.cli import main
+
+    with exchange_in_a_thread(interval=0.01) as ex:
+        code = main(["watch", "BTC-USDT", "ETH-USDT", "--url", ex.ws_url, "--rest-url",
+                     ex.rest_url, "--duration", "2.5"])  # fmt: skip
+    assert code == 0
+    lines = capsys.readouterr().out.splitlines()
+    status = [line for line in lines if line.startswith("watch: ")]
+    assert len(status) >= 2, lines
+    assert status[-1].startswith("watch: 2/2 live; BTC-USDT ") and " x " in status[-1]
+    assert "; ETH-USDT " in status[-1]
+    assert all(len(line) <= 80 for line in status)
+    assert sum("instId" in line for line in lines) == 1  # one table, at the end

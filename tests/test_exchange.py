@@ -700,7 +700,13 @@ def test_l2_tbt_requires_login_with_valid_hmac_sign() -> None:
         async with LocalExchange(auto=False, credentials=creds) as ex, connect(ex.ws_url) as ws:
             await send(ws, "subscribe", ("books-l2-tbt", BTC))
             err = await recv(ws)
-            assert err["event"] == "error" and err["code"] == "64003"
+            # OKX (and okxbook serve): 60011 "Please log in", not the fee-tier 64003.
+            assert err == {
+                "event": "error",
+                "code": "60011",
+                "msg": "Please log in",
+                "connId": ex.connections[0],
+            }
             ts = str(int(time.time()))
             bad = {"apiKey": "k1", "passphrase": "pp", "timestamp": ts, "sign": sign("wrong", ts)}
             await ws.send(json.dumps({"op": "login", "args": [bad]}))

@@ -93,7 +93,11 @@ def test_dask_local_cluster_outputs_equal_serial_replay(inputs, serial, tmp_path
     distributed = pytest.importorskip("distributed")
     with (
         distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+            # one worker process (its start is most of this test's time), two tasks at once
+            n_workers=1,
+            threads_per_worker=2,
+            processes=True,
+            dashboard_address=None,
         ) as cluster,
         distributed.Client(cluster) as client,
     ):

@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 
-from okxbook.capture.progress import Progress, eta_seconds, format_duration, track_frames
+from okxbook.capture.progress import Progress, track_frames
 
 
 class FakeClock:
@@ -40,58 +40,81 @@ def test_silent_on_captured_stderr_by_default(capsys):
     assert capsys.readouterr().err == ""
 
 
-def test_draws_on_a_terminal_and_when_forced():
+def test_draws_a_tqdm_bar_on_a_terminal_and_when_forced():
     tty = TTY()
     clock = FakeClock()
-    with Progress(total_bytes=1000, stream=tty, every=1, interval=0, clock=clock) as p:
+    with Progress(total_bytes=4096, stream=tty, every=1, interval=0, clock=clock) as p:
         clock.t = 2.0
-        p.update(5000, 250)
+        p.update(5000, 1024)
+        p.finish(8000, 4096)  # what track_frames does at its end
     text = tty.getvalue()
-    assert text.startswith("\rreplay: 5,000 frames  2.5k frames/s  0.0/0.0 MiB 25%  ETA 0:06\x1b[K")
-    assert text.endswith("in 0:02\x1b[K\n")  # final state, then the line is ended
+    # tqdm's bar: label, percentage, bytes done/total; our frames count and rate beside it
+    assert (
+        "replay:  25%|" in text and "1.00k/4.00k" in text and "5,000 frames, 2.5k frames/s" in text
+    )
+    last = text.rsplit("\r", 1)[-1]
+    assert "replay: 100%|" in last and "8,000 frames" in last  # ends complete
+    assert text.endswith("\n")
     forced = io.StringIO()
     with Progress(stream=forced, enabled=True, every=1, interval=0, clock=clock) as p:
         p.update(7)
-    assert "replay: 7 frames" in forced.getvalue()
-    assert "ETA" not in forced.getvalue()  # no total: no ETA
+    assert "replay: 7 frames" in forced.getvalue() and "%" not in forced.getvalue()  # no total
 
 
-def test_clock_read_only_every_n_frames_and_redraws_throttled():
-    out, clock = io.StringIO(), FakeClock()
-    p = Progress(stream=out, enabled=True, every=100, interval=0.25, clock=clock)
-    reads0 = clock.reads
+def test_tqdm_is_called_only_every_n_frames():
+    out = TTY()
+    p = Progress(stream=out, every=100, interval=0)
+    calls = []
+    real = p._bar.update
+    p._bar.update = lambda n: (calls.append(n), real(n))
     for i in range(1, 1000):
         p.update(i)
-    assert clock.reads - reads0 == 9  # at 100, 200, ..., 900
-    assert out.getvalue().count("\r") == 1  # same instant: one redraw only
-    clock.t = 0.3
-    p.update(1100)
-    assert out.getvalue().count("\r") == 2
+    assert len(calls) == 9 and p._bar.n == 900  # at 100, 200, ..., 900
+    p.close()
+    assert p._bar.n == 900 and not p.enabled
+    p.update(5000)  # after close: nothing
+    assert len(calls) == 10  # the close's own final update (of 0) only
 
 
-@pytest.mark.parametrize(
-    "elapsed, done, total, expected",
-    [
-        (10.0, 25, 100, 30.0),  # a quarter in 10 s: three quarters left take 30 s
-        (4.0, 100, 100, 0.0),
-        (4.0, 0, 100, None),  # nothing read: no rate yet
-        (4.0, 50, None, None),  # total unknown
-        (0.0, 50, 100, None),
-        (5.0, 120, 100, 0.0),  # an overshooting estimate never goes negative
-    ],
-)
-def test_eta_is_elapsed_times_remaining_over_done(elapsed, done, total, expected):
-    assert eta_seconds(elapsed, done, total) == expected
+def test_in_jupyter_the_bar_is_tqdm_auto_without_a_terminal(monkeypatch):
+    import okxbook.capture.progress as progress
 
+    made = []
 
-def test_format_duration():
-    assert format_duration(0) == "0:00"
-    assert format_duration(75.4) == "1:15"
-    assert format_duration(3725) == "1:02:05"
+    class FakeBar:
+        n = 0
+
+        def __init__(self, **kw):
+            made.append(kw)
+
+        def update(self, n):
+            self.n += n
+
+        def set_postfix_str(self, *a, **k):
+            pass
+
+        def refresh(self):
+            pass
+
+        def close(self):
+            made.append("closed")
+
+    monkeypatch.setattr(progress, "_in_notebook", lambda: True)
+    monkeypatch.setattr(progress, "_bar_class", lambda notebook: FakeBar if notebook else None)
+    with Progress(total_bytes=10, every=1) as p:  # stderr is no terminal here: Jupyter draws
+        p.update(3, 5)
+    assert p._bar.n == 5 and made[0]["file"] is None and made[-1] == "closed"
+    assert progress._bar_class.__name__  # the real one picks tqdm.auto in a kernel:
+    monkeypatch.undo()
+    from tqdm.auto import tqdm as auto_tqdm
+
+    assert progress._bar_class(True) is auto_tqdm
 
 
 @pytest.mark.parametrize("compress", [False, True])
-def test_track_frames_reports_on_disk_bytes_and_ends_exact(tmp_path, compress, synthetic_10x5k):
+def test_track_frames_reports_on_disk_bytes_a_buffer_at_a_time_and_ends_exact(
+    tmp_path, compress, synthetic_10x5k
+):
     stream = synthetic_10x5k
     path = tmp_path / ("f.jsonl.gz" if compress else "f.jsonl")
     if compress:
@@ -99,35 +122,50 @@ def test_track_frames_reports_on_disk_bytes_and_ends_exact(tmp_path, compress, s
             shutil.copyfileobj(src, dst)
     else:
         shutil.copy(stream.path, path)
-    per_file = stream.n_frames
-    last_inside = (per_file - 1) // 1000 * 1000  # the last report (every=1000) before the boundary
     size = path.stat().st_size
-    seen: list[tuple[int, int | None]] = []
+    seen: list[int] = []
 
     class Recorder(Progress):
-        def update(self, frames: int, bytes_done: int | None = None) -> None:
-            seen.append((frames, bytes_done))
+        def add_bytes(self, n: int) -> None:
+            seen.append((seen[-1] if seen else 0) + n)
 
     p = Recorder(total_bytes=2 * size, enabled=False)
-    n = sum(1 for _ in track_frames([path, path], p, every=1000))
-    assert n == 2 * per_file
-    assert seen[-1] == (n, 2 * size) and (p.frames, p.bytes_done) == (n, 2 * size)
-    assert (per_file, size) in seen  # exact at the file boundary
-    inside = [b for f, b in seen if f < per_file]
-    assert inside == sorted(inside) and 0 < inside[0] < inside[-1] <= size
-    # the in-file estimate tracks the true share of the file within a few percent
-    assert inside[-1] == pytest.approx(last_inside / per_file * size, rel=0.05)
+    frames = list(track_frames([path, path], p))
+    assert [f.frame for f in frames] == stream.frames * 2  # passed through untouched
+    assert seen == sorted(seen) and seen[-1] == 2 * size
+    assert size in seen  # exact at the file boundary
+    # batched: one report per 64 KiB read from disk, not one per frame
+    assert len(seen) <= 2 * (size // 65536 + 2) < len(frames) / 10
+
+
+def test_replay_with_a_bar_shows_bytes_to_100_percent_and_the_frames_at_the_end(
+    tmp_path, synthetic_10x5k, monkeypatch
+):
+    import sys
+
+    from okxbook.capture.replay import replay
+
+    err = TTY()
+    monkeypatch.setattr(sys, "stderr", err)
+    report = replay([synthetic_10x5k.path], progress=True)
+    last = err.getvalue().rstrip("\n").rsplit("\r", 1)[-1]
+    assert report.frames == synthetic_10x5k.n_frames
+    assert "replay: 100%|" in last and f"{report.frames:,} frames" in last
 
 
 def test_an_interrupted_replay_says_so_on_its_last_line():
     out, clock = TTY(), FakeClock()
-    with pytest.raises(KeyboardInterrupt), Progress(stream=out, clock=clock, every=1) as bar:
-        bar.update(10)
+    with (
+        pytest.raises(KeyboardInterrupt),
+        Progress(total_bytes=100, stream=out, clock=clock, every=1, interval=0) as bar,
+    ):
+        bar.update(10, 40)
         clock.t = 12.0
         raise KeyboardInterrupt
-    last = out.getvalue().rsplit("\r", 1)[-1]
-    assert "10 frames" in last and "interrupted after 0:12" in last and " in 0:12" not in last
+    last = out.getvalue().rstrip("\n").rsplit("\r", 1)[-1]
+    assert "40%" in last and "10 frames" in last and "interrupted after 12.0s" in last
+    assert "100%" not in last and bar.ended == "interrupted"
     out = TTY()
-    with Progress(stream=out, clock=FakeClock(), every=1) as bar:
-        bar.update(5)
-    assert "interrupted" not in out.getvalue() and " in 0:00" in out.getvalue()
+    with Progress(total_bytes=100, stream=out, clock=FakeClock(), every=1) as bar:
+        bar.update(5, 100)
+    assert "interrupted" not in out.getvalue() and "100%" in out.getvalue()

@@ -364,10 +364,30 @@ class _ZstdFrames(io.RawIOBase):
         return n
 
 
-def _open_binary(path: str, stack: ExitStack) -> BinaryIO:
+class _CountingFileIO(io.FileIO):
+    """A file that reports the on-disk bytes it reads (``iter_frames``' ``on_read``): one call
+    per buffer refill (64 KiB), not per frame, so a progress bar costs nothing per frame."""
+
+    def __init__(self, path: str, on_read: Callable[[int], None]) -> None:
+        super().__init__(path, "rb")
+        self._on_read = on_read
+
+    def readinto(self, buffer: Any) -> int | None:
+        n = super().readinto(buffer)
+        if n:
+            self._on_read(n)
+        return n
+
+
+def _open_binary(
+    path: str, stack: ExitStack, on_read: Callable[[int], None] | None = None
+) -> BinaryIO:
     """Open ``path`` for buffered binary line reading, decompressing by magic bytes."""
     # "-" is stdin (a pipe: peek works on a BufferedReader over it, seek is never needed).
-    source = io.FileIO(0, "rb", closefd=False) if path == "-" else io.FileIO(path, "rb")
+    if path == "-":
+        source = io.FileIO(0, "rb", closefd=False)
+    else:
+        source = io.FileIO(path, "rb") if on_read is None else _CountingFileIO(path, on_read)
     raw = stack.enter_context(io.BufferedReader(source, buffer_size=_READ_BUFFER))
     magic = raw.peek(4)[:4]
     if magic[:2] == _GZIP_MAGIC:
@@ -412,6 +432,7 @@ def iter_frames(
     *,
     disconnects: bool = False,
     on_problem: Callable[[str], None] | None = None,
+    on_read: Callable[[int], None] | None = None,
 ) -> Iterator[CapturedFrame]:
     """Yield the received frames of a capture file, in file order.
 
@@ -426,12 +447,14 @@ def iter_frames(
     turn into a checksum failure far from the cause.
 
     ``on_problem(message)``, when given, is called instead of the warning (``message`` starts with
-    ``<path>:<line>:``): replay uses it to report the file as truncated.
+    ``<path>:<line>:``): replay uses it to report the file as truncated. ``on_read(n)`` is told
+    of every ``n`` bytes read from the file on disk (compressed or not), a buffer at a time: what
+    a progress bar counts.
     """
     path = os.fspath(path)
     problem = on_problem if on_problem is not None else _warn
     with ExitStack() as stack:
-        fh = _open_binary(path, stack)
+        fh = _open_binary(path, stack, on_read)
         line_no = 0
         first = True  # before the first non-blank line: look for a pretty-printed document
         try:

@@ -308,6 +308,7 @@ class _Chain:
     def __init__(
         self, paths: list[str], on_problem: Callable[[str], None], report: ReplayReport
     ) -> None:
+        self.on_read: Callable[[int], None] | None = None  # bytes read from disk (progress)
         self.paths = paths
         self.path = paths[0] if paths else "-"
         self.on_problem = on_problem
@@ -323,7 +324,7 @@ class _Chain:
     def __iter__(self) -> Iterator[CapturedFrame]:
         for path in self.paths:
             self.path = path
-            frames = iter_frames(path, on_problem=self.on_problem)
+            frames = iter_frames(path, on_problem=self.on_problem, on_read=self.on_read)
             first = next(frames, None)
             if first is None:
                 continue
@@ -372,21 +373,20 @@ def replay(
         return replay_frames(
             chain, books, series=series, report=report, where=chain.get_path, select=select
         )[1]
-    from .progress import Progress, track_frames
+    from .progress import Progress
 
     try:
         total: int | None = sum(os.path.getsize(p) for p in names)
     except OSError:
         total = None  # replay names the missing file; the bar just has no ETA
     with Progress(total_bytes=total, enabled=progress) as bar:
-        frames: Iterable[CapturedFrame] = (
-            track_frames(names, bar, on_problem=report.note_truncated, on_path=chain.set_path)
-            if bar.enabled
-            else chain
-        )
-        return replay_frames(
-            frames, books, series=series, report=report, where=chain.get_path, select=select
+        if bar.enabled:  # told the bytes read, a buffer at a time: nothing per frame
+            chain.on_read = bar.add_bytes
+        report = replay_frames(
+            chain, books, series=series, report=report, where=chain.get_path, select=select
         )[1]
+        bar.finish(report.frames, total)
+        return report
 
 
 def format_report(report: ReplayReport) -> str:

@@ -53,7 +53,7 @@ from okxbook import endpoint, okx
 from okxbook._book import Book
 from okxbook._books import Books
 from okxbook._checksum import okx_checksum
-from okxbook.endpoint import LoopbackEndpoint
+from okxbook.endpoint import LoopbackEndpoint, ServerTls
 from okxbook.endpoint_sbe import SbeSide
 from okxbook.errors import BookError, UnknownChannelError
 
@@ -232,6 +232,7 @@ class CaptureServer(LoopbackEndpoint):
         wait_for_subscriber: bool = False,
         untimed_interval: float = 0.01,
         max_queue: int = 4096,
+        tls: bool | ServerTls = False,
     ) -> None:
         if isinstance(paths, (str, os.PathLike)):
             paths = [paths]
@@ -243,6 +244,7 @@ class CaptureServer(LoopbackEndpoint):
         self.speed = speed
         self.host = host
         self.port = port
+        self.tls = endpoint.tls_option(tls, host)
         self.loop_forever = loop_forever
         self.wait_for_subscriber = wait_for_subscriber
         self.untimed_interval = untimed_interval
@@ -494,8 +496,8 @@ class CaptureServer(LoopbackEndpoint):
     def _on_message(self, conn: _Conn, message: str | bytes) -> None:
         """Answer one client request. Synchronous on purpose: a subscription's snapshot and its
         registration happen between two played frames, so nothing is missed or sent twice."""
-        if message == "ping" or message == b"ping":
-            conn.push(b"pong")
+        if endpoint.is_ping(message):
+            conn.push(endpoint.PONG)
             return
         req = endpoint.parse_request(message)
         if not isinstance(req, endpoint.Req):
@@ -505,7 +507,7 @@ class CaptureServer(LoopbackEndpoint):
         if op == "login":
             # Any credentials: a replay has nothing to protect, but *-l2-tbt needs a login (§7).
             conn.logged_in = True
-            conn.event({"event": "login", "code": "0", "msg": ""}, req_id)
+            conn.event(endpoint.login_ok(), req_id)
             return
         if op not in ("subscribe", "unsubscribe"):
             conn.event(endpoint.invalid_op(op), req_id)
@@ -526,21 +528,19 @@ class CaptureServer(LoopbackEndpoint):
                 if key in conn.subs:
                     conn.subs.discard(key)
                     self._subscribers[key].remove(conn)
-                conn.event(
-                    {"event": "unsubscribe", "arg": {"channel": channel, "instId": inst_id}}, req_id
-                )
+                conn.event(endpoint.ack(op, {"channel": channel, "instId": inst_id}), req_id)
 
     def _subscribe(self, conn: _Conn, key: BookKey, req_id: Any) -> None:
         channel, inst_id = key
         # A refused subscribe still starts a wait_for_subscriber playback: the client is there.
         self._subscribed.set()
-        if self.keys is not None and key not in self.keys:
-            conn.event(endpoint.wrong_channel(channel, inst_id), req_id)
+        refusal = endpoint.subscribe_refusal(
+            channel, inst_id, known=self.keys is None or key in self.keys, logged_in=conn.logged_in
+        )
+        if refusal is not None:
+            conn.event(refusal, req_id)
             return
-        if channel in okx.LOGIN_CHANNELS and not conn.logged_in:
-            conn.event(endpoint.please_log_in(), req_id)
-            return
-        conn.event({"event": "subscribe", "arg": {"channel": channel, "instId": inst_id}}, req_id)
+        conn.event(endpoint.ack("subscribe", {"channel": channel, "instId": inst_id}), req_id)
         if key in conn.subs:
             return  # OKX acks a repeated subscribe and sends nothing new
         conn.subs.add(key)

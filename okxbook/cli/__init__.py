@@ -524,6 +524,22 @@ def _version() -> str:
         return __version__
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to ``sys.stderr`` as it is when a record comes, not as it was at setup (a program
+    that runs ``main()`` again with stderr redirected never writes to a closed stream)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
 def _configure_logging(args: argparse.Namespace) -> None:
     level = (
         logging.ERROR
@@ -534,7 +550,8 @@ def _configure_logging(args: argparse.Namespace) -> None:
     for handler in list(root.handlers):
         if getattr(handler, "_okxbook_cli", False):
             root.removeHandler(handler)
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler()
+    handler.setLevel(level)  # the root may be lower (an earlier run, an embedding program)
     handler._okxbook_cli = True  # type: ignore[attr-defined]
     handler.setFormatter(
         logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S")

@@ -7,11 +7,13 @@ import asyncio
 import contextlib
 import math
 import signal
+import ssl
 import sys
 from typing import Any
 
 from okxbook.capture.files import CaptureFormatError, iter_frames
 from okxbook.capture.serve import CaptureServer
+from okxbook.endpoint import ServerTls
 from okxbook.okx import REST_BOOKS_PATH
 
 from .values import port
@@ -62,11 +64,38 @@ def register_cli(subparsers: Any) -> argparse.ArgumentParser:
         action="store_true",
         help="start playing at the first subscription rather than at once",
     )
+    p.add_argument(
+        "--tls",
+        action="store_true",
+        help="serve wss:// and https:// with a self-signed certificate made now (its CA file, "
+        "printed at start, is what clients trust; needs okxbook[tls])",
+    )
+    p.add_argument("--cert", metavar="PEM", help="serve TLS with this certificate (implies --tls)")
+    p.add_argument("--key", metavar="PEM", help="the private key of --cert (if not inside it)")
     p.set_defaults(func=_cmd_serve)
     return p
 
 
+def _tls(args: argparse.Namespace) -> ServerTls | None:
+    """The TLS of ``--tls``/``--cert``/``--key``; ValueError with a one-line reason."""
+    if args.key and not args.cert:
+        raise ValueError("--key needs --cert")
+    if args.cert:
+        try:
+            return ServerTls(cert=args.cert, key=args.key, host=args.host)
+        except (OSError, ssl.SSLError) as exc:
+            raise ValueError(f"--cert/--key: cannot load {args.cert}: {exc}") from None
+    if args.tls:
+        return ServerTls(host=args.host)  # ImportError (trustme missing): the CLI's pip line
+    return None
+
+
 def _cmd_serve(args: argparse.Namespace) -> int:
+    try:
+        args.tls_files = _tls(args)
+    except ValueError as exc:
+        print(f"okxbook serve: {exc}", file=sys.stderr)
+        return 2
     for path in args.files:
         try:
             next(iter_frames(path), None)  # fail now on a missing or unreadable file
@@ -92,6 +121,7 @@ async def _serve_until_signal(args: argparse.Namespace) -> int:
         port=args.port,
         loop_forever=args.loop,
         wait_for_subscriber=args.wait,
+        tls=args.tls_files or False,
     )
     try:
         await server.start()
@@ -106,6 +136,12 @@ async def _serve_until_signal(args: argparse.Namespace) -> int:
         file=sys.stderr,
         flush=True,
     )
+    if server.tls is not None:
+        print(
+            f"TLS: clients trust the CA file {server.tls.ca_file}",
+            file=sys.stderr,
+            flush=True,
+        )
 
     async def report_end() -> None:
         with contextlib.suppress(Exception):

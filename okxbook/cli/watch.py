@@ -196,8 +196,8 @@ class _LastWarnings(logging.Handler):
 class Display:
     """How ``_run`` shows a feed: on a terminal a live table redrawn in place (rich's ``Live`` +
     ``Table``: cropped to the terminal, numbers right-aligned, log lines kept above it and the
-    last warnings under it); in a pipe, with ``status``, one status line per second, else one
-    table per second; nothing with ``--json``."""
+    last warnings under it); in a pipe one status line per second (``status``, else
+    :meth:`status_line`) and the table once at the end; nothing with ``--json``."""
 
     def __init__(
         self,
@@ -208,8 +208,10 @@ class Display:
         *,
         as_json: bool,
         status: Callable[[], str] | None = None,
+        name: str = "watch",
     ) -> None:
         self.feed, self.keys, self.last_rx, self.out = feed, keys, last_rx, out
+        self.name = name
         self.as_json = as_json
         self.status = status
         self.tty = not as_json and out.isatty()
@@ -266,12 +268,30 @@ class Display:
                 "\x1b[H\x1b[2J" + render_table(self.feed, self.keys, self.last_rx) + "\n"
             )
             self.out.flush()
-        elif self.status is not None:
-            self.out.write(self.status() + "\n")
+        else:  # a pipe: one status line per interval (issue 9), the table only at the end
+            self.out.write((self.status or self.status_line)() + "\n")
             self.out.flush()
-        else:
-            self.out.write(render_table(self.feed, self.keys, self.last_rx) + "\n\n")
-            self.out.flush()
+
+    def status_line(self, width: int = 80) -> str:
+        """``watch`` in a pipe: how many books are live, then as many of their tops (or states)
+        as fit in ``width`` columns, and how many more there are."""
+        states = {key: self.feed.status(*key) for key in self.keys}
+        live = sum(s.state == "live" for s in states.values())
+        line = f"{self.name}: {live}/{len(self.keys)} live"
+        for i, key in enumerate(self.keys):
+            book = self.feed.book(*key)
+            bid, ask = book.best_bid, book.best_ask
+            if states[key].state == "live" and bid and ask:
+                part = f"; {key[1]} {bid[0]} x {ask[0]}"
+            else:
+                part = f"; {key[1]} {_describe(states[key])}"
+            more = len(self.keys) - i - 1
+            tail = f"; +{more} more" if more else ""
+            if len(line) + len(part) + len(tail) > width:
+                rest = len(self.keys) - i
+                return line + f"; +{rest} more"
+            line += part
+        return line
 
     def stop(self) -> None:
         if self._live is not None:
@@ -327,7 +347,7 @@ async def _run(
         lines = JsonLines(feed, out.buffer if hasattr(out, "buffer") else out, stop.set)
         feed.on_top(lines)
     last_latency = 0.0  # elapsed s of the last latency line
-    display = Display(feed, keys, last_rx, out, as_json=as_json, status=status)
+    display = Display(feed, keys, last_rx, out, as_json=as_json, status=status, name=name)
     started = time.monotonic()
     gave_up = False
     async with feed:
@@ -340,6 +360,8 @@ async def _run(
                     break
                 if until is not None and until():
                     break
+                if all(feed.subs[key].error is not None for key in keys):
+                    break  # every subscription refused, or the endpoint cannot work: done
                 if connect_timeout is not None and not went_live and elapsed >= connect_timeout:
                     gave_up = True
                     break
@@ -357,9 +379,11 @@ async def _run(
         final = {key: feed.status(*key) for key in keys}
         with contextlib.suppress(BrokenPipeError):
             out.flush()
-    for error in feed.errors:
-        print(f"okxbook {name}: {error}", file=sys.stderr)
-    never = [key for key in keys if key not in went_live]
+    # One line per distinct error: an endpoint that cannot work fails each of its subscriptions
+    # with the same reason (EndpointError), said once.
+    for line in dict.fromkeys(str(e) for e in feed.errors):
+        print(f"okxbook {name}: {line}", file=sys.stderr)
+    never = [key for key in keys if key not in went_live and feed.subs[key].error is None]
     if gave_up:
         print(
             f"okxbook {name}: no book went live within {connect_timeout:g} s of starting; "

@@ -15,10 +15,12 @@ Sources: docs/protocol.md §4 (sequencing, REST seed), §6 (limits, ping, 64008)
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import itertools
 import logging
 import random
+import ssl
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -35,6 +37,7 @@ from okxbook.errors import (
     FrameError,
     MissingSnapshotError,
     SequenceError,
+    SubscriptionError,
     UnknownChannelError,
 )
 from okxbook.events import (
@@ -45,6 +48,7 @@ from okxbook.events import (
     Pong,
     SubscribeAck,
     inst_id_code_frame,
+    UnsubscribeAck,
 )
 
 from .auth import Credentials, login_request, redact
@@ -78,6 +82,8 @@ BOOK_PING_AFTER = 3.0
 BOOK_PONG_TIMEOUT = 2.0
 assert BOOK_PING_AFTER + BOOK_PONG_TIMEOUT < okx.PING_AFTER_S
 _ids = itertools.count(1)
+# The code a subscription fails with when its endpoint cannot work (Feed raises EndpointError).
+CONNECT_FAILED = "connect"
 
 
 def _cause(exc: BaseException) -> str:
@@ -127,6 +133,7 @@ class ConnectionSettings:
     # The binary feed (feed/sbe.py): header login, instId -> instIdCode, binary REST seed.
     sbe: bool = False
     inst_codes: dict[str, int] = dataclasses.field(default_factory=dict)
+    ssl_context: ssl.SSLContext | None = None  # wss:// trust (Feed's ssl_context/ca_file)
 
 
 class LoginUnanswered(ConnectionError):
@@ -137,6 +144,7 @@ class ConnSub:
     """The sync state of one subscription on one connection (states: ``sync.State``)."""
 
     __slots__ = (
+        "acked",
         "buffer",
         "deadline",
         "key",
@@ -164,6 +172,9 @@ class ConnSub:
         self.last_rx = 0.0  # time.monotonic() of this book's last frame
         self.latency: tuple[int, int, int] | None = None  # SBE: (tsUs, outTime, recv_ns)
         self.stale = False
+        # Set once the server has answered the first subscribe: acked (or sent the book), or
+        # refused it for good; what Feed.subscribe waits for.
+        self.acked = asyncio.Event()
 
 
 class Connection:
@@ -202,6 +213,10 @@ class Connection:
         self._gone = False
         # The books' status reason was set by a failed connect: say "subscribing" once connected.
         self._connect_trouble = False
+        self._connected_once = False
+        # Logged in (if needed) on the current socket: a subscription added now is sent at once.
+        self._ready = False
+        self._unsub_waiters: dict[str, asyncio.Future[Event]] = {}
 
     def _bind_books(self) -> None:
         self.by_book = {self.books.book(*key): cs for key, cs in self.states.items()}
@@ -234,6 +249,71 @@ class Connection:
     def retire(self) -> None:
         """Stop reconnecting and stop touching books (replaced by a successor)."""
         self.retired = True
+
+    async def add(self, key: Key, pacing: ResyncPacing) -> ConnSub:
+        """Carry one more subscription (``Feed.subscribe``): subscribed at once if this socket is
+        up and logged in, else with the others at the next connect. Its ``acked`` tells when
+        the server answered."""
+        cs = self.states.get(key)
+        if cs is not None:
+            return cs
+        cs = self.states[key] = ConnSub(key, pacing)
+        self.by_book[self.books.book(*key)] = cs
+        if self._ready and self.transport is not None and not self.retired:
+            try:
+                await self._subscribe(cs)
+            except (ConnectionError, OSError):  # the socket is going: the reconnect subscribes it
+                log.debug("%s: %s/%s: subscribe on a closing socket", self.name, *key)
+        return cs
+
+    async def remove(self, key: Key) -> None:
+        """Stop carrying ``key`` (``Feed.unsubscribe``): it leaves this connection at once (its
+        frames still in flight are strays), then, if it was subscribed on the live socket, an
+        ``unsubscribe`` waits for OKX's answer: ``SubscriptionError`` if refused or unanswered."""
+        cs = self.states.pop(key)
+        for task in (cs.seeding, cs.resync_task):
+            if task is not None:
+                task.cancel()
+        if cs.deadline is not None:
+            cs.deadline.cancel()
+        for req_id in [r for r, c in self.pending_ids.items() if c is cs]:
+            del self.pending_ids[req_id]
+        book = self.books.get(*key)
+        if book is not None:
+            self.by_book.pop(book, None)
+        subscribed = cs.state not in (State.IDLE, State.FAILED)
+        try:
+            if subscribed and self._ready and self.transport is not None and not self.retired:
+                # A socket lost meanwhile took the subscription with it: nothing to undo.
+                with contextlib.suppress(ConnectionError, OSError):
+                    await self._unsubscribe_and_wait(cs)
+        finally:
+            if key in self.books:
+                self.books.remove(*key)
+
+    async def _unsubscribe_and_wait(self, cs: ConnSub) -> None:
+        channel, inst_id = cs.key
+        req_id = f"u{next(_ids)}"
+        answer: asyncio.Future[Event] = asyncio.get_running_loop().create_future()
+        self._unsub_waiters[req_id] = answer
+        timeout = self.settings.subscribe_timeout
+        try:
+            await self._request(
+                {
+                    "id": req_id,
+                    "op": "unsubscribe",
+                    "args": [{"channel": channel, "instId": inst_id}],
+                }
+            )
+            event = await asyncio.wait_for(answer, timeout)
+        except TimeoutError:
+            raise SubscriptionError(
+                channel, inst_id, "timeout", f"no answer to unsubscribe within {timeout:g}s"
+            ) from None
+        finally:
+            self._unsub_waiters.pop(req_id, None)
+        if isinstance(event, ErrorEvent):
+            raise SubscriptionError(channel, inst_id, event.code, event.msg)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -276,8 +356,20 @@ class Connection:
                     self._on_frame,
                     headers=login_headers(creds) if settings.sbe and creds else None,
                     ws_ping=(settings.ping_after, settings.pong_timeout) if settings.sbe else None,
+                    ssl_context=settings.ssl_context,
                 )
             except TransportError as exc:
+                if exc.permanent and not self._connected_once:
+                    # Issue 9: a URL that cannot work (4xx handshake, TLS failure, ws/wss
+                    # mismatch) fails at once with its reason, rather than retrying forever.
+                    # Once connected, the same errors are retried: the endpoint did work.
+                    reason = str(exc).removeprefix(f"{settings.url}: ")
+                    log.debug("%s: cannot connect: %s", self.name, exc)  # the Feed reports it
+                    for cs in self.states.values():
+                        if cs.state is not State.FAILED:
+                            self._fail(cs, CONNECT_FAILED, reason)
+                    self.retired = True
+                    return
                 delay = self._backoff()
                 log.warning("%s: connect failed (%s); retrying in %.2fs", self.name, exc, delay)
                 # Issue 9 item 4: the books' status says what is happening (refused, DNS, TLS
@@ -295,6 +387,7 @@ class Connection:
                     if cs.state is not State.FAILED:
                         self._status(cs, "connected; subscribing")
             self.stats["connects"] += 1
+            self._connected_once = True
             self._gone = False
             self.budget = requests_per_connection()  # OKX counts requests per connection
             self.last_rx = time.monotonic()
@@ -310,7 +403,8 @@ class Connection:
             why: str | None = None
             try:
                 await self._login_if_needed()
-                for cs in self.states.values():
+                self._ready = True
+                for cs in list(self.states.values()):  # add() may add to it meanwhile
                     if cs.state is not State.FAILED:
                         await self._subscribe(cs)
                 code = await self.transport.wait_closed()
@@ -330,6 +424,7 @@ class Connection:
                 keepalive.cancel()
                 if stale_watch is not None:
                     stale_watch.cancel()
+            self._ready = False
             self._on_disconnect(code, why)
             self.listener.disconnected(self)  # may retire us (closed for a 64008 upgrade)
             if self.retired:
@@ -629,6 +724,12 @@ class Connection:
                 cs = self._state_of(event.channel, event.inst_id)
             if cs is not None:
                 cs.state = transition(cs.state, "ack")
+                cs.acked.set()
+            return
+        if isinstance(event, UnsubscribeAck | ErrorEvent) and event.id in self._unsub_waiters:
+            waiter = self._unsub_waiters.pop(event.id or "")
+            if not waiter.done():
+                waiter.set_result(event)
             return
         if isinstance(event, ErrorEvent):
             cs = self.pending_ids.pop(event.id, None) if event.id else None
@@ -668,6 +769,7 @@ class Connection:
             cs.seeding = None
         cs.buffer.clear()
         cs.state = transition(cs.state, "snapshot")
+        cs.acked.set()
         cs.was_live = True
         cs.last_rx = time.monotonic()
         cs.stale = False
@@ -678,6 +780,7 @@ class Connection:
 
     def _fail(self, cs: ConnSub, code: str, msg: str) -> None:
         cs.state = transition(cs.state, "refused")
+        cs.acked.set()
         self.listener.subscription_refused(cs.key, code, msg)
 
     def _state_of(self, channel: str | None, inst_id: str | None) -> ConnSub | None:

@@ -9,9 +9,11 @@ touches a level is in the Cython core.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import inspect
 import logging
+import ssl
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
@@ -23,11 +25,18 @@ import httpx
 from okxbook import okx
 from okxbook._book import CHANNELS, Book
 from okxbook._books import Books
-from okxbook.errors import SubscriptionError
+from okxbook.errors import EndpointError, SubscriptionError
 from okxbook.events import Event
 
 from .auth import Credentials
-from .connection import BOOK_PING_AFTER, BOOK_PONG_TIMEOUT, Connection, ConnectionSettings, Key
+from .connection import (
+    BOOK_PING_AFTER,
+    BOOK_PONG_TIMEOUT,
+    CONNECT_FAILED,
+    Connection,
+    ConnectionSettings,
+    Key,
+)
 from .deltas import BookDeltas, DeltaHub, DeltaStream
 from .latency import FeedLatency
 from .sbe import SbeLatency, check_sbe_options, refresh_inst_id_codes
@@ -148,6 +157,8 @@ class Feed:
     OKX-compatible endpoint (e.g. ``okxbook.testing.LocalExchange``). ``transport``:
     ``"websockets"`` or ``"picows"``. ``resync``: ``"resubscribe"`` (default) or ``"rest"``.
     ``subscribe_timeout``/``login_timeout``: seconds to an ack (and book data) before a retry.
+    ``ssl_context`` or ``ca_file`` (a PEM file): whom ``wss://``/``https://`` trust instead of
+    the system's CAs, e.g. ``ca_file=ex.tls.ca_file`` for a ``LocalExchange(tls=True)``.
     ``stale_after``: seconds without a frame after which a live book's status is ``"stale"``
     (off by default: a quiet OKX book may legitimately send only a heartbeat a minute).
     ``latency_window``: seconds of history behind ``latency()`` (it covers 1x to 2x this).
@@ -186,6 +197,8 @@ class Feed:
         stale_after: float | None = None,
         latency_window: float = 10.0,
         encoding: str = "json",
+        ssl_context: ssl.SSLContext | None = None,
+        ca_file: str | None = None,
     ) -> None:
         if transport not in TRANSPORTS:
             raise ValueError(f"transport must be one of {TRANSPORTS}")
@@ -195,6 +208,11 @@ class Feed:
         for name, value in (("ping_after", ping_after), ("pong_timeout", pong_timeout)):
             if not value > 0:
                 raise ValueError(f"{name} must be a positive number of seconds, not {value!r}")
+        if ssl_context is not None and ca_file is not None:
+            raise ValueError("give ssl_context or ca_file, not both")
+        if ca_file is not None:
+            ssl_context = ssl.create_default_context(cafile=ca_file)  # OSError if unreadable
+        self.ssl_context = ssl_context
         self.keys = _normalise(subscriptions, channel)
         self.encoding = encoding
         sbe = check_sbe_options(encoding, self.keys, demo)
@@ -265,6 +283,7 @@ class Feed:
             recorder=recorder,
             stats=self.stats,
             sbe=sbe,
+            ssl_context=ssl_context,
         )
         self._code_refresh: asyncio.Task[None] | None = None
 
@@ -280,7 +299,9 @@ class Feed:
                 raise ImportError(
                     "transport='picows' needs the picows package: pip install 'okxbook[picows]'"
                 ) from exc
-        self.http = httpx.AsyncClient(timeout=10.0)
+        self.http = httpx.AsyncClient(
+            timeout=10.0, verify=self.ssl_context if self.ssl_context is not None else True
+        )
         self._settings.http = self.http
         if self._settings.sbe:
             # SBE frames name instruments by instIdCode: the map first, then kept fresh.
@@ -298,6 +319,114 @@ class Feed:
             )
             self.connections.append(conn)
             conn.start()
+
+    # ------------------------------------------------------------------ changing subscriptions
+
+    async def subscribe(
+        self,
+        subscriptions: Iterable[str | tuple[str, str]],
+        *,
+        channel: str = "books",
+        timeout: float | None = None,
+    ) -> None:
+        """Add subscriptions while the feed runs (as in ``Feed(...)``: instIds with ``channel``
+        and/or ``(channel, instId)`` pairs; ones already there are left alone). Each goes on a
+        connection with room (or a new one), as at start. Returns once OKX has acked every new
+        one (their books then sync as usual: ``wait_live``); raises the ``SubscriptionError`` of
+        one OKX refused (the others stay), ``TimeoutError`` after ``timeout`` seconds. Before
+        ``start()`` it only adds them."""
+        keys = [k for k in dict.fromkeys(_normalise(subscriptions, channel)) if k not in self.subs]
+        if any(k[0] in okx.LOGIN_CHANNELS for k in keys) and self.credentials is None:
+            raise ValueError("books-l2-tbt/books50-l2-tbt need login: the feed has no credentials")
+        added = []
+        for key in keys:
+            sub = self.subs[key] = Subscription(key)
+            self.keys.append(key)
+            i = self._place(key)
+            if self.http is not None and not self.closing:
+                added.append((sub, await self._carry(i, key, sub)))
+        if added:
+            await asyncio.wait_for(self._acked(added), timeout)
+
+    async def _acked(self, added: list[tuple[Subscription, Any]]) -> None:
+        for sub, cs in added:
+            await cs.acked.wait()
+            if sub.error is not None:
+                raise sub.error
+
+    def _place(self, key: Key) -> int:
+        """The index of the group (connection) ``key`` joins, as ``_groups`` spreads them."""
+        for i, group in enumerate(self.groups):
+            if i < len(self.connections) and self.connections[i].retired:
+                continue  # gave up (EndpointError) or closed: never joined
+            if len(group) < self.max_per_connection and not any(
+                k[1] == key[1] and okx.l2_tbt_conflict(k[0], key[0]) for k in group
+            ):
+                break
+        else:
+            self.groups.append([])
+            self._group_books.append(Books(verify_checksum=self.verify_checksum))
+            i = len(self.groups) - 1
+        self.groups[i].append(key)
+        books = self._books_of[key] = self._group_books[i]
+        books.book(*key)
+        return i
+
+    async def _carry(self, i: int, key: Key, sub: Subscription) -> Any:
+        """Have connection ``i`` (opened now if new) carry ``key``; returns its ConnSub."""
+        if i == len(self.connections):
+            conn = Connection(
+                self._listener, self._settings, f"okx-conn-{i}", {}, self._group_books[i]
+            )
+            self.connections.append(conn)
+            conn.start()
+        conn = self.connections[i]
+        successor = self._successors.get(conn)
+        if successor is not None:  # a 64008 switch is under way: the successor carries it too
+            await successor.add(key, sub.pacing)
+        return await conn.add(key, sub.pacing)
+
+    async def unsubscribe(
+        self,
+        subscriptions: Iterable[str | tuple[str, str]],
+        *,
+        channel: str = "books",
+    ) -> None:
+        """Remove subscriptions while the feed runs. Each book is invalidated ("unsubscribed")
+        and removed: ``book()``/``status()`` no longer know it, its status callbacks and
+        ``tops()`` streams see it go ``invalid``. Returns once OKX has acked each unsubscribe;
+        raises the ``SubscriptionError`` of one refused or unanswered (the book is gone all
+        the same). ``KeyError`` for one that is not subscribed."""
+        keys = list(dict.fromkeys(_normalise(subscriptions, channel)))
+        for key in keys:
+            if key not in self.subs:
+                raise KeyError(key)
+        error: SubscriptionError | None = None
+        for key in keys:
+            i = next(n for n, group in enumerate(self.groups) if key in group)
+            book = self.book(*key)
+            try:
+                if i < len(self.connections):
+                    conn = self.connections[i]
+                    successor = self._successors.get(conn)
+                    if successor is not None:
+                        with contextlib.suppress(SubscriptionError):
+                            await successor.remove(key)
+                    await conn.remove(key)
+            except SubscriptionError as exc:
+                error = error or exc
+            finally:
+                # The book consumers hold (the connection has let go of it already).
+                book.invalidate("unsubscribed")
+                self._set_status(self.subs[key], "invalid", "unsubscribed", book)
+                del self.subs[key]
+                self.keys.remove(key)
+                self.groups[i].remove(key)
+                books = self._books_of.pop(key)
+                if key in books:  # (a status callback's feed.book() may have asked for it)
+                    books.remove(*key)
+        if error is not None:
+            raise error
 
     def _groups(self) -> list[list[tuple[str, str]]]:
         """Spread subscriptions over connections: at most ``max_per_connection`` each, and
@@ -372,9 +501,12 @@ class Feed:
             for k in wanted:
                 if k not in self.subs:
                     raise KeyError(k)
-        stream = TopStream(
-            wanted, lambda key: self.subs[key].status.state, on_close=self._stream_closed
-        )
+
+        def state_of(key: Key) -> str:  # "invalid" once unsubscribed
+            sub = self.subs.get(key)
+            return sub.status.state if sub is not None else "invalid"
+
+        stream = TopStream(wanted, state_of, on_close=self._stream_closed)
         self._streams.append(stream)
         return stream
 
@@ -488,7 +620,9 @@ class Feed:
             except Exception:
                 log.exception("on_book callback failed")
 
-    def _set_status(self, sub: Subscription, state: str, reason: str | None) -> None:
+    def _set_status(
+        self, sub: Subscription, state: str, reason: str | None, book: Book | None = None
+    ) -> None:
         if sub.status.state == state and sub.status.reason == reason:
             return
         self._deltas.drain()  # an invalidate before this change reaches delta consumers first
@@ -496,7 +630,7 @@ class Feed:
         if state == "live":
             sub.was_live = True
         sub.live_event.set()
-        book = self.book(*sub.key)
+        book = book if book is not None else self.book(*sub.key)
         recv_ns = time.time_ns()
         for stream in self._streams:
             if stream.wants(sub.key):
@@ -514,10 +648,19 @@ class Feed:
                     log.exception("on_top callback failed")
 
     def _subscription_failed(self, sub: Subscription, code: str, msg: str) -> None:
-        error = SubscriptionError(sub.key[0], sub.key[1], code, msg)
+        error = (
+            EndpointError(sub.key[0], sub.key[1], self.url, msg)
+            if code == CONNECT_FAILED
+            else SubscriptionError(sub.key[0], sub.key[1], code, msg)
+        )
         sub.error = error
         self.errors.append(error)
-        log.error("%s", error)
+        # An endpoint that cannot work is said once (not once per book) and at INFO: wait_live
+        # raises it and feed.errors has it, so its caller reports it (the CLI: one line).
+        if not isinstance(error, EndpointError):
+            log.error("%s", error)
+        elif not any(isinstance(e, EndpointError) for e in self.errors[:-1]):
+            log.info("%s", error)
         self.book(*sub.key).invalidate(str(error))
         self._set_status(sub, "invalid", f"{code} {msg}")
 

@@ -13,6 +13,7 @@ read), sends text, and reports when the connection has ended and with which clos
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -131,6 +132,47 @@ class PicowsTransport:
         self._ws.underlying_transport.abort()
 
 
+def _diagnose(url: str, exc: BaseException) -> TransportError:
+    """A failed connect as a ``TransportError`` whose text says what is wrong, never empty, and
+    whether retrying can help (``permanent``): a 4xx answer to the handshake (but 408/429), a TLS
+    failure, and the two ws/wss mismatches cannot mend by themselves."""
+    from websockets.exceptions import InvalidMessage, InvalidStatus
+
+    secure = url.startswith("wss:")
+    if isinstance(exc, InvalidStatus):
+        status = exc.response.status_code
+        why = f"HTTP {status} {exc.response.reason_phrase}".rstrip()
+        if 400 <= status < 500 and status not in (408, 429):
+            return TransportError(
+                f"{url}: {why}: the server refused the WebSocket handshake (is the URL right?)",
+                permanent=True,
+            )
+        return TransportError(f"{url}: {why}")
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return TransportError(
+            f"{url}: TLS: certificate verify failed: {exc.verify_message or exc}: the server's "
+            "certificate is not trusted "
+            "(ca_file= or ssl_context= for a private CA)",
+            permanent=True,
+        )
+    if isinstance(exc, ssl.SSLError):
+        return TransportError(
+            f"{url}: TLS handshake failed ({exc.reason or exc}): is it a plain ws:// server?",
+            permanent=True,
+        )
+    if secure and isinstance(exc, ConnectionResetError | EOFError):
+        return TransportError(
+            f"{url}: connection reset in the TLS handshake: is it a plain ws:// server? "
+            "(then use ws://)",
+            permanent=True,
+        )
+    if not secure and isinstance(exc, InvalidMessage):
+        return TransportError(
+            f"{url}: {exc}: is it a TLS (wss://) server? (then use wss://)", permanent=True
+        )
+    return TransportError(f"{url}: {exc or type(exc).__name__}")
+
+
 async def connect_transport(
     kind: str,
     url: str,
@@ -139,17 +181,23 @@ async def connect_transport(
     open_timeout: float = 10.0,
     headers: dict[str, str] | None = None,
     ws_ping: tuple[float, float] | None = None,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> Transport:
     """Open a connection with the named transport; raises ``TransportError`` if it fails.
     ``headers`` go into the HTTP upgrade request (the SBE feed's login); ``ws_ping`` =
     ``(interval, timeout)`` turns on WebSocket-level pings (websockets only; the SBE feed refuses
-    the text ping), a missing pong closing the connection."""
+    the text ping), a missing pong closing the connection. ``ssl_context`` (``wss://`` only): whom
+    to trust instead of the system's CAs."""
+    tls = ssl_context if url.startswith("wss:") else None
     if kind == "websockets":
         from websockets.asyncio.client import connect
 
+        # ssl only for wss:// and only when given (websockets refuses ssl=None with wss://).
+        extra: dict[str, Any] = {"ssl": tls} if tls is not None else {}
         try:
             client = await connect(
                 url,
+                **extra,
                 open_timeout=open_timeout,
                 additional_headers=headers,
                 ping_interval=ws_ping[0] if ws_ping else None,
@@ -159,8 +207,8 @@ async def connect_transport(
                 max_queue=4096,
                 close_timeout=2.0,
             )
-        except Exception as exc:  # refused, DNS, TLS, handshake, timeout: all retryable
-            raise TransportError(f"{url}: {exc}") from exc
+        except Exception as exc:  # refused, DNS, TLS, handshake, timeout
+            raise _diagnose(url, exc) from exc
         return WebsocketsTransport(client, on_frame)
     if kind == "picows":
         try:
@@ -177,9 +225,10 @@ async def connect_transport(
                 websocket_handshake_timeout=open_timeout,
                 extra_headers=headers,
                 max_frame_size=2**24,
+                ssl_context=tls,
             )
         except Exception as exc:
-            raise TransportError(f"{url}: {exc}") from exc
+            raise _diagnose(url, exc) from exc
         picows_transport._ws = ws
         return picows_transport
     raise ValueError(f"transport must be one of {TRANSPORTS}, not {kind!r}")

@@ -39,7 +39,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from okxbook import endpoint, okx
-from okxbook.endpoint import LoopbackEndpoint
+from okxbook.endpoint import LoopbackEndpoint, ServerTls
 from okxbook.endpoint_sbe import SbeSide
 from okxbook.testing.synthetic import ChecksumMode, SyntheticBook
 
@@ -186,6 +186,9 @@ class LocalExchange(LoopbackEndpoint):
     ``auto=True`` pushes one frame per subscribed book every ``interval`` seconds;
     ``auto=False`` pushes only on `step` (preferred in tests: no timing). Faults on a book are
     queued and shape its next pushed frame; faults on connections act immediately.
+
+    ``tls=True`` serves ``wss://``/``https://`` with a certificate made on the fly (or give an
+    ``okxbook.endpoint.ServerTls``); clients trust ``ex.tls.ca_file`` (``Feed(..., ca_file=)``).
     """
 
     def __init__(
@@ -212,8 +215,10 @@ class LocalExchange(LoopbackEndpoint):
         capture_batch: int = 1,
         rest_pad: bool = False,
         sbe_codes: dict[str, int] | None = None,
+        tls: bool | ServerTls = False,
     ) -> None:
         self.host = host
+        self.tls = endpoint.tls_option(tls, host)
         self.port = port
         self.seed = seed
         self.checksum: ChecksumMode = checksum
@@ -470,12 +475,12 @@ class LocalExchange(LoopbackEndpoint):
             return
 
     async def _on_message(self, conn: ConnInfo, message: str | bytes) -> None:
-        if message == "ping" and conn.sbe:
+        if endpoint.is_ping(message) and conn.sbe:
             await self._send_event(conn, self.sbe.ping_refused())
             return
-        if message == "ping":
+        if endpoint.is_ping(message):
             if not conn.silenced or conn.pong_when_silenced:
-                await self._send(conn, Sent("pong", None, None, b"pong"), force=True)
+                await self._send(conn, Sent("pong", None, None, endpoint.PONG), force=True)
             return
         # This exchange's refused-id code predates the 60033 OKX was seen sending (§0b); its
         # clients' tests pin 60013, so it stays, with OKX's text and the id echoed.
@@ -547,16 +552,9 @@ class LocalExchange(LoopbackEndpoint):
             )
         if ok:
             conn.logged_in = True
-            await self._send_event(
-                conn, endpoint.with_id(req_id, {"event": "login", "code": "0", "msg": ""})
-            )
+            await self._send_event(conn, endpoint.login_ok(req_id))
         else:
-            await self._send_event(
-                conn,
-                endpoint.with_id(
-                    req_id, {"event": "error", "code": "60009", "msg": "Login failed."}
-                ),
-            )
+            await self._send_event(conn, endpoint.login_failed(req_id))
 
     async def _subscription(
         self, conn: ConnInfo, op: str, req_id: str | None, args: Any, raw: str | bytes
@@ -571,15 +569,12 @@ class LocalExchange(LoopbackEndpoint):
                 await self._send_event(conn, endpoint.invalid_args(arg, req_id))
                 continue
             # §6: an unknown channel, or (capture mode: its instruments are fixed) an instId the
-            # capture does not have, is refused with 60018 naming it.
-            if channel not in okx.CHANNELS or (
-                self._capture_keys is not None and (channel, inst_id) not in self._capture_keys
-            ):
-                await self._send_event(
-                    conn, endpoint.wrong_channel(channel, inst_id, req_id), (channel, inst_id)
-                )
-                continue
+            # capture does not have, is refused with 60018 naming it (subscribe and unsubscribe).
             key = (channel, inst_id)
+            known = self._capture_keys is None or key in self._capture_keys
+            if channel not in okx.CHANNELS or not known:
+                await self._send_event(conn, endpoint.wrong_channel(channel, inst_id, req_id), key)
+                continue
             if op == "subscribe":
                 await self._subscribe_one(conn, req_id, arg, key)
             else:
@@ -598,23 +593,15 @@ class LocalExchange(LoopbackEndpoint):
             )
             return
         if conn.sbe and not conn.logged_in and channel not in LOGIN_CHANNELS:
-            # §11: every SBE channel needs the header login (books-l2-tbt: VIP4, 64003 below)
+            # §11: every SBE channel needs the header login
             await self._send_event(conn, endpoint.please_log_in(req_id), key)
             return
-        if channel in LOGIN_CHANNELS and not conn.logged_in:
-            await self._send_event(
-                conn,
-                endpoint.with_id(
-                    req_id,
-                    {
-                        "event": "error",
-                        "code": "64003",
-                        "msg": "Your trading fee tier doesn't meet the requirement to access this "
-                        "channel",
-                    },
-                ),
-                key,
-            )
+        # OKX's 60011 "Please log in" for a login channel without login, as serve (one rule).
+        refusal = endpoint.subscribe_refusal(
+            channel, inst_id, known=True, logged_in=conn.logged_in, req_id=req_id
+        )
+        if refusal is not None:
+            await self._send_event(conn, refusal, key)
             return
         conflict = _l2_tbt_conflict(key, conn.subscriptions)
         if conflict:
@@ -632,9 +619,7 @@ class LocalExchange(LoopbackEndpoint):
                 key,
             )
             return
-        await self._send_event(
-            conn, endpoint.with_id(req_id, {"event": "subscribe", "arg": arg}), key
-        )
+        await self._send_event(conn, endpoint.ack("subscribe", arg, req_id), key)
         conn.subscriptions[key] = None
         if self._capture is not None:
             return
@@ -654,9 +639,7 @@ class LocalExchange(LoopbackEndpoint):
         feed = self._feeds.get(key)
         if feed is not None and conn in feed.subscribers:
             feed.subscribers.remove(conn)
-        await self._send_event(
-            conn, endpoint.with_id(req_id, {"event": "unsubscribe", "arg": arg}), key
-        )
+        await self._send_event(conn, endpoint.ack("unsubscribe", arg, req_id), key)
 
     # ------------------------------------------------------------------ REST
     def _rest_books(
