@@ -28,6 +28,7 @@ def publish(
     transport: str = "websockets",
     duration: float | None = None,
     connect_timeout: float | None = None,
+    encoding: str = "json",
     out: TextIO | None = None,
 ) -> int:
     import asyncio
@@ -35,7 +36,13 @@ def publish(
     from .watch import _run
 
     feed = Feed(
-        inst_ids, channel=channel, url=url, rest_url=rest_url, demo=demo, transport=transport
+        inst_ids,
+        channel=channel,
+        url=url,
+        rest_url=rest_url,
+        demo=demo,
+        transport=transport,
+        encoding=encoding,
     )
     keys = [(channel, i) for i in inst_ids]
 
