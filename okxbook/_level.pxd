@@ -12,7 +12,7 @@ An insert or delete moves 12 bytes per level, and only on the *shorter* side of 
 window ``key[0 .. cap - 1]`` / ``slot[0 .. cap - 1]`` sits inside buffers twice as long, so it can
 slide one entry either way (``key`` and ``slot`` are pointers into the buffers, ``off`` entries in).
 A change at the touch or past the tail moves almost nothing, one in the middle of a 400-level side
-at most 200 keys (a few hundred bytes in L1), so the cost of a change depends little on its depth
+at most 200 keys (2.4 KB, in L1), so the cost of a change depends little on its depth
 (bench/per_frame.py measures it). When the window reaches a buffer's end it is moved back to the
 middle (rare: once per ``cap / 2`` one-sided slides).
 
