@@ -10,10 +10,11 @@ so the readers of ``_book.pxd`` stay O(1).
 
 An insert or delete moves 12 bytes per level, and only on the *shorter* side of the change: the
 window ``key[0 .. cap - 1]`` / ``slot[0 .. cap - 1]`` sits inside buffers twice as long, so it can
-slide one entry down (``key`` and ``slot`` are pointers into the buffers, ``off`` entries in). A
-change at the touch or past the tail moves almost nothing, one in the middle of a 400-level side at
-most 200 keys: the cost of a change hardly depends on its depth. When the window reaches a buffer's
-end it is moved back to the middle (rare: once per ``cap / 2`` one-sided slides).
+slide one entry either way (``key`` and ``slot`` are pointers into the buffers, ``off`` entries in).
+A change at the touch or past the tail moves almost nothing, one in the middle of a 400-level side
+at most 200 keys (2.4 KB, in L1), so the cost of a change depends little on its depth
+(bench/per_frame.py measures it). When the window reaches a buffer's end it is moved back to the
+middle (rare: once per ``cap / 2`` one-sided slides).
 
 ``slot`` (the window) is always a permutation of ``0 .. cap - 1``: entries ``0 .. n - 1`` are the
 live levels in order, entries ``n .. cap - 1`` the free pool slots. Taking a free slot is reading
