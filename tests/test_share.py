@@ -45,7 +45,8 @@ def test_a_reader_process_sees_exactly_the_writers_book_at_each_seq_id_it_reads(
     states = sh.states_of(stream)
     last_seq = max(states, key=lambda s: list(states).index(s))
     name = fresh_name()
-    with Publisher(name, [sh.KEY], levels=sh.LEVELS) as pub:
+    # No heartbeat while waiting for the reader to start: a long dead_after keeps it "alive".
+    with Publisher(name, [sh.KEY], levels=sh.LEVELS, heartbeat_interval=1, dead_after=120) as pub:
         ready, out = CTX.Event(), CTX.Queue()
         reader = CTX.Process(target=sh.read_until, args=(name, last_seq, ready, out, 1))
         reader.start()
