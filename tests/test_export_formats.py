@@ -387,3 +387,24 @@ def test_streamed_row_groups_hold_the_same_rows_as_one_batch(tmp_path):
     export_snapshots([L2_TBT], big, levels=3)
     assert pq.ParquetFile(small).metadata.num_row_groups > 5
     pd.testing.assert_frame_equal(pd.read_parquet(small), pd.read_parquet(big))
+
+
+def test_frames_before_the_window_do_not_pile_up_in_the_recorder(monkeypatch):
+    from okxbook.capture import deltastream
+
+    held: list[int] = []
+    original = deltastream.DeltaStream.flush
+
+    def flush(self):
+        held.append(self.recorder.n_rows)
+        original(self)
+
+    monkeypatch.setattr(deltastream.DeltaStream, "flush", flush)
+    last = max(c.recv_ns for c in iter_frames(L2_TBT))
+    chunks = []
+    report, stream = deltastream.replay_deltas(
+        [L2_TBT], chunks.append, batch_rows=200, select=Selection.of(start=last)
+    )
+    assert report.outside_window > 3000 and len(held) > 10
+    assert max(held) <= 200 + 801  # a batch plus the largest frame (a 400-level snapshot)
+    assert stream.frames_out == 1  # the last frame, opened as a whole book

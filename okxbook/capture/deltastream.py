@@ -113,6 +113,12 @@ class DeltaStream:
         if rec.n_rows >= self.batch_rows:
             self.flush()
 
+    def skip(self) -> None:
+        """A frame outside the time window was applied: its rows are not kept, but they fill the
+        recorder until the next flush (a long stretch before ``--from`` must not pile up)."""
+        if self.recorder.n_rows >= self.batch_rows:
+            self.flush()
+
     def flush(self) -> None:
         rec = self.recorder
         books = rec.books

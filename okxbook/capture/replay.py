@@ -202,7 +202,8 @@ def replay_frames(
     start = select.start_ns if select is not None else None
     end = select.end_ns if select is not None else None
     if start is not None or end is not None:
-        observe = _windowed(observe, start, end, report) if observe is not None else None
+        skip = getattr(series, "skip", None)  # a delta sink drains what it does not keep
+        observe = _windowed(observe, start, end, report, skip) if observe is not None else None
 
     unbooked: dict[str, str] = {}  # book key -> where its first update without a snapshot was
     recorder = books.recorder  # a DeltaRecorder files each frame under its receive time
@@ -261,10 +262,14 @@ def replay_frames(
 
 
 def _windowed(
-    observe: Callable[[Book, int], None], start: int | None, end: int | None, report: ReplayReport
+    observe: Callable[[Book, int], None],
+    start: int | None,
+    end: int | None,
+    report: ReplayReport,
+    skip: Callable[[], None] | None = None,
 ) -> Callable[[Book, int], None]:
     """``observe`` for the frames whose time (receive time, else exchange ``ts``) is in
-    ``[start, end)``."""
+    ``[start, end)``; ``skip()`` for the others."""
     lo = start if start is not None else -(2**63)
     hi = end if end is not None else 2**63
 
@@ -274,6 +279,8 @@ def _windowed(
             observe(book, recv_ns)
         else:
             report.outside_window += 1
+            if skip is not None:
+                skip()
 
     return windowed
 
