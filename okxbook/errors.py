@@ -195,6 +195,8 @@ class RecorderError(OkxbookError, OSError):
 
 class DeltaError(BookError, ValueError):
     """A delta stream does not fit the book rebuilt from it (a row lost, reordered or altered)."""
+
+
 class ShareError(OkxbookError, OSError):
     """A shared-memory book segment cannot be created or opened (name in use by a live writer, no
     such segment, not an okxbook segment, another layout version)."""

@@ -70,7 +70,18 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     # The exchange side checks the core independently: it never imports it.
     "testing": frozenset({"facts", "endpoint", "testing"}),
     "cli": frozenset(
-        {"facts", "core", "feed", "share", "capture", "endpoint", "testing", "publish", "cli", "root"}
+        {
+            "facts",
+            "core",
+            "feed",
+            "share",
+            "capture",
+            "endpoint",
+            "testing",
+            "publish",
+            "cli",
+            "root",
+        }
     ),
     "main": frozenset({"cli"}),
     "root": frozenset({"facts", "core", "capture"}),

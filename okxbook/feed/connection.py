@@ -47,8 +47,8 @@ from okxbook.events import (
     Notice,
     Pong,
     SubscribeAck,
-    inst_id_code_frame,
     UnsubscribeAck,
+    inst_id_code_frame,
 )
 
 from .auth import Credentials, login_request, redact
