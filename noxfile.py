@@ -2,7 +2,7 @@
 
     nox -s tests              # 3.11, 3.12, 3.13: each one present gets a fresh venv and a build
     nox -s tests-3.12         # one of them
-    nox -s nautilus           # --format nautilus read back by nautilus_trader (CPython 3.12)
+    nox -s nautilus           # only --format nautilus read back by nautilus_trader (3.12)
 
 An interpreter that is not installed is skipped by nox (``error_on_missing_interpreters`` off);
 ``.ci/run`` decides which ones must be there. Besides ``PATH``, the pyenv versions under
@@ -37,7 +37,11 @@ _add_pyenv_to_path()
 @nox.session(python=PYTHONS)
 def tests(session: nox.Session) -> None:
     """Build okxbook (in place, for this interpreter) in a fresh venv; run the README's test command."""
-    session.install("-q", "-e", ".[test]")  # builds the extensions in place for this Python
+    # Builds the extensions in place for this Python. On 3.12 the nautilus extra too, so that
+    # tests/test_export_nautilus.py (nautilus_trader needs CPython >= 3.12) runs in this session
+    # instead of a second build of its own.
+    extras = "test,nautilus" if session.python == "3.12" else "test"
+    session.install("-q", "-e", f".[{extras}]")
     # No asyncio debug mode here: .ci/run's 3.11 run has it; on 3.13, dask's LocalCluster (whose
     # workers inherit the variable) never finishes starting under it (test_parallel hangs).
     # Every test runs on every interpreter; on the ones after the first, the long searches are

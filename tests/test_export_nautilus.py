@@ -1,7 +1,7 @@
 """``--format nautilus``: the catalog okxbook writes, loaded by the real nautilus_trader's
 ``ParquetDataCatalog`` and replayed into its ``OrderBook``, equals okxbook's books (at the end and
-at a point mid-way). nautilus_trader needs CPython >= 3.12: ``nox -s nautilus`` (run by .ci/run)
-builds that environment; elsewhere this file is skipped with that reason."""
+at a point mid-way). nautilus_trader needs CPython >= 3.12: ``nox -s tests-3.12`` (run by .ci/run)
+installs it; elsewhere this file is skipped with that reason."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 pytest.importorskip("pyarrow")
 pytest.importorskip(
     "nautilus_trader",
-    reason="nautilus_trader needs CPython >= 3.12; `nox -s nautilus` runs this file",
+    reason="nautilus_trader needs CPython >= 3.12; `nox -s tests-3.12` runs this file",
 )
 
 from conftest import CF_BOOKS_0513
