@@ -159,7 +159,7 @@ def test_sbe_options_are_checked_up_front():
         Feed([BBO], encoding="sbe", credentials=creds(), demo=True)
 
 
-def test_sbe_without_header_login_is_refused_with_64003():
+def test_sbe_without_header_login_is_refused_with_60011():
     async def main():
         async with exchange() as ex:
             url = ex.ws_url.replace(okx.WS_PUBLIC_PATH, okx.SBE_WS_PATH)
@@ -169,7 +169,7 @@ def test_sbe_without_header_login_is_refused_with_64003():
             )
             async with feed:
                 await wait_for(lambda: feed.status(*L2).state == "invalid", what="refused")
-                assert feed.errors and feed.errors[0].code == "64003"
+                assert feed.errors and feed.errors[0].code == "60011"
                 await asyncio.sleep(0)
 
     run(main)

@@ -25,7 +25,7 @@ def block_after(heading: str) -> str:
     ("heading", "expect"),
     [
         ("## Book queries", r"^-?\d+ live \["),
-        ("### Latency", r"latency p50/p99/max over 10s: network"),
+        ("## Latency", r"latency p50/p99/max over 10s: network"),
         ("## Books in shared memory", r"^\d+ \d+\.\d+ \d+\.\d+$"),
     ],
 )

@@ -592,8 +592,9 @@ class LocalExchange(LoopbackEndpoint):
                 conn, endpoint.with_id(req_id, {"event": "error", "code": code, "msg": msg}), key
             )
             return
-        if conn.sbe and not conn.logged_in and channel not in LOGIN_CHANNELS:
-            # §11: every SBE channel needs the header login
+        if conn.sbe and not conn.logged_in:
+            # §11: every SBE channel needs the header login (no login: 60011, as on JSON; OKX's
+            # 64003 is for a login below VIP4 on books-l2-tbt, a tier this exchange does not model)
             await self._send_event(conn, endpoint.please_log_in(req_id), key)
             return
         # OKX's 60011 "Please log in" for a login channel without login, as serve (one rule).
