@@ -139,6 +139,27 @@ def test_depth_hook_fires_on_every_level_change_not_only_the_top():
     run(main)
 
 
+def test_on_book_sees_every_applied_frame_and_on_depth_only_those_that_changed_a_level():
+    async def main():
+        async with harness([BTC]) as h:
+            ex, feed = h.ex, h.feed
+            await feed.wait_live(timeout=5)
+            book_calls, depth_calls, frames = [], [], []
+            feed.on_book(lambda book, ns: book_calls.append(book.seq_id))
+            feed.on_depth(lambda book, ns: depth_calls.append(book.seq_id))
+            feed.on_deltas(lambda d: frames.append((d.seq_id, len(d.rows))), snapshot=False)
+            await ex.step(10)
+            for _ in range(3):  # seqId == prevSeqId, no level: on_book only
+                ex.heartbeat(*BTC)
+            await ex.step(10)
+            await settle(feed, ex)
+            assert book_calls == [seq for seq, _ in frames]
+            assert depth_calls == [seq for seq, n in frames if n]
+            assert len(book_calls) - len(depth_calls) >= 3
+
+    run(main)
+
+
 def test_a_coroutine_delta_callback_is_refused():
     from okxbook.feed import Feed
 

@@ -21,6 +21,7 @@ from okxbook.capture import iter_frames
 from okxbook.capture.files import format_tardis_line
 from okxbook.feed import Feed
 from okxbook.feed.auth import Credentials
+from okxbook.feed.latency import latency_line
 from okxbook.testing import LocalExchange
 
 L2 = ("books-l2-tbt", "BTC-USDT")
@@ -73,6 +74,15 @@ def test_sbe_feed_seeds_from_binary_rest_and_follows_the_stream():
             lat = feed.sbe_latency(*L2)
             assert lat is not None and lat.engine_to_gateway_us == 180
             assert lat.recv_ns > 0
+            # the same split, as histograms of every frame, in the latency report
+            entry = feed.latency()["books"]["books-l2-tbt:BTC-USDT"]
+            e2g, g2r = entry["engine_to_gateway"], entry["gateway_to_receive"]
+            assert e2g["n"] == g2r["n"] == entry["network"]["n"] > 10
+            assert e2g["min"] == e2g["max"] == 180.0  # the exchange's fixed outTime - tsUs
+            assert g2r["max"] >= lat.gateway_to_receive_us * 0.875  # log buckets: <= 12.5%
+            conn = next(iter(feed.latency()["connections"].values()))
+            assert conn["engine_to_gateway"]["n"] >= e2g["n"]
+            assert "engine_to_gateway 180us" in latency_line(feed.latency())
 
     run(main)
 

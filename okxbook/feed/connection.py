@@ -149,7 +149,6 @@ class ConnSub:
         "deadline",
         "key",
         "last_rx",
-        "latency",
         "pacing",
         "req_id",
         "resync_task",
@@ -170,7 +169,6 @@ class ConnSub:
         self.resync_task: asyncio.Task[None] | None = None
         self.deadline: asyncio.TimerHandle | None = None
         self.last_rx = 0.0  # time.monotonic() of this book's last frame
-        self.latency: tuple[int, int, int] | None = None  # SBE: (tsUs, outTime, recv_ns)
         self.stale = False
         # Set once the server has answered the first subscribe: acked (or sent the book), or
         # refused it for good; what Feed.subscribe waits for.
@@ -662,10 +660,8 @@ class Connection:
                 self._stray(result.channel, result.inst_id)
                 return
             cs.last_rx = self.last_rx
-            if not self.staging:  # latency, shared-memory publishers (feed.on_book)
+            if not self.staging:  # latency, feed.on_book/on_depth
                 self.listener.book_applied(cs.key, result, recv_ns, self.name)
-            if self.settings.sbe:
-                cs.latency = (self.books.last_ts_us, self.books.last_out_us, recv_ns)
             if cs.stale:
                 cs.stale = False
                 self._status(cs, None)

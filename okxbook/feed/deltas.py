@@ -1,6 +1,6 @@
 """Deltas for the feed's consumers: every applied frame's level changes (``okxbook.DeltaRecorder``
-rows) as callbacks and as bounded async streams that never leave a silent hole, plus a
-depth-change hook.
+rows) as callbacks and as bounded async streams that never leave a silent hole; and which books
+the last drain changed, for the feed's depth-change hook (``Feed.on_depth``, run by the feed).
 
 The feed's books record nothing until a consumer asks (``Feed.on_deltas``, ``Feed.deltas``,
 ``Feed.on_depth``): then each connection's ``Books`` gets a batch recorder, and the hub drains it
@@ -222,12 +222,13 @@ class DeltaHub:
         self.active = False
         self._streams: list[DeltaStream] = []
         self._callbacks: list[Callable[[BookDeltas], None]] = []
-        self._depth_callbacks: list[Callable[[Book, int], None]] = []
+        self._changed: set[Key] = set()  # books with rows in the last drain (Feed.on_depth)
         self._last_recv: dict[Key, int] = {}
 
     # -------------------------------------------------------------- consumers
 
-    def _activate(self) -> None:
+    def activate(self) -> None:
+        """Record deltas from now on (every connection's books, also later ones)."""
         if self.active:
             return
         self.active = True
@@ -245,7 +246,7 @@ class DeltaHub:
         return BookDeltas(key[0], key[1], frame, rows)
 
     def stream(self, keys: list[Key] | None, maxsize: int) -> DeltaStream:
-        self._activate()
+        self.activate()
         self.drain()
         stream = DeltaStream(keys, maxsize, self.snapshot_of, on_close=self._closed)
         for key in keys if keys is not None else list(self.feed.subs):
@@ -261,7 +262,7 @@ class DeltaHub:
             self._streams.remove(stream)
 
     def add_callback(self, callback: Callable[[BookDeltas], None], snapshot: bool) -> None:
-        self._activate()
+        self.activate()
         self.drain()
         self._callbacks.append(callback)
         if snapshot:
@@ -271,10 +272,10 @@ class DeltaHub:
                     if snap is not None:
                         self._call(callback, snap)
 
-    def add_depth_callback(self, callback: Callable[[Book, int], None]) -> None:
-        self._activate()
-        self.drain()
-        self._depth_callbacks.append(callback)
+    def changed(self, key: Key) -> bool:
+        """Whether the last drain delivered level changes of ``key``'s book (the connection
+        drains right after each frame it applies, before the feed's ``on_book``/``on_depth``)."""
+        return key in self._changed
 
     def close(self) -> None:
         for stream in list(self._streams):
@@ -293,6 +294,7 @@ class DeltaHub:
         """Deliver every frame the feed's books recorded since the last drain."""
         if not self.active:
             return
+        self._changed.clear()
         for books in self.feed._group_books:
             rec = books.recorder
             if rec is not None and rec.n_frames:
@@ -324,10 +326,7 @@ class DeltaHub:
                     item = BookDeltas(key[0], key[1], frame.copy(), mine.copy())
                     for stream in wanted:
                         stream.push(item)
-                if self._depth_callbacks and len(mine):
-                    book = books.get(*key)
-                    if book is not None:
-                        for depth_cb in self._depth_callbacks:
-                            self._call(depth_cb, book, int(frame["recv_ns"]))
+                if len(mine):
+                    self._changed.add(key)
         finally:
             rec.clear()

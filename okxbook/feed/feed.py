@@ -38,8 +38,8 @@ from .connection import (
     Key,
 )
 from .deltas import BookDeltas, DeltaHub, DeltaStream
-from .latency import FeedLatency
-from .sbe import SbeLatency, check_sbe_options, refresh_inst_id_codes
+from .latency import FeedLatency, SbeLatency
+from .sbe import check_sbe_options, refresh_inst_id_codes
 from .sync import Position, ResyncPacing, successor_ready
 from .tops import Top, TopStream, top_of
 from .transport import TRANSPORTS
@@ -262,6 +262,7 @@ class Feed:
         self._streams: list[TopStream] = []
         self._top_callbacks: list[Callable[[Book, int], None]] = []
         self._book_callbacks: list[Callable[[Book, int], None]] = []
+        self._depth_callbacks: list[Callable[[Book, int], None]] = []
         self._latency = FeedLatency(latency_window)
         self._status_callbacks: list[Callable[[str, str, BookStatus], None]] = []
         self._successors: dict[Connection, Connection] = {}
@@ -472,15 +473,12 @@ class Feed:
         return self._books_of[(channel, inst_id)].book(channel, inst_id)
 
     def sbe_latency(self, channel: str, inst_id: str) -> SbeLatency | None:
-        """The SBE feed's latency split for the last frame of one book (matching engine ->
-        gateway -> this process), or None before any SBE frame (and on the JSON feed)."""
+        """The SBE clocks of one book's last applied frame (matching engine ``tsUs``, gateway
+        ``outTime``, receive), or None before any SBE frame (and on the JSON feed). Their
+        histograms are ``latency()``'s ``engine_to_gateway``/``gateway_to_receive`` stages."""
         if (channel, inst_id) not in self.subs:
             raise KeyError((channel, inst_id))
-        for conn in self.connections:
-            cs = conn.states.get((channel, inst_id))
-            if cs is not None and cs.latency is not None:
-                return SbeLatency(*cs.latency)
-        return None
+        return self._latency.sbe_last((channel, inst_id))
 
     def status(self, channel: str, inst_id: str) -> BookStatus:
         return self.subs[(channel, inst_id)].status
@@ -525,12 +523,25 @@ class Feed:
         return CallbackHandle(self._top_callbacks, callback)
 
     def on_book(self, callback: Callable[[Book, int], None]) -> CallbackHandle:
-        """``callback(book, recv_ns)`` after every frame applied to a book (any change, not only
-        of the top; also while the book is not live: check ``feed.status``), synchronously from
-        the receive path like ``on_top``. Returns a handle whose ``remove()`` stops the calls."""
+        """``callback(book, recv_ns)`` after *every* frame the receive path applies to a book,
+        also one that changed no level (an update that only moves seqId/ts, a heartbeat) and
+        while the book is not live (check ``feed.status``): for mirrors that must carry every
+        seqId, such as the shared-memory publisher. Synchronous, like ``on_top``; frames
+        applied while seeding a book are not reported (its status turning live is). Costs
+        nothing beyond the calls. Returns a handle whose ``remove()`` stops the calls."""
         _check_sync(callback, "on_book")
         self._book_callbacks.append(callback)
         return CallbackHandle(self._book_callbacks, callback)
+
+    def on_depth(self, callback: Callable[[Book, int], None]) -> CallbackHandle:
+        """``callback(book, recv_ns)`` after every applied frame that changed at least one level
+        of a book (not only its top): the ``on_book`` frames that have delta rows. Registering
+        one turns delta recording on (about +1 µs a frame, see README "Deltas"). Returns a
+        handle whose ``remove()`` stops the calls."""
+        _check_sync(callback, "on_depth")
+        self._deltas.activate()
+        self._depth_callbacks.append(callback)
+        return CallbackHandle(self._depth_callbacks, callback)
 
     def latency(self) -> dict[str, Any]:
         """Per book and per connection, p50/p90/p99/max (µs) over the last ``latency_window``
@@ -565,13 +576,6 @@ class Feed:
         self._deltas.add_callback(callback, snapshot)
         return CallbackHandle(self._deltas._callbacks, callback)
 
-    def on_depth(self, callback: Callable[[Book, int], None]) -> CallbackHandle:
-        """``callback(book, recv_ns)`` after every frame that changed any level of a book (not
-        only its top), synchronously from the receive path."""
-        _check_sync(callback, "on_depth")
-        self._deltas.add_depth_callback(callback)
-        return CallbackHandle(self._deltas._depth_callbacks, callback)
-
     def _wanted(self, keys: tuple[tuple[str, str] | str, ...]) -> list[tuple[str, str]] | None:
         if not keys:
             return None
@@ -582,7 +586,8 @@ class Feed:
         return wanted
 
     def remove_callback(self, handle: CallbackHandle) -> None:
-        """Stop the calls of a callback registered with ``on_top``/``on_status``/``on_book``."""
+        """Stop the calls of a callback registered with ``on_top``/``on_status``/``on_book``/
+        ``on_depth``/``on_deltas``."""
         handle.remove()
 
     async def wait_live(self, *keys: tuple[str, str], timeout: float | None = None) -> None:
@@ -613,12 +618,23 @@ class Feed:
         self._latency.delivered(key)
 
     def _applied(self, key: Key, book: Book, recv_ns: int, conn: str) -> None:
+        """Every frame the receive path applied (after the delta hub drained it): latency,
+        then ``on_book`` callbacks, then ``on_depth`` ones if the frame changed a level."""
         self._latency.applied(key, conn, book.ts_ms, recv_ns)
+        if self._settings.sbe:
+            books = self._books_of[key]
+            self._latency.sbe_applied(key, books.last_ts_us, books.last_out_us, recv_ns)
         for callback in self._book_callbacks:
             try:
                 callback(book, recv_ns)
             except Exception:
                 log.exception("on_book callback failed")
+        if self._depth_callbacks and self._deltas.changed(key):
+            for callback in self._depth_callbacks:
+                try:
+                    callback(book, recv_ns)
+                except Exception:
+                    log.exception("on_depth callback failed")
 
     def _set_status(
         self, sub: Subscription, state: str, reason: str | None, book: Book | None = None

@@ -10,6 +10,14 @@ Stages, per frame (all in ns of this host's ``time.time_ns()`` clock):
   the frames that changed the top of book).
 - ``total``: consumers done − exchange ``ts`` (for the same frames as ``callback``).
 
+On the SBE feed (``Feed(encoding="sbe")``) each frame carries two more clocks, the matching
+engine's ``tsUs`` and the gateway's send ``outTime`` (µs), and two more stages split ``network``:
+
+- ``engine_to_gateway``: ``outTime`` − ``tsUs`` (both the exchange's clocks: no offset in it).
+- ``gateway_to_receive``: receive − ``outTime`` (wire and local stack, clock offset included).
+
+``Feed.sbe_latency(channel, inst)`` is the last frame's three clocks (``SbeLatency``).
+
 Clock offset: recv − ts = delay + (our clock − the exchange's). The delay is never negative, so
 the minimum of recv − ts over the window is an upper bound on our clock's lead over the exchange's
 and equals it when the fastest frame of the window had no delay; ``network − clock_offset`` is
@@ -24,14 +32,45 @@ negative values.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from ._hist import BookLatency, LogHistogram
 
-__all__ = ["STAGES", "FeedLatency", "LogHistogram", "latency_line"]
+__all__ = ["SBE_STAGES", "STAGES", "FeedLatency", "LogHistogram", "SbeLatency", "latency_line"]
 
 #: The stages of one frame's way through the feed, in order.
 STAGES = ("network", "apply", "callback", "total")
+#: The SBE feed's split of ``network`` (engine -> gateway -> this host), reported beside STAGES.
+SBE_STAGES = ("engine_to_gateway", "gateway_to_receive")
+
+
+class SbeLatency(NamedTuple):
+    """One SBE frame's clocks: ``ts_us`` matching engine (tsUs), ``out_us`` gateway send
+    (outTime), ``recv_ns`` this process's receive time (``Feed.sbe_latency``: the last frame)."""
+
+    ts_us: int
+    out_us: int
+    recv_ns: int
+
+    @property
+    def engine_to_gateway_us(self) -> int:
+        return self.out_us - self.ts_us
+
+    @property
+    def gateway_to_receive_us(self) -> float:
+        """Wire and local stack (clock offset included: the two clocks are not synchronised)."""
+        return self.recv_ns / 1000 - self.out_us
+
+
+class _SbeBook:
+    """One SBE book's two extra stages and its last frame's clocks."""
+
+    __slots__ = ("engine_to_gateway", "gateway_to_receive", "last")
+
+    def __init__(self, window: float) -> None:
+        self.engine_to_gateway = LogHistogram(window)
+        self.gateway_to_receive = LogHistogram(window)
+        self.last: SbeLatency | None = None
 
 
 class FeedLatency:
@@ -43,12 +82,28 @@ class FeedLatency:
             raise ValueError("latency_window must be > 0 seconds")
         self.window = window
         self._books: dict[tuple[str, str], BookLatency] = {}
+        self._sbe: dict[tuple[str, str], _SbeBook] = {}
 
     def applied(self, key: tuple[str, str], conn: str, ts_ms: int, recv_ns: int) -> None:
         b = self._books.get(key)
         if b is None or b.conn != conn:  # a book that moved connection (64008) starts afresh
             b = self._books[key] = BookLatency(conn, self.window)
         b.applied(ts_ms, recv_ns)
+
+    def sbe_applied(self, key: tuple[str, str], ts_us: int, out_us: int, recv_ns: int) -> None:
+        """The SBE clocks of the frame ``applied`` was just called for (a Python call a frame,
+        on the SBE feed only)."""
+        s = self._sbe.get(key)
+        if s is None:
+            s = self._sbe[key] = _SbeBook(self.window)
+        s.last = SbeLatency(ts_us, out_us, recv_ns)
+        if ts_us > 0 and out_us > 0:
+            s.engine_to_gateway.record((out_us - ts_us) * 1000)
+            s.gateway_to_receive.record(recv_ns - out_us * 1000)
+
+    def sbe_last(self, key: tuple[str, str]) -> SbeLatency | None:
+        s = self._sbe.get(key)
+        return None if s is None else s.last
 
     def delivered(self, key: tuple[str, str]) -> None:
         b = self._books.get(key)
@@ -58,17 +113,20 @@ class FeedLatency:
     def report(self) -> dict[str, Any]:
         """``{"window_s", "unit": "us", "clock_offset_ms", "books": {"channel:instId": {...}},
         "connections": {name: {...}}}``; each entry has one summary per stage (``n``, ``min``,
-        ``p50``, ``p90``, ``p99``, ``max`` in µs) and its own ``clock_offset_ms`` (min of
-        recv − ts over the window: our clock's lead over the exchange's plus the fastest delay;
-        None before any frame)."""
+        ``p50``, ``p90``, ``p99``, ``max`` in µs; on the SBE feed also the ``SBE_STAGES``) and its
+        own ``clock_offset_ms`` (min of recv − ts over the window: our clock's lead over the
+        exchange's plus the fastest delay; None before any frame)."""
         conns: dict[str, dict[str, LogHistogram]] = {}
         books: dict[str, Any] = {}
-        for (channel, inst_id), b in self._books.items():
+        for key, b in self._books.items():
             hist = {s: getattr(b, s) for s in STAGES}
-            books[f"{channel}:{inst_id}"] = self._entry(hist) | {"connection": b.conn}
-            merged = conns.setdefault(b.conn, {s: LogHistogram(self.window) for s in STAGES})
-            for s in STAGES:
-                merged[s].merge(hist[s])
+            sbe = self._sbe.get(key)
+            if sbe is not None:
+                hist |= {s: getattr(sbe, s) for s in SBE_STAGES}
+            books[f"{key[0]}:{key[1]}"] = self._entry(hist) | {"connection": b.conn}
+            merged = conns.setdefault(b.conn, {})
+            for s, h in hist.items():
+                merged.setdefault(s, LogHistogram(self.window)).merge(h)
         connections = {name: self._entry(h) for name, h in conns.items()}
         offsets = [c["clock_offset_ms"] for c in connections.values()]
         known = [o for o in offsets if o is not None]
@@ -82,7 +140,7 @@ class FeedLatency:
 
     @staticmethod
     def _entry(hist: dict[str, LogHistogram]) -> dict[str, Any]:
-        out: dict[str, Any] = {s: hist[s].summary() for s in STAGES}
+        out: dict[str, Any] = {s: h.summary() for s, h in hist.items()}
         net_min = out["network"]["min"]
         out["clock_offset_ms"] = None if net_min is None else net_min / 1e3
         return out
@@ -92,8 +150,8 @@ def latency_line(report: dict[str, Any]) -> str:
     """One line for a person: every book together (the connections' merged histograms), µs."""
     parts = []
     conns = report.get("connections", {})
-    for stage in STAGES:
-        merged = [c[stage] for c in conns.values() if c[stage]["n"]]
+    for stage in (*STAGES, *SBE_STAGES):
+        merged = [c[stage] for c in conns.values() if stage in c and c[stage]["n"]]
         if not merged:
             continue
         p50 = max(m["p50"] for m in merged)

@@ -15,7 +15,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Iterable
-from typing import Any, NamedTuple
+from typing import Any
 
 import httpx
 import orjson
@@ -29,7 +29,6 @@ from .sync import Buffered
 
 __all__ = [
     "CODES_REFRESH_S",
-    "SbeLatency",
     "buffered_sbe_update",
     "check_sbe_options",
     "fetch_books_sbe",
@@ -44,24 +43,6 @@ log = logging.getLogger("okxbook.feed")
 
 #: How often the instIdCode map is fetched again (a relisted instrument gets a new code).
 CODES_REFRESH_S = 600.0
-
-
-class SbeLatency(NamedTuple):
-    """One SBE frame's clocks: ``ts_us`` matching engine (tsUs), ``out_us`` gateway send
-    (outTime), ``recv_ns`` this process's receive time. ``Feed.latency`` gives the last one."""
-
-    ts_us: int
-    out_us: int
-    recv_ns: int
-
-    @property
-    def engine_to_gateway_us(self) -> int:
-        return self.out_us - self.ts_us
-
-    @property
-    def gateway_to_receive_us(self) -> float:
-        """Wire and local stack (clock offset included: the two clocks are not synchronised)."""
-        return self.recv_ns / 1000 - self.out_us
 
 
 def check_sbe_options(encoding: str, keys: Iterable[tuple[str, str]], demo: bool) -> bool:
