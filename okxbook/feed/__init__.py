@@ -15,6 +15,7 @@ from .feed import (
     Subscription,
     SubscriptionError,
 )
+from .latency import SbeLatency
 from .tops import Top, TopStream
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "DeltaOverflow",
     "DeltaStream",
     "Feed",
+    "SbeLatency",
     "Subscription",
     "SubscriptionError",
     "Top",
