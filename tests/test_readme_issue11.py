@@ -22,7 +22,10 @@ SECTIONS = [
     (
         "## Deltas",
         "### In the feeder",
-        [r"^BTC-USDT \d+ \d+ \d+ (insert|update|delete|clear|-)$", r"^290 frames \d+ level changes"],
+        [
+            r"^BTC-USDT \d+ \d+ \d+ (insert|update|delete|clear|-)$",
+            r"^290 frames \d+ level changes",
+        ],
     ),
     ("### In the feeder", "### To other hosts: ZeroMQ", [r"^\d+ frames changed a level$"]),
     ("### To other hosts: ZeroMQ", "## Latency", [r"^live \d+ \[.*\] gaps \d+$"]),
