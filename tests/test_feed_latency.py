@@ -84,6 +84,7 @@ def test_a_feed_reports_each_stage_per_book_and_connection_against_local_exchang
         assert entry["network"]["n"] > 30 and entry["apply"]["n"] > 30
         assert entry["callback"]["n"] > 0 and entry["total"]["n"] == entry["callback"]["n"]
         assert 0 <= entry["apply"]["p50"] <= entry["apply"]["p99"] <= entry["apply"]["max"]
+        assert "engine_to_gateway" not in entry  # the SBE split exists on the SBE feed only
     # The offset estimate is exactly the smallest receive - ts of the frames the feed applied.
     want = min(recv - ts * 1_000_000 for ts, recv in seen) / 1e6
     assert rep["clock_offset_ms"] == pytest.approx(want, abs=1e-6)

@@ -185,7 +185,7 @@ def test_sbe_without_header_login_is_refused_with_60011():
     run(main)
 
 
-def test_watch_sbe_json_lines_carry_the_exchange_tops():
+def test_watch_sbe_json_lines_carry_the_exchange_tops_and_the_sbe_latency_stages():
     root = Path(__file__).resolve().parents[1]
 
     async def main():
@@ -210,6 +210,8 @@ def test_watch_sbe_json_lines_carry_the_exchange_tops():
                 "--rest-url",
                 ex.rest_url,
                 "--json",
+                "--latency",
+                "0.5",
                 "--duration",
                 "1.5",
                 "BTC-USDT",
@@ -223,8 +225,14 @@ def test_watch_sbe_json_lines_carry_the_exchange_tops():
 
     ex, code, out, err = run(main)
     assert code == 0, err.decode()
-    live = [json.loads(ln) for ln in out.decode().splitlines()]
-    live = [ln for ln in live if ln["status"] == "live"]
+    lines = [json.loads(ln) for ln in out.decode().splitlines()]
+    reports = [ln["latency"] for ln in lines if "latency" in ln]
+    assert len(reports) >= 2  # every 0.5 s and at the end
+    entry = reports[-1]["books"]["bbo-tbt:BTC-USDT"]
+    assert entry["engine_to_gateway"]["n"] == entry["network"]["n"] > 10
+    assert entry["engine_to_gateway"]["p50"] == 180.0  # the local exchange's outTime - tsUs
+    assert entry["gateway_to_receive"]["n"] == entry["network"]["n"]
+    live = [ln for ln in lines if ln.get("status") == "live"]
     assert len(live) > 10
     sent = {}
     for s in ex.book("bbo-tbt", "BTC-USDT")._history:  # the exchange's published states
