@@ -50,130 +50,6 @@ from okxbook._book cimport (Book, book_bid_level, book_ask_level, book_n_bids, b
 from okxbook._book import DEPTH_DTYPE as _DEPTH_DTYPE
 
 
-cdef extern from *:
-    """
-    #include <stdint.h>
-    #include <time.h>
-    #include <signal.h>
-    #include <errno.h>
-    #include <sys/types.h>
-
-    #define OKXBOOK_SHM_MAGIC 0x314d485342584b4fULL   /* "OKXBSHM1" little-endian */
-
-    typedef struct { int64_t px, sz, orders, extra; } okxbook_shm_level;
-
-    typedef struct {
-        uint64_t magic;
-        uint32_t version, header_size;
-        uint32_t n_slots, levels;
-        uint64_t slot_size;
-        uint64_t generation;
-        int64_t writer_pid;
-        int64_t created_ns;
-        int64_t heartbeat_interval_ns;
-        int64_t dead_after_ns;
-        char _pad0[128 - 64];
-        uint64_t heartbeat_ns;      /* cache line 2: what the writer updates */
-        uint64_t closed;
-        uint64_t beats;
-        char _pad1[128 - 24];
-    } okxbook_shm_header;
-
-    typedef struct {
-        uint64_t seq;               /* the seqlock counter: odd while the writer writes */
-        char _pad0[56];
-        int64_t seq_id, prev_seq_id, ts_ms, recv_ns, published_ns, updates;
-        int32_t status, px_decimals, sz_decimals, n_bids, n_asks, depth;
-        char channel[32];
-        char inst_id[64];
-        char _pad1[64 - 24];
-    } okxbook_shm_slot;
-
-    static inline uint64_t okxbook_load_acquire(const uint64_t* p) {
-        return __atomic_load_n(p, __ATOMIC_ACQUIRE);
-    }
-    static inline uint64_t okxbook_load_relaxed(const uint64_t* p) {
-        return __atomic_load_n(p, __ATOMIC_RELAXED);
-    }
-    static inline void okxbook_store_release(uint64_t* p, uint64_t v) {
-        __atomic_store_n(p, v, __ATOMIC_RELEASE);
-    }
-    static inline void okxbook_store_relaxed(uint64_t* p, uint64_t v) {
-        __atomic_store_n(p, v, __ATOMIC_RELAXED);
-    }
-    static inline void okxbook_fence_acquire(void) { __atomic_thread_fence(__ATOMIC_ACQUIRE); }
-    static inline void okxbook_fence_release(void) { __atomic_thread_fence(__ATOMIC_RELEASE); }
-    static inline void okxbook_cpu_relax(void) {
-    #if defined(__x86_64__) || defined(__i386__)
-        __builtin_ia32_pause();
-    #elif defined(__aarch64__)
-        __asm__ __volatile__("yield");
-    #endif
-    }
-    static inline int64_t okxbook_now_ns(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-    }
-    /* 1: the process exists (or is not ours to signal), 0: it is gone. */
-    static inline int okxbook_pid_alive(int64_t pid) {
-        if (pid <= 0) return 0;
-        if (kill((pid_t)pid, 0) == 0) return 1;
-        return errno == EPERM;
-    }
-    """
-    uint64_t SHM_MAGIC "OKXBOOK_SHM_MAGIC"
-
-    ctypedef struct shm_level "okxbook_shm_level":
-        int64_t px
-        int64_t sz
-        int64_t orders
-        int64_t extra
-
-    ctypedef struct shm_header "okxbook_shm_header":
-        uint64_t magic
-        uint32_t version
-        uint32_t header_size
-        uint32_t n_slots
-        uint32_t levels
-        uint64_t slot_size
-        uint64_t generation
-        int64_t writer_pid
-        int64_t created_ns
-        int64_t heartbeat_interval_ns
-        int64_t dead_after_ns
-        uint64_t heartbeat_ns
-        uint64_t closed
-        uint64_t beats
-
-    ctypedef struct shm_slot "okxbook_shm_slot":
-        uint64_t seq
-        int64_t seq_id
-        int64_t prev_seq_id
-        int64_t ts_ms
-        int64_t recv_ns
-        int64_t published_ns
-        int64_t updates
-        int32_t status
-        int32_t px_decimals
-        int32_t sz_decimals
-        int32_t n_bids
-        int32_t n_asks
-        int32_t depth
-        char channel[32]
-        char inst_id[64]
-
-    uint64_t load_acquire "okxbook_load_acquire"(const uint64_t* p) noexcept nogil
-    uint64_t load_relaxed "okxbook_load_relaxed"(const uint64_t* p) noexcept nogil
-    void store_release "okxbook_store_release"(uint64_t* p, uint64_t v) noexcept nogil
-    void store_relaxed "okxbook_store_relaxed"(uint64_t* p, uint64_t v) noexcept nogil
-    void fence_acquire "okxbook_fence_acquire"() noexcept nogil
-    void fence_release "okxbook_fence_release"() noexcept nogil
-    void cpu_relax "okxbook_cpu_relax"() noexcept nogil
-    int64_t now_ns "okxbook_now_ns"() noexcept nogil
-    int pid_alive "okxbook_pid_alive"(int64_t pid) noexcept nogil
-
-
 #: Layout version in the header; a reader refuses any other.
 VERSION = 1
 #: Slot status codes, in the order of their numbers; a reader adds "dead" (writer gone or closed).
@@ -356,18 +232,8 @@ cdef class ShmWriter:
 
 
 cdef class ShmReader:
-    """Reads a segment laid out by ``ShmWriter`` (``buf`` is the mapped segment)."""
-
-    cdef unsigned char[::1] _buf
-    cdef unsigned char* _base
-    cdef shm_header* _h
-    cdef int64_t _pid_checked_ns
-    cdef bint _pid_gone
-    cdef bint _check_pid
-    cdef readonly int n_slots
-    cdef readonly int levels
-    cdef readonly uint64_t generation
-    cdef readonly int64_t writer_pid
+    """Reads a segment laid out by ``ShmWriter`` (``buf`` is the mapped segment; attributes in
+    ``_shm.pxd``)."""
 
     def __init__(self, unsigned char[::1] buf not None, bint check_pid=True):
         if <size_t>buf.shape[0] < sizeof(shm_header):
@@ -434,15 +300,6 @@ cdef class ShmReader:
         self._buf = None
 
 
-cdef packed struct DepthRow:   # one DEPTH_DTYPE row
-    double px
-    double sz
-    double cum_sz
-    int64_t px_ticks
-    int64_t sz_lots
-    int64_t orders
-    int64_t extra_lots
-
 if _DEPTH_DTYPE.itemsize != sizeof(DepthRow):
     raise ImportError("okxbook.share._shm: DepthRow does not match DEPTH_DTYPE")
 
@@ -456,18 +313,13 @@ for _k in range(1, 19):
 cdef class SharedBook:
     """One published book, read from another process. Every read is one seqlock copy: what it
     returns belongs to one publish of the writer (never torn). ``status`` is the writer's status
-    for the book, or "dead" when the writer is gone: never trade on anything but "live"."""
-
-    cdef ShmReader _reader
-    cdef shm_slot* _slot
-    cdef readonly str channel
-    cdef readonly str inst_id
-    cdef readonly int64_t retries    # copies retried because the writer was writing
+    for the book, or "dead" when the writer is gone: never trade on anything but "live".
+    Cython code reads it without Python objects through ``read_top`` (see ``_shm.pxd``)."""
 
     def __init__(self, *args, **kwargs):
         raise TypeError("SharedBook comes from SharedBooks.book(channel, inst_id)")
 
-    cdef inline int _check(self) except -1:
+    cdef int _check(self) except -1:
         if self._reader._base == NULL:
             raise ValueError("the shared segment is closed")
         return 0
@@ -483,7 +335,7 @@ cdef class SharedBook:
                 return False
             cpu_relax()
 
-    cdef inline bint _end(self, uint64_t seq, int* spins) noexcept:
+    cdef bint _end(self, uint64_t seq, int* spins) noexcept:
         fence_acquire()
         if load_relaxed(&self._slot.seq) == seq:
             return True
@@ -491,10 +343,45 @@ cdef class SharedBook:
         self.retries += 1
         return False
 
-    cdef inline str _status(self, int code):
+    cdef str _status(self, int code):
         if not self._reader._writer_alive():
             return DEAD
         return STATUSES[code] if 0 <= code < N_STATUSES else DEAD
+
+    cdef int read_top(self, ShmTop* out) noexcept:
+        """C-level ``top_ticks()`` with the book's exchange ts, receive time and decimals, from
+        one publish, into ``out``; returns the status code (``out.status``: an index into
+        ``STATUSES``, or -1 when the writer is gone or the segment closed). No Python object."""
+        cdef uint64_t seq
+        cdef int spins = 0
+        cdef shm_level b, a
+        cdef shm_slot* s = self._slot
+        if self._reader._base == NULL:
+            out.status = -1
+            return -1
+        while True:
+            if not self._begin(&seq, &spins):
+                out.status = -1
+                return -1
+            out.status = s.status
+            out.seq_id = s.seq_id
+            out.ts_ms = s.ts_ms
+            out.recv_ns = s.recv_ns
+            out.px_decimals = s.px_decimals
+            out.sz_decimals = s.sz_decimals
+            out.n_bids = s.n_bids
+            out.n_asks = s.n_asks
+            b = bids_of(s)[0]
+            a = asks_of(s, self._reader._h.levels)[0]
+            if self._end(seq, &spins):
+                break
+        out.bid_ticks = b.px if out.n_bids else INT64_MIN
+        out.bid_lots = b.sz if out.n_bids else 0
+        out.ask_ticks = a.px if out.n_asks else INT64_MAX
+        out.ask_lots = a.sz if out.n_asks else 0
+        if not self._reader._writer_alive() or not 0 <= out.status < N_STATUSES:
+            out.status = -1
+        return out.status
 
     def top(self):
         """``(status, seq_id, bid_px, bid_sz, ask_px, ask_sz)`` from one publish; prices and
