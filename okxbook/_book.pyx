@@ -30,7 +30,7 @@ from okxbook._level cimport (Level, Side, side_at, side_best, side_place, side_s
 from okxbook._wire cimport (Scratch, Item, ACTION_NONE, ACTION_SNAPSHOT, ACTION_UPDATE)
 from okxbook._checksum cimport book_checksum
 from okxbook._deltas cimport (DeltaBuf, DeltaRecorder, delta_row, delta_level, delta_begin,
-                              delta_end, delta_delete, DELTA_CLEAR, DELTA_INSERT, DELTA_UPDATE, DELTA_DELETE,
+                              delta_end, delta_delete, DELTA_CLEAR, DELTA_INSERT, DELTA_UPDATE,
                               DELTA_TRIM, DELTA_RESCALE, DELTA_INVALID, DELTA_BOTH_SIDES)
 
 from okxbook.errors import (ChecksumError, FrameError, MissingSnapshotError, SequenceError,

@@ -95,7 +95,7 @@ cdef class DeltaRecorder:
         self._book_ids = {}
         self._rows_arr = np.empty(0, dtype=DELTA_DTYPE)
         self._frames_arr = np.empty(0, dtype=FRAME_DTYPE)
-        self._text_arr = np.empty(0, dtype=TEXT_DTYPE) if text else None
+        self._text_arr = np.zeros(0, dtype=TEXT_DTYPE) if text else None
         self._grow(capacity if capacity > 16 else 16, 16)
 
     cdef int _grow(self, Py_ssize_t rows, Py_ssize_t frames) except -1:
@@ -109,7 +109,7 @@ cdef class DeltaRecorder:
                 memcpy(<void*><size_t>grown.ctypes.data, self.buf.rows,
                        <size_t>self.buf.n_rows * sizeof(DeltaRow))
             if self._text_arr is not None:
-                text = np.empty(cap, dtype=TEXT_DTYPE)
+                text = np.zeros(cap, dtype=TEXT_DTYPE)  # no stale memory past a string
                 if self.buf.n_rows:
                     memcpy(<void*><size_t>text.ctypes.data, self.buf.text,
                            <size_t>self.buf.n_rows * sizeof(TextRow))

@@ -156,7 +156,10 @@ def test_delta_table_strings_are_the_strings_each_frame_sent(tmp_path, name, pat
     levels = df[df["action"].isin(["insert", "update", "delete"])]
     assert len(levels) and levels["price"].notna().all() and levels["size"].notna().all()
     # Every string is the exact value of its integer at the row's decimals ...
-    for col, dec, text in (("px_ticks", "px_decimals", "price"), ("sz_lots", "sz_decimals", "size")):
+    for col, dec, text in (
+        ("px_ticks", "px_decimals", "price"),
+        ("sz_lots", "sz_decimals", "size"),
+    ):
         for v, d, t in zip(levels[col], levels[dec], levels[text]):
             assert Decimal(t) == Decimal(int(v)).scaleb(-int(d)), (name, t, v, d)
     # ... and each frame's rows are its push's levels, strings as sent and in the order sent (a
