@@ -50,8 +50,8 @@ def long_stream(path: Path, updates: int, *, more_decimals_at: int | None = None
     for k in range(1, updates + 1):
         i = k % 50
         bid, ask = bids[i], asks[i]
-        if more_decimals_at is not None and k >= more_decimals_at:
-            bid, ask = bid + "5" if i == 3 else bid, ask
+        if more_decimals_at is not None and k >= more_decimals_at and i == 3:
+            bid += "5"  # 29997.55: one more decimal than the book had
         lines.append(
             f'{head}"bids":[["{bid}","{k % 7 + 1}.25","0","2"]],'
             f'"asks":[["{ask}","{k % 5 + 1}.5","0","3"]],'

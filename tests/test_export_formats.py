@@ -19,6 +19,7 @@ pa = pytest.importorskip("pyarrow")
 pq = pytest.importorskip("pyarrow.parquet")
 
 from conftest import CF_BOOKS_0513, CF_L2TBT_0228, NAUTILUS_DIR
+from test_book_captures import STREAMS
 
 import okxbook
 from okxbook._books import Books
@@ -29,8 +30,6 @@ from okxbook.capture.replay import replay_frames
 from okxbook.capture.selection import Selection, parse_interval, parse_time
 from okxbook.cli import main
 from okxbook.errors import CaptureFormatError
-
-from test_book_captures import STREAMS
 
 BOOKS_0513 = CF_BOOKS_0513  # books, 3 instruments, checksums and seqIds
 L2_TBT = CF_L2TBT_0228  # books-l2-tbt, 10 instruments, many decimals
