@@ -37,11 +37,11 @@ import os
 import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import numpy as np
 import numpy.typing as npt
-from numpy.lib import format
+from numpy.lib import format as _npy_format
 
 from okxbook._deltas import CLEAR, DELETE, INSERT, INVALID, TRIM, UPDATE
 
@@ -189,8 +189,9 @@ class HftExport:
                 zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf,
                 zf.open("data.npy", "w", force_zip64=True) as fh,
             ):
-                header = {"descr": format.dtype_to_descr(EVENT_DTYPE), "fortran_order": False}
-                format.write_array_header_1_0(fh, {**header, "shape": (total,)})
+                npy: Any = _npy_format  # untyped in numpy's stubs
+                header = {"descr": npy.dtype_to_descr(EVENT_DTYPE), "fortran_order": False}
+                npy.write_array_header_1_0(fh, {**header, "shape": (total,)})
                 for k in range(0, total, CHUNK):
                     if index is None or flags is None:
                         part = np.array(raw[k : k + CHUNK])
