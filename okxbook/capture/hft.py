@@ -33,7 +33,9 @@ file and the npz (both removed or renamed when the export ends).
 
 from __future__ import annotations
 
+import itertools
 import os
+import re
 import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -50,7 +52,15 @@ from .deltastream import DeltaChunk, replay_deltas
 from .replay import ReplayReport
 from .selection import Selection
 
-__all__ = ["CHUNK", "EVENT_DTYPE", "HftExport", "events_of", "export_hftbacktest"]
+__all__ = [
+    "CHUNK",
+    "EVENT_DTYPE",
+    "HftExport",
+    "events_of",
+    "export_hftbacktest",
+    "leading_books",
+    "one_book_or_refuse",
+]
 
 PathLike = str | os.PathLike[str]
 
@@ -222,6 +232,50 @@ def _order(
     return index, flags
 
 
+_CHANNEL = re.compile(rb'"channel"\s*:\s*"([^"]+)"')
+_INST = re.compile(rb'"instId"\s*:\s*"([^"]+)"')
+
+
+def leading_books(paths: Iterable[PathLike], frames: int = 5_000) -> set[str]:
+    """The order books (``channel/instId``) of the first ``frames`` pushes of each file: a
+    recording subscribes its books at the start, so an export that would hold several books is
+    refused before its replay runs (the check during the replay stays, for a book that appears
+    later). Stdin (``-``) is not read ahead."""
+    from okxbook.okx import CHANNELS
+
+    from .files import iter_frames
+
+    out: set[str] = set()
+    for p in paths:
+        if os.fspath(p) == "-":
+            continue
+        for cf in itertools.islice(iter_frames(p), frames):
+            if b'"data"' not in cf.frame:
+                continue
+            channel, inst = _CHANNEL.search(cf.frame), _INST.search(cf.frame)
+            if channel and inst and channel.group(1).decode() in CHANNELS:
+                out.add(f"{channel.group(1).decode()}/{inst.group(1).decode()}")
+    return out
+
+
+def one_book_or_refuse(paths: Iterable[PathLike], select: Selection | None) -> None:
+    """Raise ValueError (one line) when the export would hold more than one book."""
+    chosen = sorted(select.books) if select is not None else []
+    if len(chosen) > 1:
+        raise ValueError(
+            f"an hftbacktest file holds one book; --book was given {len(chosen)} times "
+            f"({', '.join(chosen)})"
+        )
+    if chosen:
+        return
+    books = leading_books(paths)
+    if len(books) > 1:
+        raise ValueError(
+            "an hftbacktest file holds one book; choose one with --book channel/instId "
+            f"(this capture has {', '.join(sorted(books))})"
+        )
+
+
 def export_hftbacktest(
     paths: Iterable[PathLike],
     out_path: PathLike,
@@ -233,6 +287,8 @@ def export_hftbacktest(
 ) -> tuple[ReplayReport, HftExport]:
     """Replay ``paths`` as one stream and write one book's events to ``out_path`` (``.npz``),
     streamed through a raw file on disk (module docstring: memory)."""
+    paths = [os.fspath(p) for p in paths]
+    one_book_or_refuse(paths, select)
     path = os.fspath(out_path)
     spool_path = path + ".tmp.events"
     result = HftExport()
