@@ -24,7 +24,9 @@ with the schema metadata ``instrument_id`` (``<instId>.OKX``), ``price_precision
 ``size_precision`` (the book's decimals when it first appears), one file per book under
 ``<catalog>/data/order_book_deltas/<instrument_id>/<first ts_init>_<last ts_init>.parquet``, the
 name pattern nautilus's ``ParquetDataCatalog`` reads (``catalog.order_book_deltas(...)``).
-Streamed, one row group per chunk. The int128 scaling is done whole-column in numpy (64x64-bit
+Streamed, one row group per chunk. A book whose decimals grow mid-export (a ``rescale`` row: OKX
+sent a price or size with more decimals than before) is refused with a ``ValueError`` naming it,
+since the file's one ``price_precision``/``size_precision`` would be wrong for the later rows. The int128 scaling is done whole-column in numpy (64x64-bit
 products split into 32-bit halves): there is no int128 dtype to do it with.
 """
 
