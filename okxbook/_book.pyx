@@ -30,7 +30,7 @@ from okxbook._level cimport (Level, Side, side_at, side_best, side_place, side_s
 from okxbook._wire cimport (Scratch, Item, ACTION_NONE, ACTION_SNAPSHOT, ACTION_UPDATE)
 from okxbook._checksum cimport book_checksum
 from okxbook._deltas cimport (DeltaBuf, DeltaRecorder, delta_row, delta_level, delta_begin,
-                              delta_end, DELTA_CLEAR, DELTA_INSERT, DELTA_UPDATE, DELTA_DELETE,
+                              delta_end, delta_delete, DELTA_CLEAR, DELTA_INSERT, DELTA_UPDATE,
                               DELTA_TRIM, DELTA_RESCALE, DELTA_INVALID, DELTA_BOTH_SIDES)
 
 from okxbook.errors import (ChecksumError, FrameError, MissingSnapshotError, SequenceError,
@@ -259,11 +259,11 @@ cdef class Book:
         """The ``DeltaRecorder`` attached by ``record_deltas``, or None."""
         return self._recorder
 
-    def snapshot_deltas(self):
+    def snapshot_deltas(self, bint text=False):
         """The whole book (every level held, also those kept past ``depth``) as one snapshot frame
         of deltas: ``(frames, rows)`` as ``DeltaRecorder.take()`` gives them (CLEAR + INSERTs; an
         invalid book gives an INVALID row). What a publisher of periodic snapshots sends."""
-        rec = DeltaRecorder()
+        rec = DeltaRecorder(text=text)
         self._write_image(rec, rec.book_index(self.channel, self.inst_id))
         return rec.take()
 
@@ -541,7 +541,7 @@ cdef class Book:
                 if not side_delete(side, src[j].px, &prev_sz):
                     self.missing_deletes += 1
                 elif rec != NULL:
-                    delta_row(rec, <int>side.sign, DELTA_DELETE, src[j].px, 0, prev_sz, 0, 0)
+                    delta_delete(rec, <int>side.sign, &src[j], prev_sz)
             else:
                 r = side_set(side, &src[j], &prev_sz, &dropped_px)
                 if r == 2 or r == -1:

@@ -9,7 +9,8 @@ the writers below never allocate and never fail.
 """
 
 from libc.stdint cimport int8_t, int32_t, int64_t, uint8_t
-from okxbook._level cimport Level
+from libc.string cimport memcpy
+from okxbook._level cimport Level, LEVEL_TEXT_CAP
 
 cdef enum DeltaAction:
     DELTA_CLEAR = 0     # the book was emptied: first row of a snapshot (inserts follow)
@@ -50,8 +51,17 @@ ctypedef packed struct FrameRow:
     uint8_t is_snapshot
     uint8_t status      # book status after the frame: 0 empty, 1 live, 2 invalid
 
+# The received strings of one row (only with ``DeltaRecorder(text=True)``): text[0:px_len] is the
+# price as received, text[px_len + 1:px_len + 1 + sz_len] the size; both 0 on rows with no level
+# (clear, rescale, invalid, trim). Stored beside DeltaRow (same index), so DELTA_DTYPE is unchanged.
+ctypedef packed struct TextRow:
+    uint8_t px_len
+    uint8_t sz_len
+    char text[LEVEL_TEXT_CAP - 1]
+
 ctypedef struct DeltaBuf:
     DeltaRow* rows
+    TextRow* text       # NULL unless the recorder keeps the received strings
     Py_ssize_t n_rows
     Py_ssize_t cap_rows
     FrameRow* frames
@@ -69,6 +79,7 @@ cdef class DeltaRecorder:
     cdef DeltaBuf buf
     cdef object _rows_arr       # numpy arrays owning the memory buf.rows / buf.frames point into
     cdef object _frames_arr
+    cdef object _text_arr       # TextRow array (text=True), or None
     cdef list _books            # (channel, instId) by book index
     cdef dict _book_ids
     cdef int _grow(self, Py_ssize_t rows, Py_ssize_t frames) except -1
@@ -91,11 +102,34 @@ cdef inline void delta_row(DeltaBuf* b, int side, int action, int64_t px, int64_
     r.prev_sz_lots = prev_sz
     r.orders = orders
     r.extra_lots = extra
+    if b.text != NULL:
+        b.text[b.n_rows - 1].px_len = 0
+        b.text[b.n_rows - 1].sz_len = 0
+
+
+cdef inline void _delta_text(DeltaBuf* b, const Level* lv, bint with_size) noexcept nogil:
+    """The received strings of the row just written (``b.text`` not NULL)."""
+    cdef TextRow* t = &b.text[b.n_rows - 1]
+    cdef Py_ssize_t n = lv.px_len + 1 + lv.sz_len
+    if n > LEVEL_TEXT_CAP - 1:
+        n = LEVEL_TEXT_CAP - 1
+    t.px_len = lv.px_len
+    t.sz_len = lv.sz_len if with_size else 0
+    memcpy(t.text, lv.text, <size_t>n)
 
 
 cdef inline void delta_level(DeltaBuf* b, int side, int action, const Level* lv,
                              int64_t prev_sz) noexcept nogil:
     delta_row(b, side, action, lv.px, lv.sz, prev_sz, lv.orders, lv.extra)
+    if b.text != NULL:
+        _delta_text(b, lv, True)
+
+
+cdef inline void delta_delete(DeltaBuf* b, int side, const Level* lv, int64_t prev_sz) noexcept nogil:
+    """A level left on size "0" (``lv`` the received level: its strings are kept with text=True)."""
+    delta_row(b, side, DELTA_DELETE, lv.px, 0, prev_sz, 0, 0)
+    if b.text != NULL:
+        _delta_text(b, lv, True)
 
 
 cdef inline void delta_begin(DeltaBuf* b, int32_t book, int px_dec, int sz_dec) noexcept nogil:

@@ -8,6 +8,8 @@ from typing_extensions import disjoint_base
 
 DELTA_DTYPE: Final[np.dtype[np.void]]
 FRAME_DTYPE: Final[np.dtype[np.void]]
+TEXT_DTYPE: Final[np.dtype[np.void]]
+DELTA_TEXT_DTYPE: Final[np.dtype[np.void]]
 CLEAR: Final[int]
 INSERT: Final[int]
 UPDATE: Final[int]
@@ -20,9 +22,11 @@ STATUS_NAMES: Final[tuple[str, ...]]
 
 @disjoint_base  # a Cython extension type
 class DeltaRecorder:
-    def __init__(self, batch: bool = False, capacity: int = 1024) -> None: ...
+    def __init__(self, batch: bool = False, capacity: int = 1024, text: bool = False) -> None: ...
     @property
     def batch(self) -> bool: ...
+    @property
+    def text(self) -> bool: ...
     @property
     def recv_ns(self) -> int: ...
     @recv_ns.setter

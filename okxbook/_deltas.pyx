@@ -23,6 +23,14 @@ memory (the buffer is a numpy array grown by doubling), so a view never dangles.
 Single mode (default): the buffer holds the last frame only (reused, no allocation per frame);
 every ``apply`` of a book frame empties it first, so after a frame dropped while its book waits for
 a snapshot, or rejected, it holds nothing.
+Received strings (``text=True``): each row also keeps the price and size strings exactly as the
+frame sent them (``"16500.5"``, ``"0.0100"``; a delete's ``"0"``), in a side buffer of 44 bytes per
+row filled by the same C writers (off, the default, it costs one NULL test per row). ``rows()`` then
+has the fields of ``DELTA_TEXT_DTYPE``: ``DELTA_DTYPE``'s, then ``px_len``, ``sz_len`` and ``text``
+(``text[:px_len]`` the price, ``text[px_len + 1:px_len + 1 + sz_len]`` the size; both lengths 0 on
+rows that carry no received level: clear, rescale, invalid, trim, and levels of a snapshot written by
+``Book.snapshot_deltas()`` keep the strings the book holds, as received).
+
 Batch mode (``batch=True``): frames append until ``clear()``/``take()``; ``rows["frame"]`` indexes
 ``frames()``, so a replay collects millions of changes at replay speed.
 """
@@ -44,7 +52,14 @@ FRAME_DTYPE = np.dtype([("book", "<i4"), ("n_rows", "<i4"), ("first_row", "<i8")
                         ("recv_ns", "<i8"), ("px_decimals", "u1"), ("sz_decimals", "u1"),
                         ("is_snapshot", "u1"), ("status", "u1")])
 
+#: ``TextRow``: the received strings of one row (``text=True``).
+TEXT_DTYPE = np.dtype([("px_len", "u1"), ("sz_len", "u1"), ("text", f"S{LEVEL_TEXT_CAP - 1}")])
+
+#: ``rows()`` of a ``text=True`` recorder: a delta row and its received strings.
+DELTA_TEXT_DTYPE = np.dtype(DELTA_DTYPE.descr + TEXT_DTYPE.descr)
+
 assert DELTA_DTYPE.itemsize == sizeof(DeltaRow)
+assert TEXT_DTYPE.itemsize == sizeof(TextRow)
 assert FRAME_DTYPE.itemsize == sizeof(FrameRow)
 
 CLEAR = DELTA_CLEAR
@@ -67,18 +82,20 @@ cdef class DeltaRecorder:
     def __cinit__(self):
         self.buf.rows = NULL
         self.buf.frames = NULL
+        self.buf.text = NULL
         self.buf.n_rows = self.buf.cap_rows = 0
         self.buf.n_frames = self.buf.cap_frames = 0
         self.buf.recv_ns = 0
         self.buf.recorded = 0
         self.buf.cur = -1
 
-    def __init__(self, bint batch=False, Py_ssize_t capacity=1024):
+    def __init__(self, bint batch=False, Py_ssize_t capacity=1024, bint text=False):
         self.buf.batch = batch
         self._books = []
         self._book_ids = {}
         self._rows_arr = np.empty(0, dtype=DELTA_DTYPE)
         self._frames_arr = np.empty(0, dtype=FRAME_DTYPE)
+        self._text_arr = np.zeros(0, dtype=TEXT_DTYPE) if text else None
         self._grow(capacity if capacity > 16 else 16, 16)
 
     cdef int _grow(self, Py_ssize_t rows, Py_ssize_t frames) except -1:
@@ -91,6 +108,13 @@ cdef class DeltaRecorder:
             if self.buf.n_rows:
                 memcpy(<void*><size_t>grown.ctypes.data, self.buf.rows,
                        <size_t>self.buf.n_rows * sizeof(DeltaRow))
+            if self._text_arr is not None:
+                text = np.zeros(cap, dtype=TEXT_DTYPE)  # no stale memory past a string
+                if self.buf.n_rows:
+                    memcpy(<void*><size_t>text.ctypes.data, self.buf.text,
+                           <size_t>self.buf.n_rows * sizeof(TextRow))
+                self._text_arr = text
+                self.buf.text = <TextRow*><size_t>text.ctypes.data
             self._rows_arr = grown
             self.buf.rows = <DeltaRow*><size_t>grown.ctypes.data
             self.buf.cap_rows = cap
@@ -131,6 +155,11 @@ cdef class DeltaRecorder:
         return self.buf.batch
 
     @property
+    def text(self) -> bool:
+        """Whether rows keep the received strings (``DELTA_TEXT_DTYPE``)."""
+        return self._text_arr is not None
+
+    @property
     def recv_ns(self) -> int:
         """Receive time stamped on the next frames' rows (set it before ``apply``; 0 if unknown)."""
         return self.buf.recv_ns
@@ -160,9 +189,18 @@ cdef class DeltaRecorder:
 
     def rows(self, bint copy=True):
         """The delta rows held (single mode: the last frame's). ``copy=False`` returns a view of
-        the buffer: no allocation, but the next frame overwrites it."""
-        view = self._rows_arr[:self.buf.n_rows]
-        return view.copy() if copy else view
+        the buffer: no allocation, but the next frame overwrites it. With ``text=True`` the rows
+        are ``DELTA_TEXT_DTYPE`` (always a new array; ``copy=False`` gives ``DELTA_DTYPE``)."""
+        cdef Py_ssize_t n = self.buf.n_rows
+        view = self._rows_arr[:n]
+        if self._text_arr is None or not copy:
+            return view.copy() if copy else view
+        out = np.empty(n, dtype=DELTA_TEXT_DTYPE)
+        raw = out.view(np.uint8).reshape(n, DELTA_TEXT_DTYPE.itemsize)
+        raw[:, :DELTA_DTYPE.itemsize] = view.view(np.uint8).reshape(n, DELTA_DTYPE.itemsize)
+        raw[:, DELTA_DTYPE.itemsize:] = self._text_arr[:n].view(np.uint8).reshape(
+            n, TEXT_DTYPE.itemsize)
+        return out
 
     def frames(self, bint copy=True):
         """The frame rows held (single mode: at most one)."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 import gzip
 import itertools
 import json
+from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ pa = pytest.importorskip("pyarrow")
 pq = pytest.importorskip("pyarrow.parquet")
 
 from conftest import CF_BOOKS_0513, CF_L2TBT_0228, NAUTILUS_DIR
+from test_book_captures import STREAMS
 
 import okxbook
 from okxbook._books import Books
@@ -109,13 +111,73 @@ def test_delta_table_rebuilds_the_books_in_pandas(deltas_0513):
     assert frames == book_pushes(BOOKS_0513)
     firsts = df.groupby("book", observed=True).head(1)
     assert (firsts["action"] == "clear").all() and firsts["is_snapshot"].all()
-    # Exact integers and their text agree; seqId chains link frame to frame.
+    # Exact integers and their received text agree; seqId chains link frame to frame.
     lv = df[df["action"].isin(["insert", "update"])]
-    text = [f"{px / 10**d:.{d}f}" for px, d in zip(lv["px_ticks"][:200], lv["px_decimals"][:200])]
-    assert text == lv["price"][:200].tolist()
+    for px, d, text in zip(lv["px_ticks"][:200], lv["px_decimals"][:200], lv["price"][:200]):
+        assert Decimal(text) == Decimal(int(px)).scaleb(-int(d))
     per_frame = df.drop_duplicates("frame")
     for _, g in per_frame[~per_frame["is_snapshot"]].groupby("book", observed=True):
         assert (g["prev_seq_id"].to_numpy()[1:] == g["seq_id"].to_numpy()[:-1]).all()
+
+
+def received_levels(paths: list[Path]) -> dict[str, list[tuple[int, list[tuple[int, str, str]]]]]:
+    """``book -> [(ts, [(side, price, size), ...]), ...]``: each push's levels as it sent them
+    (decoded by json here), in order."""
+    out: dict[str, list[tuple[int, list[tuple[int, str, str]]]]] = {}
+    for p in paths:
+        for cf in iter_frames(p):
+            if not is_book_push(cf.frame):
+                continue
+            doc = json.loads(cf.frame)
+            book = f"{doc['arg']['channel']}/{doc['arg']['instId']}"
+            for item in doc["data"]:
+                levels = [(1, lv[0], lv[1]) for lv in item.get("bids", [])]
+                levels += [(-1, lv[0], lv[1]) for lv in item.get("asks", [])]
+                out.setdefault(book, []).append((int(item.get("ts", 0)), levels))
+    return out
+
+
+def is_subsequence(part: list, whole: list) -> bool:
+    it = iter(whole)
+    return all(any(x == y for y in it) for x in part)
+
+
+@pytest.mark.parametrize(
+    ("name", "paths"),
+    [s for s in STREAMS if "books" in s[0] and "books5" not in s[0]],
+    ids=lambda v: v if isinstance(v, str) else "",
+)
+def test_delta_table_strings_are_the_strings_each_frame_sent(tmp_path, name, paths):
+    out = tmp_path / "d.parquet"
+    export(paths, out, "deltas")
+    df = pd.read_parquet(out)
+    sent = received_levels(paths)
+    levels = df[df["action"].isin(["insert", "update", "delete"])]
+    assert len(levels) and levels["price"].notna().all() and levels["size"].notna().all()
+    # Every string is the exact value of its integer at the row's decimals ...
+    for col, dec, text in (
+        ("px_ticks", "px_decimals", "price"),
+        ("sz_lots", "sz_decimals", "size"),
+    ):
+        for v, d, t in zip(levels[col], levels[dec], levels[text]):
+            assert Decimal(t) == Decimal(int(v)).scaleb(-int(d)), (name, t, v, d)
+    # ... and each frame's rows are its push's levels, strings as sent and in the order sent (a
+    # level that changed nothing, e.g. a delete of a price the book did not hold, has no row).
+    checked = 0
+    for book, g in levels.groupby("book", observed=True):
+        pushes = sent[book]
+        i = 0
+        for _, rows in g.groupby("frame", sort=True):
+            mine = list(zip(rows["side"].tolist(), rows["price"].tolist(), rows["size"].tolist()))
+            ts = int(rows["ts_ms"].iloc[0])
+            while i < len(pushes) and not (
+                pushes[i][0] == ts and is_subsequence(mine, pushes[i][1])
+            ):
+                i += 1
+            assert i < len(pushes), (name, book, ts, mine[:3])
+            checked += len(mine)
+            i += 1
+    assert checked == len(levels)
 
 
 def test_delta_table_reads_the_same_in_polars_and_duckdb(deltas_0513):

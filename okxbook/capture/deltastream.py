@@ -12,6 +12,9 @@ Every book's first kept frame opens with the book as it then stands (``Book.snap
 clear and an insert per level, marked a snapshot) unless that frame is itself a snapshot, so an
 export that starts at ``--from``, or of a recording file that opens with carried books, always
 starts from a whole book; a consumer applying the rows in order holds okxbook's books.
+
+``text=True`` records the received price and size strings with the rows (``DeltaRecorder(text=True)``:
+the rows are then ``DELTA_TEXT_DTYPE``); the delta table asks for them, the other formats do not.
 """
 
 from __future__ import annotations
@@ -83,8 +86,12 @@ class DeltaStream:
         on_chunk: Callable[[DeltaChunk], None],
         *,
         batch_rows: int = 500_000,
+        text: bool = False,
     ) -> None:
-        self.recorder = DeltaRecorder(batch=True, capacity=min(batch_rows, 1 << 20) + 1024)
+        self.text = text
+        self.recorder = DeltaRecorder(
+            batch=True, capacity=min(batch_rows, 1 << 20) + 1024, text=text
+        )
         books.record_deltas(self.recorder)
         self.on_chunk = on_chunk
         self.batch_rows = batch_rows
@@ -104,7 +111,7 @@ class DeltaStream:
             self._started.add(book)
             last = rec.frames(copy=False)[-1]
             if not last["is_snapshot"]:
-                frames, rows = book.snapshot_deltas()
+                frames, rows = book.snapshot_deltas(text=self.text)
                 frames["book"] = last["book"]
                 frames["recv_ns"] = last["recv_ns"]
                 frames["prev_seq_id"] = last["prev_seq_id"]
@@ -159,10 +166,12 @@ def replay_deltas(
     verify_checksum: bool = True,
     progress: bool | None = False,
     batch_rows: int = 500_000,
+    text: bool = False,
 ) -> tuple[ReplayReport, DeltaStream]:
-    """Replay ``paths`` as one stream, handing the kept level changes to ``on_chunk``."""
+    """Replay ``paths`` as one stream, handing the kept level changes to ``on_chunk``
+    (``text``: with the received strings, ``DELTA_TEXT_DTYPE`` rows)."""
     books = Books(verify_checksum=verify_checksum)
-    stream = DeltaStream(books, on_chunk, batch_rows=batch_rows)
+    stream = DeltaStream(books, on_chunk, batch_rows=batch_rows, text=text)
     report = replay(
         [os.fspath(p) for p in paths],
         verify_checksum,

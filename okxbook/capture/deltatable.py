@@ -2,9 +2,12 @@
 
 Owns the table's layout; the rows come from ``deltastream`` (the core's ``DeltaRecorder``), one row
 group per chunk, so a month of ``books-l2-tbt`` is written in bounded memory. Prices and sizes are
-exact integers with their decimals (``px_ticks / 10**px_decimals`` is the price) and the same values
-as decimal text (printed at the book's decimals, e.g. ``"16500.50"`` for a book at 2 decimals: the
-value received, not a float's rounding). Readable as is by pandas, Polars, DuckDB and Spark.
+exact integers with their decimals (``px_ticks / 10**px_decimals`` is the price) and the strings
+received (``price``/``size``: the frame's own text, e.g. ``"16500.5"`` and ``"0.0100"``, kept by the
+core's ``DeltaRecorder(text=True)`` as the frame is applied; a delete's size is its ``"0"``; the
+opening image of a book keeps the strings the book holds, as they were received). A trimmed level
+has no string of its own: its price is printed at the book's decimals. Readable as is by pandas,
+Polars, DuckDB and Spark.
 
 ======================  ==========================  ===========================================
 column                  type                        meaning
@@ -27,7 +30,9 @@ sz_lots, sz_decimals    int64, int8                 the new size (0 on delete/tr
 prev_sz_lots            int64                       the size before (0 on insert)
 orders                  int64                       the level's order count
 extra_lots              int64                       books-rpi's third field (non-RPI size)
-price, size, extra      string                      the same values as decimal text
+price, size             string                      as received (null on clear/rescale/invalid)
+extra                   string                      extra_lots printed at sz_decimals (the third
+                                                    field's own string is not kept)
 ======================  ==========================  ===========================================
 """
 
@@ -54,6 +59,24 @@ __all__ = ["delta_table", "export_deltas"]
 PathLike = str | os.PathLike[str]
 
 
+def _received(rows: Any, start: Any, length: Any) -> pyarrow.Array:
+    """``text[start:start + length]`` of each ``DELTA_TEXT_DTYPE`` row as one Arrow string array,
+    gathered whole in numpy (no Python string per row)."""
+    import pyarrow as pa
+
+    n = len(rows)
+    width = rows.dtype["text"].itemsize
+    offset = rows.dtype.fields["text"][1]
+    raw = np.ascontiguousarray(rows).view(np.uint8).reshape(n, rows.dtype.itemsize)
+    text = raw[:, offset : offset + width]
+    col = np.arange(width)[None, :]
+    start = start.astype(np.int64)[:, None]
+    data = text[(col >= start) & (col < start + length.astype(np.int64)[:, None])]
+    offsets = np.zeros(n + 1, dtype=np.int32)
+    np.cumsum(length, out=offsets[1:])
+    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data.tobytes()))
+
+
 def delta_table(chunk: DeltaChunk) -> pyarrow.Table:
     """One chunk of level changes as the table of the module docstring."""
     import pyarrow as pa
@@ -70,6 +93,13 @@ def delta_table(chunk: DeltaChunk) -> pyarrow.Table:
     ts_ms = f["ts_ms"]
     price = decimal_text(rows["px_ticks"], px_dec)
     size = decimal_text(rows["sz_lots"], sz_dec)
+    if "text" in (rows.dtype.names or ()):
+        # The received strings where the row has them (a trimmed level has none: printed).
+        got = pa.array(rows["px_len"] > 0)
+        price = pa.compute.if_else(got, _received(rows, rows["px_len"] * 0, rows["px_len"]), price)
+        size = pa.compute.if_else(
+            got, _received(rows, rows["px_len"].astype(np.int64) + 1, rows["sz_len"]), size
+        )
     extra = decimal_text(rows["extra_lots"], sz_dec)
     mask = pa.array(no_level)
     null = pa.nulls(len(rows), pa.string())
@@ -132,6 +162,7 @@ def export_deltas(
             verify_checksum=verify_checksum,
             progress=progress,
             batch_rows=batch_rows,
+            text=True,
         )
         stream.close(
             {"report": report.as_dict(), "frames": deltas.frames_out, "rows": deltas.rows_out},

@@ -13,9 +13,9 @@ nautilus       nautilus_trader ``OrderBookDelta`` Parquet catalog directory (``n
 =============  ============================================================================
 
 Every format takes the same selection (``books``: ``channel/instId`` keys, ``start``/``end``: the
-time window; ``selection``) and is written while the replay runs, in bounded memory (hftbacktest
-excepted: its corrections sort the whole array). The delta-based formats start every book with a
-whole book (``deltastream``).
+time window; ``selection``) and is written while the replay runs, in bounded memory (one chunk of
+``deltastream.DeltaStream.batch_rows`` level changes at a time; hftbacktest spools its events to
+disk, see ``hft``). The delta-based formats start every book with a whole book (``deltastream``).
 
 Owns the conversion of a ``TopSeries`` (one row per book frame, recorded in C during replay) into
 tables, and the one-call ``export_replay`` that writes a Parquet file. It adds no replay loop of its

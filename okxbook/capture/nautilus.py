@@ -24,7 +24,9 @@ with the schema metadata ``instrument_id`` (``<instId>.OKX``), ``price_precision
 ``size_precision`` (the book's decimals when it first appears), one file per book under
 ``<catalog>/data/order_book_deltas/<instrument_id>/<first ts_init>_<last ts_init>.parquet``, the
 name pattern nautilus's ``ParquetDataCatalog`` reads (``catalog.order_book_deltas(...)``).
-Streamed, one row group per chunk. The int128 scaling is done whole-column in numpy (64x64-bit
+Streamed, one row group per chunk. A book whose decimals grow mid-export (a ``rescale`` row: OKX
+sent a price or size with more decimals than before) is refused with a ``ValueError`` naming it,
+since the file's one ``price_precision``/``size_precision`` would be wrong for the later rows. The int128 scaling is done whole-column in numpy (64x64-bit
 products split into 32-bit halves): there is no int128 dtype to do it with.
 """
 
@@ -124,6 +126,7 @@ class NautilusCatalogWriter:
                     chunk.books[b], int(fr["px_decimals"][0]), int(fr["sz_decimals"][0])
                 )
                 self._files[b] = state
+            self._same_scale(state, chunk.books[b], frames[frames["book"] == b], r)
             action = _ACTION[r["action"]]
             clear = action == 4
             side = np.where(clear, 0, np.where(r["side"] > 0, 1, 2)).astype(np.uint8)
@@ -152,6 +155,23 @@ class NautilusCatalogWriter:
             state["first"] = min(state["first"], int(ts_init.min()))
             state["last"] = max(state["last"], int(ts_init.max()))
             self.rows += len(r)
+
+    @staticmethod
+    def _same_scale(state: dict[str, Any], book: tuple[str, str], frames: Any, rows: Any) -> None:
+        """Refuse a book whose decimals changed since its file was opened (a RESCALE: OKX sent a
+        price or size with more decimals than before): the file's one ``price_precision`` and
+        ``size_precision`` would be wrong for the later rows. Loud, never a file read wrong."""
+        want = (state["px_dec"], state["sz_dec"])
+        for arr in (frames, rows):
+            bad = (arr["px_decimals"] != want[0]) | (arr["sz_decimals"] != want[1])
+            if bad.any():
+                k = int(np.argmax(bad))
+                got = (int(arr["px_decimals"][k]), int(arr["sz_decimals"][k]))
+                raise ValueError(
+                    f"{book[0]}/{book[1]} changed decimals mid-export (price/size {want[0]}/"
+                    f"{want[1]} -> {got[0]}/{got[1]}): a nautilus file holds one precision; "
+                    "export the time before and after the change separately (--to / --from)"
+                )
 
     def _open(self, book: tuple[str, str], px_dec: int, sz_dec: int) -> dict[str, Any]:
         import pyarrow as pa
@@ -186,6 +206,8 @@ class NautilusCatalogWriter:
             },
         )
         return {
+            "px_dec": px_dec,
+            "sz_dec": sz_dec,
             "schema": schema,
             "folder": folder,
             # Unique per process and book: parallel exports of several files share a catalog.

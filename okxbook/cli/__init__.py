@@ -83,6 +83,18 @@ def writable_output(path: str, flag: str) -> None:
         raise UsageError(f"{flag} {path}: directory {parent} is not writable")
 
 
+def _can_create(directory: str, flag: str) -> None:
+    """Create and remove a file in ``directory`` now: permission bits do not tell everything (a
+    read-only mount, root on /proc), and an export must not fail after its replay."""
+    import tempfile
+
+    try:
+        with tempfile.NamedTemporaryFile(dir=directory, prefix=".okxbook-probe-"):
+            pass
+    except OSError as exc:
+        raise UsageError(f"{flag} {directory}: cannot write there ({exc.strerror})") from None
+
+
 def _selection_or_usage(args: argparse.Namespace) -> Any:
     from okxbook.capture.selection import Selection
 
@@ -121,8 +133,17 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     if args.export and fmt == "nautilus" and os.path.isdir(args.export):
         if not os.access(args.export, os.W_OK):
             raise UsageError(f"--export {args.export}: directory is not writable")
+        _can_create(args.export, "--export")
     elif args.export:
         writable_output(args.export, "--export")
+        _can_create(os.path.dirname(os.path.abspath(args.export)), "--export")
+    if args.export and fmt == "hftbacktest":
+        from okxbook.capture.hft import one_book_or_refuse
+
+        try:
+            one_book_or_refuse(paths, select)
+        except (OSError, CaptureFormatError, ValueError) as exc:
+            raise UsageError(_why(exc)) from None
     result = None
     try:
         if parallel:
