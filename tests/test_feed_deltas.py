@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from feed_helpers import harness, run, settle
+from feed_helpers import harness, run, settle, wait_for
 
 from okxbook import Book, DeltaBook
 from okxbook.feed import BookDeltas, DeltaOverflow
@@ -75,7 +75,11 @@ def test_callback_and_stream_consumers_rebuild_the_books_through_faults():
             ex.corrupt_checksum(*ETH)
             await ex.step(10)
             await settle(feed, ex)
+            opened = ex.connections_opened
             await ex.drop(ex.connections[0])
+            # The feed may not have seen the abort yet (its books still read live): wait for its
+            # new connection first, or wait_live returns at once and the check races the resync.
+            await wait_for(lambda: ex.connections_opened > opened, what="the feed reconnects")
             await feed.wait_live(timeout=5.0)
             await ex.step(15)
             await settle(feed, ex)
