@@ -167,7 +167,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
 def _replay_parallel(
     args: argparse.Namespace, paths: list[str], verify: bool, fmt: str, select: Any
 ) -> int:
-    from okxbook.capture.parallel import format_results, replay_many
+    from okxbook.capture.parallel import format_results, nothing_in_window, replay_many
 
     if args.out_dir is None:
         print(
@@ -192,6 +192,9 @@ def _replay_parallel(
         print(json.dumps([r.as_dict() for r in results]))
     else:
         print(format_results(results))
+    if nothing_in_window(results):
+        print("okxbook replay: no book frame falls inside --from/--to", file=sys.stderr)
+        return 1
     return 0 if all(r.ok for r in results) else 1
 
 
