@@ -39,3 +39,35 @@ def test_parallel_replay_of_an_empty_window_fails(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.strip() == "okxbook replay: no book frame falls inside --from/--to"
     assert main([*args, "--from", "2000-01-01"]) == 0
+
+
+TBT_CAPTURE = (
+    Path(__file__).parent / "data/okx-frames/bmoscon_cryptofeed/2022-02-28_books-l2-tbt_ed5b535"
+    "/OKX.ws.1.0"
+)
+
+
+def test_serve_of_a_capture_without_seq_ids_feeds_sbe_clients():
+    """`okxbook serve` of a 2022 books-l2-tbt capture (no seqIds) to `--sbe` clients: the books
+    went live (they were refused as 'negative prevSeqId' and books-sbe answered HTTP 500)."""
+    import asyncio
+
+    from okxbook import okx
+    from okxbook.capture.serve import CaptureServer
+    from okxbook.feed import Feed
+    from okxbook.feed.auth import Credentials
+
+    key = ("books-l2-tbt", "ELON-USDT")
+
+    async def main():
+        async with CaptureServer(TBT_CAPTURE, speed=None, loop_forever=True) as srv:
+            url = srv.ws_url.replace(okx.WS_PUBLIC_PATH, okx.SBE_WS_PATH)
+            creds = Credentials("k", "s", "p")
+            async with Feed(
+                [key], encoding="sbe", url=url, rest_url=srv.rest_url, credentials=creds
+            ) as feed:
+                await feed.wait_live(timeout=10)
+                assert feed.status(*key).state == "live"
+                assert srv.sbe.rest_requests and srv.sbe.rest_requests[0][1] is None
+
+    asyncio.run(asyncio.wait_for(main(), 20))
