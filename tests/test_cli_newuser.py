@@ -71,3 +71,25 @@ def test_serve_of_a_capture_without_seq_ids_feeds_sbe_clients():
                 assert srv.sbe.rest_requests and srv.sbe.rest_requests[0][1] is None
 
     asyncio.run(asyncio.wait_for(main(), 20))
+
+
+def test_a_closed_feed_refuses_streams_and_subscriptions_instead_of_waiting_forever():
+    import asyncio
+
+    import pytest
+
+    from okxbook.feed import Feed
+    from okxbook.testing import LocalExchange
+
+    async def main():
+        async with LocalExchange(interval=0.01) as ex:
+            async with Feed(["BTC-USDT"], url=ex.ws_url, rest_url=ex.rest_url) as feed:
+                await feed.wait_live(timeout=10)
+        for make in (feed.deltas, feed.tops):
+            with pytest.raises(RuntimeError, match="the feed is closed"):
+                make()
+        with pytest.raises(RuntimeError, match="the feed is closed"):
+            await feed.subscribe(["ETH-USDT"])
+        assert ("books", "ETH-USDT") not in feed.subs
+
+    asyncio.run(asyncio.wait_for(main(), 20))
