@@ -93,3 +93,19 @@ def test_a_closed_feed_refuses_streams_and_subscriptions_instead_of_waiting_fore
         assert ("books", "ETH-USDT") not in feed.subs
 
     asyncio.run(asyncio.wait_for(main(), 20))
+
+
+def test_a_refused_publisher_leaves_no_segment_behind():
+    import pytest
+
+    from okxbook.errors import ShareError
+    from okxbook.share import Publisher, SharedBooks
+
+    name = f"nu-refused-{__import__('os').getpid()}"
+    for levels in (0, -1):
+        with pytest.raises(ValueError, match="levels must be >= 1"):
+            Publisher(name, [("books", "BTC-USDT")], levels=levels)
+    with pytest.raises(ShareError, match="no shared book segment"):
+        SharedBooks(name)
+    with Publisher(name, [("books", "BTC-USDT")], levels=5) as pub:
+        assert pub.levels == 5
