@@ -109,3 +109,29 @@ def test_a_refused_publisher_leaves_no_segment_behind():
         SharedBooks(name)
     with Publisher(name, [("books", "BTC-USDT")], levels=5) as pub:
         assert pub.levels == 5
+
+
+def test_zmq_subscriber_with_nothing_publishing_says_so_when_it_times_out():
+    import asyncio
+    import socket
+
+    import pytest
+
+    pytest.importorskip("zmq")
+    from okxbook.publish.zmq import zmq_subscriber
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+
+    async def main():
+        sub = zmq_subscriber(f"tcp://127.0.0.1:{port}")
+        sub.start()
+        try:
+            with pytest.raises(TimeoutError, match=r"0 messages applied.*publisher running"):
+                await sub.wait_for(lambda: sub.status(("books", "BTC-USDT")) == "live", 0.3)
+            assert sub.status(("books", "BTC-USDT")) == "unknown"
+        finally:
+            await sub.close()
+
+    asyncio.run(main())
