@@ -135,3 +135,23 @@ def test_zmq_subscriber_with_nothing_publishing_says_so_when_it_times_out():
             await sub.close()
 
     asyncio.run(main())
+
+
+def test_demo_on_an_80_column_terminal_fits_and_shows_no_latency_from_2022():
+    """On a terminal the demo's latency line read `network 143718558970.9ms` (now minus the
+    capture's 2022 ts) and wrapped over four lines of an 80-column screen."""
+    import io
+    import re
+
+    from okxbook.cli.watch import demo
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    out = Terminal()
+    assert demo(out=out) == 0
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", out.getvalue()).replace("\r", "\n")
+    assert "latency p50/p99/max" in text and "apply " in text
+    assert "network" not in text and "clock offset" not in text
+    assert max(len(line) for line in text.splitlines()) <= 80
