@@ -155,3 +155,21 @@ def test_demo_on_an_80_column_terminal_fits_and_shows_no_latency_from_2022():
     assert "latency p50/p99/max" in text and "apply " in text
     assert "network" not in text and "clock offset" not in text
     assert max(len(line) for line in text.splitlines()) <= 80
+
+
+def test_sbe_without_its_channel_or_login_names_the_flag_and_the_variables(capsys, monkeypatch):
+    for name in ("OKX_API_KEY", "OKX_SECRET_KEY", "OKX_PASSPHRASE"):
+        monkeypatch.delenv(name, raising=False)
+    for cmd in (["watch"], ["record", "--out", "unused"], ["publish", "nu-sbe"]):
+        assert main([*cmd, "BTC-USDT", "--sbe"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.endswith(
+            "--sbe carries bbo-tbt and books-l2-tbt only, not books: add "
+            "--channel books-l2-tbt (or bbo-tbt)"
+        ), err
+    monkeypatch.setenv("OKX_API_KEY", "k")
+    assert main(["watch", "BTC-USDT", "--sbe", "--channel", "bbo-tbt"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "okxbook watch: --sbe needs an OKX login: set OKX_SECRET_KEY, OKX_PASSPHRASE"
+    )
+    assert not Path("unused").exists()

@@ -19,6 +19,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from okxbook import okx
 from okxbook.capture.files import CaptureFormatError
 from okxbook.capture.replay import format_report, replay, sample_capture
 from okxbook.errors import RestError
@@ -223,6 +224,20 @@ def _why(exc: BaseException) -> str:
 def _live_needs(args: argparse.Namespace) -> None:
     if args.transport == "picows":
         need("picows", "--transport picows")
+    if getattr(args, "sbe", False):
+        if args.channel not in okx.SBE_CHANNELS:
+            raise UsageError(
+                f"--sbe carries {' and '.join(sorted(okx.SBE_CHANNELS))} only, not "
+                f"{args.channel}: add --channel books-l2-tbt (or bbo-tbt)"
+            )
+    login = "--sbe" if getattr(args, "sbe", False) else None
+    if login is None and getattr(args, "channel", None) in okx.LOGIN_CHANNELS:
+        login = f"--channel {args.channel}"
+    names = ("OKX_API_KEY", "OKX_SECRET_KEY", "OKX_PASSPHRASE")
+    missing = [n for n in names if not os.environ.get(n)]
+    if login is not None and missing:
+        # The command has no credential flags (they would show in `ps`): the environment it is.
+        raise UsageError(f"{login} needs an OKX login: set {', '.join(missing)}")
 
 
 def _cmd_record(args: argparse.Namespace) -> int:
