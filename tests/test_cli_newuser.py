@@ -173,3 +173,19 @@ def test_sbe_without_its_channel_or_login_names_the_flag_and_the_variables(capsy
         "okxbook watch: --sbe needs an OKX login: set OKX_SECRET_KEY, OKX_PASSPHRASE"
     )
     assert not Path("unused").exists()
+
+
+def test_an_empty_or_spaced_instid_is_refused_at_once(capsys):
+    """`okxbook watch ''` waited 30 s for 'books/' to go live against the real exchange."""
+    import time
+
+    import pytest
+
+    for cmd in (["watch"], ["record", "--out", "unused"], ["publish", "nu-inst"]):
+        for bad in ("", "BTC USDT"):
+            started = time.monotonic()
+            with pytest.raises(SystemExit) as exc:
+                main([*cmd, bad])
+            assert exc.value.code == 2 and time.monotonic() - started < 2
+            err = capsys.readouterr().err.strip().splitlines()[-1]
+            assert err.endswith(f"argument INST: not an instrument id (e.g. BTC-USDT): {bad!r}")

@@ -24,7 +24,7 @@ from okxbook.capture.files import CaptureFormatError
 from okxbook.capture.replay import format_report, replay, sample_capture
 from okxbook.errors import RestError
 
-from .values import bps_list, http_url, positive_float, positive_int, ws_url
+from .values import bps_list, http_url, inst_id, positive_float, positive_int, ws_url
 
 log = logging.getLogger("okxbook.cli")
 
@@ -434,7 +434,9 @@ def build_parser() -> argparse.ArgumentParser:
         "is removed when the command ends.",
     )
     p.add_argument("name", metavar="NAME", help="segment name, e.g. okx")
-    p.add_argument("inst_ids", nargs="+", metavar="INST", help="instrument ids, e.g. BTC-USDT")
+    p.add_argument(
+        "inst_ids", nargs="+", metavar="INST", type=inst_id, help="instrument ids, e.g. BTC-USDT"
+    )
     _connection_options(p)
     p.add_argument(
         "--levels",
@@ -453,7 +455,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Keep live OKX books and show their top of book (a table on a "
         "terminal; with --json one JSON object per top-of-book change).",
     )
-    p.add_argument("inst_ids", nargs="+", metavar="INST", help="instrument ids, e.g. BTC-USDT")
+    p.add_argument(
+        "inst_ids", nargs="+", metavar="INST", type=inst_id, help="instrument ids, e.g. BTC-USDT"
+    )
     _connection_options(p)
     p.add_argument("--json", action="store_true", help="one JSON line per top-of-book change")
     p.add_argument(
@@ -480,7 +484,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Keep live books like watch and write every raw frame the "
         "feeder receives, with its receive time, to hourly compressed files.",
     )
-    p.add_argument("inst_ids", nargs="+", metavar="INST")
+    p.add_argument("inst_ids", nargs="+", metavar="INST", type=inst_id)
     p.add_argument("--out", required=True, help="directory for the capture files")
     _connection_options(p)
     p.add_argument("--compression", choices=("auto", "zstd", "gzip", "none"), default="auto")

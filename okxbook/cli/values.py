@@ -20,6 +20,15 @@ def _number(text: str) -> float:
     return value
 
 
+def inst_id(text: str) -> str:
+    """An OKX instId as typed: not empty, no spaces, quotes or slashes (OKX's are like BTC-USDT,
+    BTC-USD-SWAP, BTC-USD-250627-100000-C); anything else would wait 30 s for a book that cannot
+    exist."""
+    if not text or any(c.isspace() or c in '"/\\' for c in text):
+        raise argparse.ArgumentTypeError(f"not an instrument id (e.g. BTC-USDT): {text!r}")
+    return text
+
+
 def positive_float(text: str) -> float:
     value = _number(text)
     if value <= 0:
