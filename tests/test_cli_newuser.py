@@ -189,3 +189,32 @@ def test_an_empty_or_spaced_instid_is_refused_at_once(capsys):
             assert exc.value.code == 2 and time.monotonic() - started < 2
             err = capsys.readouterr().err.strip().splitlines()[-1]
             assert err.endswith(f"argument INST: not an instrument id (e.g. BTC-USDT): {bad!r}")
+
+
+def test_replay_book_selection_of_an_sbe_recording_takes_its_binary_frames(tmp_path, capsys):
+    """`replay --book` matched frames by their JSON `arg`: on an SBE recording (binary frames,
+    instruments by instIdCode) it took none and said `no book`."""
+    import base64
+
+    from okxbook.events import inst_id_code_frame
+    from okxbook.testing import synthetic_stream
+    from okxbook.testing.sbe import SbeConverter
+
+    conv = SbeConverter()
+    insts = ["BTC-USDT", "ETH-USDT"]
+    lines = [inst_id_code_frame(i, conv.code_of(i)) for i in insts]
+    for frame in synthetic_stream(insts, 60, channel="books-l2-tbt"):
+        lines += [b"sbe:" + base64.b64encode(f) for f in conv.convert(frame)]
+    path = tmp_path / "rec.tardis"
+    path.write_bytes(
+        b"".join(
+            b"2026-11-25T08:06:%02d.0000000Z " % (n // 100) + ln + b"\n"
+            for n, ln in enumerate(lines)
+        )
+    )
+    assert main(["replay", "--json", str(path)]) == 0
+    whole = json.loads(capsys.readouterr().out)["books"]
+    assert main(["replay", "--json", str(path), "--book", "books-l2-tbt/ETH-USDT"]) == 0
+    one = json.loads(capsys.readouterr().out)
+    assert list(one["books"]) == ["books-l2-tbt/ETH-USDT"] and one["filtered"] > 0
+    assert one["books"]["books-l2-tbt/ETH-USDT"] == whole["books-l2-tbt/ETH-USDT"]

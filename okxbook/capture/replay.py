@@ -27,6 +27,7 @@ from typing import Any, Protocol
 
 import orjson
 
+from okxbook import okx
 from okxbook._book import Book
 from okxbook._books import Books
 from okxbook.errors import (
@@ -36,6 +37,7 @@ from okxbook.errors import (
     SequenceError,
     UnknownChannelError,
 )
+from okxbook.events import INST_ID_CODE_EVENT
 
 from .files import CARRY_PREFIX, CapturedFrame, is_tardis_csv, iter_frames
 from .selection import Selection
@@ -223,7 +225,7 @@ def replay_frames(
         frame = captured.frame
         if not frame:
             continue
-        if takes is not None and not takes(frame):
+        if takes is not None and not takes(frame) and not _takes_binary(books, frame, select):
             report.filtered += 1
             continue
         if end is not None and captured.recv_ns is not None and captured.recv_ns >= end:
@@ -267,6 +269,24 @@ def replay_frames(
             report.unbooked.append(key)
             report.note(first)
     return books, report
+
+
+_CODE_EVENT = f'"{INST_ID_CODE_EVENT}"'.encode()
+
+
+def _takes_binary(books: Books, frame: bytes, select: Selection | None) -> bool:
+    """Whether a binary (SBE) frame is of a selected book: it names its book by templateId and
+    instIdCode (mapped by the recording's ``okxbook-instIdCode`` lines), not by ``arg`` bytes."""
+    head = okx.SBE_HEADER_BYTES
+    if select is None:
+        return False
+    if frame.startswith(b"{") and _CODE_EVENT in frame[:64]:
+        return True  # the instIdCode map itself: needed to name the binary frames that follow
+    if len(frame) < head + 8 or 0 not in frame[:8]:
+        return False
+    channel = okx.SBE_TEMPLATE_CHANNEL.get(int.from_bytes(frame[2:4], "little"))
+    inst = books.inst_id_of(int.from_bytes(frame[head : head + 8], "little", signed=True))
+    return channel is not None and inst is not None and f"{channel}/{inst}" in select.books
 
 
 def _windowed(
