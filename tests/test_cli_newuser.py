@@ -218,3 +218,47 @@ def test_replay_book_selection_of_an_sbe_recording_takes_its_binary_frames(tmp_p
     one = json.loads(capsys.readouterr().out)
     assert list(one["books"]) == ["books-l2-tbt/ETH-USDT"] and one["filtered"] > 0
     assert one["books"]["books-l2-tbt/ETH-USDT"] == whole["books-l2-tbt/ETH-USDT"]
+
+
+def test_watch_trusts_the_ca_file_serve_tls_prints(tmp_path, capsys):
+    """`okxbook serve --tls` prints a CA file to trust, but watch/record/publish had no way to
+    trust it (the error said `ca_file=`, a Python argument): `--ca-file` does it."""
+    import asyncio
+    import threading
+
+    import pytest
+
+    pytest.importorskip("trustme")
+    from okxbook.capture.serve import CaptureServer
+
+    junk = tmp_path / "junk.pem"
+    junk.write_text("junk\n")
+    assert main(["watch", "BTC-USDT", "--ca-file", str(junk)]) == 2
+    assert "--ca-file" in capsys.readouterr().err.strip()
+    assert main(["watch", "BTC-USDT", "--ca-file", str(tmp_path / "none.pem")]) == 2
+    assert "not a readable file" in capsys.readouterr().err
+
+    ready, done = threading.Event(), threading.Event()
+    box = {}
+
+    def serve() -> None:
+        async def run() -> None:
+            async with CaptureServer(CAPTURE, loop_forever=True, tls=True) as srv:
+                box["srv"] = srv
+                ready.set()
+                while not done.is_set():
+                    await asyncio.sleep(0.05)
+
+        asyncio.run(run())
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    assert ready.wait(15)
+    srv = box["srv"]
+    try:
+        args = ["watch", "BTC-USDT", "--url", srv.ws_url, "--rest-url", srv.rest_url]
+        code = main([*args, "--ca-file", srv.tls.ca_file, "--duration", "2"])
+        assert code == 0, capsys.readouterr().err
+    finally:
+        done.set()
+        thread.join(10)

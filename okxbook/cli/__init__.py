@@ -224,6 +224,16 @@ def _why(exc: BaseException) -> str:
 def _live_needs(args: argparse.Namespace) -> None:
     if args.transport == "picows":
         need("picows", "--transport picows")
+    ca_file = getattr(args, "ca_file", None)
+    if ca_file is not None and not (os.path.isfile(ca_file) and os.access(ca_file, os.R_OK)):
+        raise UsageError(f"--ca-file {ca_file}: not a readable file")
+    if ca_file is not None:
+        import ssl
+
+        try:
+            ssl.create_default_context(cafile=ca_file)
+        except ssl.SSLError as exc:
+            raise UsageError(f"--ca-file {ca_file}: not a PEM CA certificate ({exc})") from None
     if getattr(args, "sbe", False):
         if args.channel not in okx.SBE_CHANNELS:
             raise UsageError(
@@ -280,6 +290,7 @@ def _live_options(args: argparse.Namespace) -> dict[str, Any]:
         "duration": args.duration,
         "connect_timeout": args.connect_timeout,
         "encoding": "sbe" if args.sbe else "json",
+        "ca_file": args.ca_file,
     }
 
 
@@ -525,6 +536,12 @@ def _connection_options(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="OKX's binary feed (/ws/v5/public-sbe; bbo-tbt or books-l2-tbt, needs the OKX_* "
         "credentials)",
+    )
+    p.add_argument(
+        "--ca-file",
+        metavar="PEM",
+        default=None,
+        help="trust this CA for wss:// and https:// (e.g. the file `okxbook serve --tls` prints)",
     )
     p.add_argument(
         "--connect-timeout",

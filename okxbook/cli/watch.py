@@ -446,6 +446,7 @@ def watch(
     publish: str | None = None,
     latency_every: float | None = None,
     encoding: str = "json",
+    ca_file: str | None = None,
 ) -> int:
     feed = Feed(
         inst_ids,
@@ -456,6 +457,7 @@ def watch(
         transport=transport,
         recorder=recorder,
         encoding=encoding,
+        ca_file=ca_file,
     )
     keys = [(channel, i) for i in inst_ids]
     run = functools.partial(
@@ -488,6 +490,7 @@ def record(
     connect_timeout: float | None = None,
     out: TextIO | None = None,
     encoding: str = "json",
+    ca_file: str | None = None,
 ) -> int:
     """Watch and record every raw frame the feeder receives (tardis lines, hourly files). Exit 2
     if recording cannot start, 3 if it stopped because writing failed; SIGINT/SIGTERM stop it
@@ -512,6 +515,7 @@ def record(
             transport=transport,
             recorder=recorder,
             encoding=encoding,
+            ca_file=ca_file,
         )
         last = [time.monotonic(), 0]
 
