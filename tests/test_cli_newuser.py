@@ -262,3 +262,30 @@ def test_watch_trusts_the_ca_file_serve_tls_prints(tmp_path, capsys):
     finally:
         done.set()
         thread.join(10)
+
+
+def test_serve_takes_a_recording_directory_like_replay(tmp_path, capsys):
+    """`okxbook serve DIR` said `[Errno 21] Is a directory` where `replay DIR` reads the
+    recording in it."""
+    import shutil
+    import signal
+    import subprocess
+    import sys
+
+    assert main(["serve", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"okxbook serve: {tmp_path} is a directory with no capture files in it"
+    )
+    shutil.copy(CAPTURE, tmp_path / "okx-2022-05-13T08.tardis")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "okxbook", "serve", str(tmp_path), "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        first = proc.stdout.readline()
+        assert first.startswith("ws://127.0.0.1:"), proc.stderr.read()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=20)

@@ -47,7 +47,8 @@ def register_cli(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument(
         "files",
         nargs="+",
-        help="capture files (cryptofeed, JSON lines, tardis; plain, .gz or .zst)",
+        help="capture files (cryptofeed, JSON lines, tardis; plain, .gz or .zst), in order; "
+        "a directory: the recording in it",
     )
     p.add_argument(
         "--speed",
@@ -94,6 +95,13 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     try:
         args.tls_files = _tls(args)
     except ValueError as exc:
+        print(f"okxbook serve: {exc}", file=sys.stderr)
+        return 2
+    from . import UsageError, capture_paths  # here: okxbook.cli imports this module
+
+    try:
+        args.files = capture_paths(args.files)  # a directory: the recording in it, as replay
+    except UsageError as exc:
         print(f"okxbook serve: {exc}", file=sys.stderr)
         return 2
     for path in args.files:
