@@ -289,3 +289,27 @@ def test_serve_takes_a_recording_directory_like_replay(tmp_path, capsys):
     finally:
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=20)
+
+
+def test_serve_of_an_sbe_recording_says_it_plays_json_captures(tmp_path, capsys):
+    """It started, then refused every subscribe with 60018 (it finds books by their JSON arg)."""
+    import base64
+
+    from okxbook.testing import synthetic_stream
+    from okxbook.testing.sbe import SbeConverter
+
+    conv = SbeConverter()
+    frames = [
+        f
+        for fr in synthetic_stream(["BTC-USDT"], 5, channel="books-l2-tbt")
+        for f in conv.convert(fr)
+    ]
+    path = tmp_path / "rec.tardis"
+    path.write_bytes(
+        b"".join(b"2026-11-25T08:06:01.0000000Z sbe:" + base64.b64encode(f) + b"\n" for f in frames)
+    )
+    assert main(["serve", str(path), "--port", "0"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"okxbook serve: {path}: an SBE (binary) recording; serve plays JSON captures "
+        "(to JSON and SBE clients alike)"
+    )

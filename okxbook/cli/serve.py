@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import itertools
 import math
 import signal
 import ssl
@@ -106,9 +107,18 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         return 2
     for path in args.files:
         try:
-            next(iter_frames(path), None)  # fail now on a missing or unreadable file
+            # Fail now on a missing or unreadable file, or on an SBE recording: serve finds each
+            # frame's book by its JSON arg, so binary frames would be refused as unknown books.
+            head = list(itertools.islice(iter_frames(path), 50))
         except (OSError, CaptureFormatError, ImportError) as exc:
             print(f"okxbook serve: {exc}", file=sys.stderr)
+            return 2
+        if any(0 in c.frame[:8] for c in head if c.frame):
+            print(
+                f"okxbook serve: {path}: an SBE (binary) recording; serve plays JSON captures "
+                "(to JSON and SBE clients alike)",
+                file=sys.stderr,
+            )
             return 2
     try:
         return asyncio.run(_serve_until_signal(args))
