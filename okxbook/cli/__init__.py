@@ -24,7 +24,16 @@ from okxbook.capture.files import CaptureFormatError
 from okxbook.capture.replay import format_report, replay, sample_capture
 from okxbook.errors import RestError
 
-from .values import bps_list, http_url, inst_id, positive_float, positive_int, ws_url
+from .values import (
+    UsageError,
+    bps_list,
+    capture_paths,
+    http_url,
+    inst_id,
+    positive_float,
+    positive_int,
+    ws_url,
+)
 
 log = logging.getLogger("okxbook.cli")
 
@@ -39,10 +48,6 @@ EXTRAS = {
 }
 
 
-class UsageError(Exception):
-    """Something the user can fix (a missing extra, an unusable path): one line, exit 2."""
-
-
 def need(module: str, why: str) -> None:
     """Fail now, before any work, if the optional ``module`` cannot be imported."""
     try:
@@ -51,25 +56,6 @@ def need(module: str, why: str) -> None:
         extra = EXTRAS.get(module)
         hint = f"pip install 'okxbook[{extra}]'" if extra else f"pip install {module}"
         raise UsageError(f"{why} needs {module}, which is not installed: {hint}") from None
-
-
-def capture_paths(paths: list[str]) -> list[str]:
-    """``-`` is stdin; a directory stands for the recording in it (its capture files, in name
-    order, which is time order for ``okxbook record``'s names); hidden files are left out."""
-    out: list[str] = []
-    for path in paths:
-        if path != "-" and os.path.isdir(path):
-            names = sorted(
-                n
-                for n in os.listdir(path)
-                if not n.startswith(".") and os.path.isfile(os.path.join(path, n))
-            )
-            if not names:
-                raise UsageError(f"{path} is a directory with no capture files in it")
-            out.extend(os.path.join(path, n) for n in names)
-        else:
-            out.append(path)
-    return out
 
 
 def writable_output(path: str, flag: str) -> None:

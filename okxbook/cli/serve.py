@@ -17,7 +17,7 @@ from okxbook.capture.serve import CaptureServer
 from okxbook.endpoint import ServerTls
 from okxbook.okx import REST_BOOKS_PATH
 
-from .values import port
+from .values import UsageError, capture_paths, port
 
 
 def _speed(text: str) -> float | None:
@@ -98,8 +98,6 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"okxbook serve: {exc}", file=sys.stderr)
         return 2
-    from . import UsageError, capture_paths  # here: okxbook.cli imports this module
-
     try:
         args.files = capture_paths(args.files)  # a directory: the recording in it, as replay
     except UsageError as exc:

@@ -1,13 +1,39 @@
 """Argument types for the command line: each names what it wants, argparse adds the flag and exits 2.
 
-One home for them, so ``okxbook serve`` and the other subcommands refuse a bad value alike.
+One home for them, so ``okxbook serve`` and the other subcommands refuse a bad value alike; also
+``UsageError`` and ``capture_paths`` (a directory stands for its recording), which ``serve`` shares
+with the other commands without importing ``okxbook.cli`` (a cycle).
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import os
 from collections.abc import Callable
+
+
+class UsageError(Exception):
+    """Something the user can fix (a missing extra, an unusable path): one line, exit 2."""
+
+
+def capture_paths(paths: list[str]) -> list[str]:
+    """``-`` is stdin; a directory stands for the recording in it (its capture files, in name
+    order, which is time order for ``okxbook record``'s names); hidden files are left out."""
+    out: list[str] = []
+    for path in paths:
+        if path != "-" and os.path.isdir(path):
+            names = sorted(
+                n
+                for n in os.listdir(path)
+                if not n.startswith(".") and os.path.isfile(os.path.join(path, n))
+            )
+            if not names:
+                raise UsageError(f"{path} is a directory with no capture files in it")
+            out.extend(os.path.join(path, n) for n in names)
+        else:
+            out.append(path)
+    return out
 
 
 def _number(text: str) -> float:
