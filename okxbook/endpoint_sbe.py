@@ -314,7 +314,14 @@ class SbeConverter:
             orders = int(level[3]) if len(level) > 3 else 0
             return (mantissa(level[0], st.px_exp), mantissa(level[1], st.sz_exp), orders)
 
-        seq = int(item["seqId"]) if "seqId" in item else st.seq + 1
+        if "seqId" in item:
+            seq = int(item["seqId"])
+        elif snapshot or image or st.seq >= 0:
+            seq = st.seq + 1
+        else:
+            # An update of a book this converter has not seen (a client joined a seqId-less
+            # capture mid-stream): the synthetic chain starts at 0, the REST snapshot's seqId.
+            seq = 1
         if image:
             ask = lv(asks[0]) if asks else None
             bid = lv(bids[0]) if bids else None
@@ -336,7 +343,7 @@ class SbeConverter:
                 )
             )
         else:
-            prev = int(item["prevSeqId"]) if "prevSeqId" in item else st.seq
+            prev = int(item["prevSeqId"]) if "prevSeqId" in item else max(st.seq, 0)
             out.append(
                 l2_message(
                     st.code,
@@ -475,7 +482,8 @@ class SbeSide:
         assert inst_id is not None
         snap = book.rest_snapshot(okx.MAX_REST_DEPTH)
         frame = self.converter.snapshot(inst_id, book.channel, snap)
-        self.rest_requests.append((code, int(snap["seqId"])))
+        # A capture without seqIds: the snapshot carries the converter's synthetic seqId.
+        self.rest_requests.append((code, int(snap["seqId"]) if "seqId" in snap else None))
         response = connection.respond(200, "")
         del response.headers["Content-Type"]
         del response.headers["Content-Length"]

@@ -59,6 +59,7 @@ class FileResult:
     error: str | None = None
     problems: tuple[str, ...] = ()  # ReplayReport.problems: "no book", "truncated", ...
     before_snapshot: int = 0  # updates that came before their book's snapshot
+    in_window: int | None = None  # book frames inside --from/--to (None: no window given)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -141,6 +142,10 @@ def replay_file(
             error=f"{type(exc).__name__}: {exc}",
         )
     problems = report.problems
+    if "nothing in window" in problems:
+        # One file of many may lie outside the window: the caller judges the whole run
+        # (``nothing_in_window``).
+        problems.remove("nothing in window")
     if report.before_snapshot and "no book" not in problems:
         # Alone, a file must start with its books: updates before them are rows a replay of the
         # files as one stream would have had.
@@ -159,7 +164,14 @@ def replay_file(
         bytes=size,
         problems=tuple(problems),
         before_snapshot=report.before_snapshot,
+        in_window=report.in_window if report.windowed else None,
     )
+
+
+def nothing_in_window(results: Sequence[FileResult]) -> bool:
+    """A ``--from``/``--to`` window was given and no book frame of any file fell inside it."""
+    counts = [r.in_window for r in results if r.in_window is not None]
+    return bool(counts) and not any(counts)
 
 
 def _plan(

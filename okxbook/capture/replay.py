@@ -12,7 +12,9 @@ to the same books and rows whole or file by file.
 A report is ``ok`` only if the run did what was asked (``ReplayReport.problems`` is empty): no
 checksum mismatch, sequence gap or malformed frame, not ``truncated`` (a half-written last line or a
 compressed stream cut short), and ``no book`` is not set (every update came after its book's
-snapshot, and at least one book was made; an empty file makes none).
+snapshot, and at least one book was made; an empty file makes none), and, when a ``--from``/``--to``
+window was given, at least one book frame fell inside it (a window that selects nothing is
+``nothing in window``, not an empty success).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import Any, Protocol
 
 import orjson
 
+from okxbook import okx
 from okxbook._book import Book
 from okxbook._books import Books
 from okxbook.errors import (
@@ -34,6 +37,7 @@ from okxbook.errors import (
     SequenceError,
     UnknownChannelError,
 )
+from okxbook.events import INST_ID_CODE_EVENT
 
 from .files import CARRY_PREFIX, CapturedFrame, is_tardis_csv, iter_frames
 from .selection import Selection
@@ -91,6 +95,8 @@ class ReplayReport:
     carried_skipped: int = 0  # carried snapshots of books already live (one stream)
     filtered: int = 0  # frames of books left out by a --book selection (not applied)
     outside_window: int = 0  # book frames applied but outside --from/--to (not exported)
+    in_window: int = 0  # book frames inside --from/--to (counted only when a window is given)
+    windowed: bool = False  # a --from/--to window was given
     truncated: bool = False  # a half-written last line or a compressed stream cut short
     errors: list[str] = field(default_factory=list)  # the first few problems, for the reader
     warnings: list[str] = field(default_factory=list)  # e.g. files given out of time order
@@ -137,6 +143,8 @@ class ReplayReport:
             out.append("truncated")
         if self.no_book:
             out.append("no book")
+        elif self.windowed and not self.in_window:
+            out.append("nothing in window")
         return out
 
     @property
@@ -156,6 +164,7 @@ class ReplayReport:
             "carried": self.carried,
             "filtered": self.filtered,
             "outside_window": self.outside_window,
+            "in_window": self.in_window,
             "truncated": self.truncated,
             "no_book": self.no_book,
             "unbooked": self.unbooked,
@@ -203,7 +212,8 @@ def replay_frames(
     end = select.end_ns if select is not None else None
     if start is not None or end is not None:
         skip = getattr(series, "skip", None)  # a delta sink drains what it does not keep
-        observe = _windowed(observe, start, end, report, skip) if observe is not None else None
+        report.windowed = True  # the window is counted even with nothing to hand frames to
+        observe = _windowed(observe, start, end, report, skip)
 
     unbooked: dict[str, str] = {}  # book key -> where its first update without a snapshot was
     recorder = books.recorder  # a DeltaRecorder files each frame under its receive time
@@ -215,7 +225,7 @@ def replay_frames(
         frame = captured.frame
         if not frame:
             continue
-        if takes is not None and not takes(frame):
+        if takes is not None and not takes(frame) and not _takes_binary(books, frame, select):
             report.filtered += 1
             continue
         if end is not None and captured.recv_ns is not None and captured.recv_ns >= end:
@@ -261,8 +271,26 @@ def replay_frames(
     return books, report
 
 
+_CODE_EVENT = f'"{INST_ID_CODE_EVENT}"'.encode()
+
+
+def _takes_binary(books: Books, frame: bytes, select: Selection | None) -> bool:
+    """Whether a binary (SBE) frame is of a selected book: it names its book by templateId and
+    instIdCode (mapped by the recording's ``okxbook-instIdCode`` lines), not by ``arg`` bytes."""
+    head = okx.SBE_HEADER_BYTES
+    if select is None:
+        return False
+    if frame.startswith(b"{") and _CODE_EVENT in frame[:64]:
+        return True  # the instIdCode map itself: needed to name the binary frames that follow
+    if len(frame) < head + 8 or 0 not in frame[:8]:
+        return False
+    channel = okx.SBE_TEMPLATE_CHANNEL.get(int.from_bytes(frame[2:4], "little"))
+    inst = books.inst_id_of(int.from_bytes(frame[head : head + 8], "little", signed=True))
+    return channel is not None and inst is not None and f"{channel}/{inst}" in select.books
+
+
 def _windowed(
-    observe: Callable[[Book, int], None],
+    observe: Callable[[Book, int], None] | None,
     start: int | None,
     end: int | None,
     report: ReplayReport,
@@ -276,7 +304,9 @@ def _windowed(
     def windowed(book: Book, recv_ns: int) -> None:
         t = recv_ns or book.ts_ms * 1_000_000
         if lo <= t < hi:
-            observe(book, recv_ns)
+            report.in_window += 1
+            if observe is not None:
+                observe(book, recv_ns)
         else:
             report.outside_window += 1
             if skip is not None:

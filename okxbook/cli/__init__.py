@@ -19,11 +19,21 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from okxbook import okx
 from okxbook.capture.files import CaptureFormatError
 from okxbook.capture.replay import format_report, replay, sample_capture
 from okxbook.errors import RestError
 
-from .values import bps_list, http_url, positive_float, positive_int, ws_url
+from .values import (
+    UsageError,
+    bps_list,
+    capture_paths,
+    http_url,
+    inst_id,
+    positive_float,
+    positive_int,
+    ws_url,
+)
 
 log = logging.getLogger("okxbook.cli")
 
@@ -38,10 +48,6 @@ EXTRAS = {
 }
 
 
-class UsageError(Exception):
-    """Something the user can fix (a missing extra, an unusable path): one line, exit 2."""
-
-
 def need(module: str, why: str) -> None:
     """Fail now, before any work, if the optional ``module`` cannot be imported."""
     try:
@@ -50,25 +56,6 @@ def need(module: str, why: str) -> None:
         extra = EXTRAS.get(module)
         hint = f"pip install 'okxbook[{extra}]'" if extra else f"pip install {module}"
         raise UsageError(f"{why} needs {module}, which is not installed: {hint}") from None
-
-
-def capture_paths(paths: list[str]) -> list[str]:
-    """``-`` is stdin; a directory stands for the recording in it (its capture files, in name
-    order, which is time order for ``okxbook record``'s names); hidden files are left out."""
-    out: list[str] = []
-    for path in paths:
-        if path != "-" and os.path.isdir(path):
-            names = sorted(
-                n
-                for n in os.listdir(path)
-                if not n.startswith(".") and os.path.isfile(os.path.join(path, n))
-            )
-            if not names:
-                raise UsageError(f"{path} is a directory with no capture files in it")
-            out.extend(os.path.join(path, n) for n in names)
-        else:
-            out.append(path)
-    return out
 
 
 def writable_output(path: str, flag: str) -> None:
@@ -188,7 +175,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
 def _replay_parallel(
     args: argparse.Namespace, paths: list[str], verify: bool, fmt: str, select: Any
 ) -> int:
-    from okxbook.capture.parallel import format_results, replay_many
+    from okxbook.capture.parallel import format_results, nothing_in_window, replay_many
 
     if args.out_dir is None:
         print(
@@ -213,6 +200,9 @@ def _replay_parallel(
         print(json.dumps([r.as_dict() for r in results]))
     else:
         print(format_results(results))
+    if nothing_in_window(results):
+        print("okxbook replay: no book frame falls inside --from/--to", file=sys.stderr)
+        return 1
     return 0 if all(r.ok for r in results) else 1
 
 
@@ -241,6 +231,30 @@ def _why(exc: BaseException) -> str:
 def _live_needs(args: argparse.Namespace) -> None:
     if args.transport == "picows":
         need("picows", "--transport picows")
+    ca_file = getattr(args, "ca_file", None)
+    if ca_file is not None and not (os.path.isfile(ca_file) and os.access(ca_file, os.R_OK)):
+        raise UsageError(f"--ca-file {ca_file}: not a readable file")
+    if ca_file is not None:
+        import ssl
+
+        try:
+            ssl.create_default_context(cafile=ca_file)
+        except ssl.SSLError as exc:
+            raise UsageError(f"--ca-file {ca_file}: not a PEM CA certificate ({exc})") from None
+    if getattr(args, "sbe", False):
+        if args.channel not in okx.SBE_CHANNELS:
+            raise UsageError(
+                f"--sbe carries {' and '.join(sorted(okx.SBE_CHANNELS))} only, not "
+                f"{args.channel}: add --channel books-l2-tbt (or bbo-tbt)"
+            )
+    login = "--sbe" if getattr(args, "sbe", False) else None
+    if login is None and getattr(args, "channel", None) in okx.LOGIN_CHANNELS:
+        login = f"--channel {args.channel}"
+    names = ("OKX_API_KEY", "OKX_SECRET_KEY", "OKX_PASSPHRASE")
+    missing = [n for n in names if not os.environ.get(n)]
+    if login is not None and missing:
+        # The command has no credential flags (they would show in `ps`): the environment it is.
+        raise UsageError(f"{login} needs an OKX login: set {', '.join(missing)}")
 
 
 def _cmd_record(args: argparse.Namespace) -> int:
@@ -283,6 +297,7 @@ def _live_options(args: argparse.Namespace) -> dict[str, Any]:
         "duration": args.duration,
         "connect_timeout": args.connect_timeout,
         "encoding": "sbe" if args.sbe else "json",
+        "ca_file": args.ca_file,
     }
 
 
@@ -437,7 +452,9 @@ def build_parser() -> argparse.ArgumentParser:
         "is removed when the command ends.",
     )
     p.add_argument("name", metavar="NAME", help="segment name, e.g. okx")
-    p.add_argument("inst_ids", nargs="+", metavar="INST", help="instrument ids, e.g. BTC-USDT")
+    p.add_argument(
+        "inst_ids", nargs="+", metavar="INST", type=inst_id, help="instrument ids, e.g. BTC-USDT"
+    )
     _connection_options(p)
     p.add_argument(
         "--levels",
@@ -456,7 +473,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Keep live OKX books and show their top of book (a table on a "
         "terminal; with --json one JSON object per top-of-book change).",
     )
-    p.add_argument("inst_ids", nargs="+", metavar="INST", help="instrument ids, e.g. BTC-USDT")
+    p.add_argument(
+        "inst_ids", nargs="+", metavar="INST", type=inst_id, help="instrument ids, e.g. BTC-USDT"
+    )
     _connection_options(p)
     p.add_argument("--json", action="store_true", help="one JSON line per top-of-book change")
     p.add_argument(
@@ -483,7 +502,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Keep live books like watch and write every raw frame the "
         "feeder receives, with its receive time, to hourly compressed files.",
     )
-    p.add_argument("inst_ids", nargs="+", metavar="INST")
+    p.add_argument("inst_ids", nargs="+", metavar="INST", type=inst_id)
     p.add_argument("--out", required=True, help="directory for the capture files")
     _connection_options(p)
     p.add_argument("--compression", choices=("auto", "zstd", "gzip", "none"), default="auto")
@@ -524,6 +543,12 @@ def _connection_options(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="OKX's binary feed (/ws/v5/public-sbe; bbo-tbt or books-l2-tbt, needs the OKX_* "
         "credentials)",
+    )
+    p.add_argument(
+        "--ca-file",
+        metavar="PEM",
+        default=None,
+        help="trust this CA for wss:// and https:// (e.g. the file `okxbook serve --tls` prints)",
     )
     p.add_argument(
         "--connect-timeout",

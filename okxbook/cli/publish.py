@@ -30,6 +30,7 @@ def publish(
     connect_timeout: float | None = None,
     encoding: str = "json",
     out: TextIO | None = None,
+    ca_file: str | None = None,
 ) -> int:
     import asyncio
 
@@ -43,6 +44,7 @@ def publish(
         demo=demo,
         transport=transport,
         encoding=encoding,
+        ca_file=ca_file,
     )
     keys = [(channel, i) for i in inst_ids]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import itertools
 import math
 import signal
 import ssl
@@ -16,7 +17,7 @@ from okxbook.capture.serve import CaptureServer
 from okxbook.endpoint import ServerTls
 from okxbook.okx import REST_BOOKS_PATH
 
-from .values import port
+from .values import UsageError, capture_paths, port
 
 
 def _speed(text: str) -> float | None:
@@ -47,7 +48,8 @@ def register_cli(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument(
         "files",
         nargs="+",
-        help="capture files (cryptofeed, JSON lines, tardis; plain, .gz or .zst)",
+        help="capture files (cryptofeed, JSON lines, tardis; plain, .gz or .zst), in order; "
+        "a directory: the recording in it",
     )
     p.add_argument(
         "--speed",
@@ -96,11 +98,25 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"okxbook serve: {exc}", file=sys.stderr)
         return 2
+    try:
+        args.files = capture_paths(args.files)  # a directory: the recording in it, as replay
+    except UsageError as exc:
+        print(f"okxbook serve: {exc}", file=sys.stderr)
+        return 2
     for path in args.files:
         try:
-            next(iter_frames(path), None)  # fail now on a missing or unreadable file
+            # Fail now on a missing or unreadable file, or on an SBE recording: serve finds each
+            # frame's book by its JSON arg, so binary frames would be refused as unknown books.
+            head = list(itertools.islice(iter_frames(path), 50))
         except (OSError, CaptureFormatError, ImportError) as exc:
             print(f"okxbook serve: {exc}", file=sys.stderr)
+            return 2
+        if any(0 in c.frame[:8] for c in head if c.frame):
+            print(
+                f"okxbook serve: {path}: an SBE (binary) recording; serve plays JSON captures "
+                "(to JSON and SBE clients alike)",
+                file=sys.stderr,
+            )
             return 2
     try:
         return asyncio.run(_serve_until_signal(args))

@@ -1,13 +1,39 @@
 """Argument types for the command line: each names what it wants, argparse adds the flag and exits 2.
 
-One home for them, so ``okxbook serve`` and the other subcommands refuse a bad value alike.
+One home for them, so ``okxbook serve`` and the other subcommands refuse a bad value alike; also
+``UsageError`` and ``capture_paths`` (a directory stands for its recording), which ``serve`` shares
+with the other commands without importing ``okxbook.cli`` (a cycle).
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import os
 from collections.abc import Callable
+
+
+class UsageError(Exception):
+    """Something the user can fix (a missing extra, an unusable path): one line, exit 2."""
+
+
+def capture_paths(paths: list[str]) -> list[str]:
+    """``-`` is stdin; a directory stands for the recording in it (its capture files, in name
+    order, which is time order for ``okxbook record``'s names); hidden files are left out."""
+    out: list[str] = []
+    for path in paths:
+        if path != "-" and os.path.isdir(path):
+            names = sorted(
+                n
+                for n in os.listdir(path)
+                if not n.startswith(".") and os.path.isfile(os.path.join(path, n))
+            )
+            if not names:
+                raise UsageError(f"{path} is a directory with no capture files in it")
+            out.extend(os.path.join(path, n) for n in names)
+        else:
+            out.append(path)
+    return out
 
 
 def _number(text: str) -> float:
@@ -18,6 +44,15 @@ def _number(text: str) -> float:
     if not math.isfinite(value):
         raise argparse.ArgumentTypeError(f"must be a finite number, not {text!r}")
     return value
+
+
+def inst_id(text: str) -> str:
+    """An OKX instId as typed: not empty, no spaces, quotes or slashes (OKX's are like BTC-USDT,
+    BTC-USD-SWAP, BTC-USD-250627-100000-C); anything else would wait 30 s for a book that cannot
+    exist."""
+    if not text or any(c.isspace() or c in '"/\\' for c in text):
+        raise argparse.ArgumentTypeError(f"not an instrument id (e.g. BTC-USDT): {text!r}")
+    return text
 
 
 def positive_float(text: str) -> float:

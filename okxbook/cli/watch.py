@@ -193,6 +193,21 @@ class _LastWarnings(logging.Handler):
             self.lines.append(self.format(record))
 
 
+def latency_text(report: dict[str, Any], *, exchange_clock: bool = True) -> str:
+    """``latency_line`` of ``feed.latency()``; without ``exchange_clock`` (frames whose ``ts`` is
+    a recording's, not now) only the stages measured on this host (apply, callback)."""
+    if not exchange_clock:
+        conns = {
+            name: {
+                stage: {"n": 0} if stage in ("network", "total") else hist
+                for stage, hist in conn.items()
+            }
+            for name, conn in report.get("connections", {}).items()
+        }
+        report = {**report, "connections": conns, "clock_offset_ms": None}
+    return latency_line(report)
+
+
 class Display:
     """How ``_run`` shows a feed: on a terminal a live table redrawn in place (rich's ``Live`` +
     ``Table``: cropped to the terminal, numbers right-aligned, log lines kept above it and the
@@ -209,8 +224,12 @@ class Display:
         as_json: bool,
         status: Callable[[], str] | None = None,
         name: str = "watch",
+        exchange_clock: bool = True,
     ) -> None:
         self.feed, self.keys, self.last_rx, self.out = feed, keys, last_rx, out
+        # False when the frames' ts is not now's exchange clock (the demo plays a 2022 capture):
+        # the latency line then leaves out the stages measured from ts.
+        self.exchange_clock = exchange_clock
         self.name = name
         self.as_json = as_json
         self.status = status
@@ -235,7 +254,9 @@ class Display:
             )
         for row in rows[1:]:
             table.add_row(*row)
-        parts: list[Any] = [table, Text(latency_line(self.feed.latency()), style="dim")]
+        line = latency_text(self.feed.latency(), exchange_clock=self.exchange_clock)
+        # Cropped to the terminal like the table: a wrapped line would push the table off screen.
+        parts: list[Any] = [table, Text(line, style="dim", no_wrap=True, overflow="ellipsis")]
         if self._warnings.lines:
             parts.append(Text("\n".join(self._warnings.lines), style="yellow"))
         return Group(*parts)
@@ -319,6 +340,7 @@ async def _run(
     name: str = "watch",
     status: Callable[[], str] | None = None,
     latency_every: float | None = None,
+    exchange_clock: bool = True,
 ) -> int:
     """Show ``feed`` until ``duration``, ``until()``, a signal, or (``connect_timeout``) no book
     went live in time. Exit 1 if a subscription was refused or some book never went live: the run
@@ -347,7 +369,16 @@ async def _run(
         lines = JsonLines(feed, out.buffer if hasattr(out, "buffer") else out, stop.set)
         feed.on_top(lines)
     last_latency = 0.0  # elapsed s of the last latency line
-    display = Display(feed, keys, last_rx, out, as_json=as_json, status=status, name=name)
+    display = Display(
+        feed,
+        keys,
+        last_rx,
+        out,
+        as_json=as_json,
+        status=status,
+        name=name,
+        exchange_clock=exchange_clock,
+    )
     started = time.monotonic()
     gave_up = False
     async with feed:
@@ -415,6 +446,7 @@ def watch(
     publish: str | None = None,
     latency_every: float | None = None,
     encoding: str = "json",
+    ca_file: str | None = None,
 ) -> int:
     feed = Feed(
         inst_ids,
@@ -425,6 +457,7 @@ def watch(
         transport=transport,
         recorder=recorder,
         encoding=encoding,
+        ca_file=ca_file,
     )
     keys = [(channel, i) for i in inst_ids]
     run = functools.partial(
@@ -457,6 +490,7 @@ def record(
     connect_timeout: float | None = None,
     out: TextIO | None = None,
     encoding: str = "json",
+    ca_file: str | None = None,
 ) -> int:
     """Watch and record every raw frame the feeder receives (tardis lines, hourly files). Exit 2
     if recording cannot start, 3 if it stopped because writing failed; SIGINT/SIGTERM stop it
@@ -481,6 +515,7 @@ def record(
             transport=transport,
             recorder=recorder,
             encoding=encoding,
+            ca_file=ca_file,
         )
         last = [time.monotonic(), 0]
 
@@ -594,7 +629,14 @@ def demo(
                 return applied or time.monotonic() - done_at[0] > grace
 
             code = await _run(
-                feed, keys, as_json=as_json, duration=120.0, out=out, until=finished, name="demo"
+                feed,
+                keys,
+                as_json=as_json,
+                duration=120.0,
+                out=out,
+                until=finished,
+                name="demo",
+                exchange_clock=False,  # the capture's ts are of 2022
             )
             books = [feed.book(*k) for k in keys]
             summary = demo_summary(feed, keys, len(served), ex.ws_url)

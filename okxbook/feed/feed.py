@@ -323,6 +323,12 @@ class Feed:
 
     # ------------------------------------------------------------------ changing subscriptions
 
+    def _refuse_closed(self, what: str) -> None:
+        """A closed feed receives nothing more: a stream or subscription asked of it would wait
+        forever or do nothing, so it is refused at once."""
+        if self.closing:
+            raise RuntimeError(f"feed.{what}: the feed is closed (start a new Feed)")
+
     async def subscribe(
         self,
         subscriptions: Iterable[str | tuple[str, str]],
@@ -335,7 +341,8 @@ class Feed:
         connection with room (or a new one), as at start. Returns once OKX has acked every new
         one (their books then sync as usual: ``wait_live``); raises the ``SubscriptionError`` of
         one OKX refused (the others stay), ``TimeoutError`` after ``timeout`` seconds. Before
-        ``start()`` it only adds them."""
+        ``start()`` it only adds them; ``RuntimeError`` once the feed is closed."""
+        self._refuse_closed("subscribe()")
         keys = [k for k in dict.fromkeys(_normalise(subscriptions, channel)) if k not in self.subs]
         if any(k[0] in okx.LOGIN_CHANNELS for k in keys) and self.credentials is None:
             raise ValueError("books-l2-tbt/books50-l2-tbt need login: the feed has no credentials")
@@ -492,7 +499,9 @@ class Feed:
 
     def tops(self, *keys: tuple[str, str] | str) -> TopStream:
         """A conflating stream of top-of-book readings for the given subscriptions (instIds or
-        (channel, instId) pairs; all if none given)."""
+        (channel, instId) pairs; all if none given). ``RuntimeError`` once the feed is closed
+        (the stream would wait forever)."""
+        self._refuse_closed("tops()")
         wanted = None
         if keys:
             wanted = [k if isinstance(k, tuple) else (self.keys[0][0], k) for k in keys]
@@ -563,7 +572,9 @@ class Feed:
         """A stream of every frame's level changes (``BookDeltas``) for the given subscriptions
         (all if none given), starting with a snapshot of each book that has one. At most
         ``maxsize`` frames wait; a book whose frames do not fit yields a ``DeltaOverflow`` (the
-        seqIds it lost) and then a fresh snapshot: never a silent hole (``okxbook.feed.deltas``)."""
+        seqIds it lost) and then a fresh snapshot: never a silent hole (``okxbook.feed.deltas``).
+        ``RuntimeError`` once the feed is closed."""
+        self._refuse_closed("deltas()")
         return self._deltas.stream(self._wanted(keys), maxsize)
 
     def on_deltas(

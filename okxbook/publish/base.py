@@ -340,11 +340,19 @@ class DeltaSubscriber:
         self._task = asyncio.get_running_loop().create_task(self.run())
 
     async def wait_for(self, predicate: Callable[[], bool], timeout: float) -> None:
-        """Wait until ``predicate()`` holds after some message (or raise ``TimeoutError``)."""
-        async with asyncio.timeout(timeout):
-            while not predicate():
-                self._changed.clear()
-                await self._changed.wait()
+        """Wait until ``predicate()`` holds after some message (or raise ``TimeoutError`` saying
+        what arrived meanwhile: with nothing publishing, ``0 messages applied``)."""
+        try:
+            async with asyncio.timeout(timeout):
+                while not predicate():
+                    self._changed.clear()
+                    await self._changed.wait()
+        except TimeoutError:
+            raise TimeoutError(
+                f"wait_for: not true after {timeout:g} s; {self.applied} messages applied, "
+                f"{self.dropped} dropped, {self.bad_messages} malformed, {self.gaps} gaps"
+                + ("" if self.applied else " (is the publisher running and reachable?)")
+            ) from None
 
     async def close(self) -> None:
         if self._task is not None:

@@ -88,20 +88,28 @@ class Publisher:
             raise ValueError("keys: at least one, no duplicates")
         if not 0 < heartbeat_interval < dead_after:
             raise ValueError("need 0 < heartbeat_interval < dead_after")
+        if levels < 1:  # checked before the segment exists: a refused writer leaves none behind
+            raise ValueError("levels must be >= 1")
         self.name = name
         self.heartbeat_interval = heartbeat_interval
         size = segment_size(len(self.keys), levels)
         self._shm = self._create(name, size)
         self.generation = time.time_ns()
-        self._writer = ShmWriter(
-            self._shm.buf,
-            self.keys,
-            levels,
-            os.getpid(),
-            self.generation,
-            heartbeat_interval,
-            dead_after,
-        )
+        try:
+            self._writer = ShmWriter(
+                self._shm.buf,
+                self.keys,
+                levels,
+                os.getpid(),
+                self.generation,
+                heartbeat_interval,
+                dead_after,
+            )
+        except BaseException:
+            # A segment with no writer would read as a live name nobody can publish to.
+            self._shm.close()
+            self._shm.unlink()
+            raise
         self._slot = {k: i for i, k in enumerate(self.keys)}
         self._by_book: dict[Book, int] = {}  # the slot of each Book object published (a cache)
         self.levels = levels
