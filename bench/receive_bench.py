@@ -22,6 +22,7 @@ import multiprocessing as mp
 import statistics
 import struct
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -45,6 +46,14 @@ def ws_frame(payload: bytes) -> bytes:
 
 
 def make_frames(n_updates: int) -> tuple[dict[str, bytes], list[bytes]]:
+    """The snapshots and the update stream, generated once per size (cached in the temp dir:
+    generating 100k frames takes a minute on this machine)."""
+    cache = Path(tempfile.gettempdir()) / f"okxbook-receive-bench-{n_updates}.json"
+    if cache.exists():
+        data = orjson.loads(cache.read_bytes())
+        return {k: v.encode() for k, v in data["snapshots"].items()}, [
+            u.encode() for u in data["updates"]
+        ]
     insts = [f"BENCH{i}-USDT" for i in range(N_INST)]
     books = {
         inst: SyntheticBook(inst, "books", seed=i, checksum="zero", changes=(1, 3))
@@ -52,6 +61,9 @@ def make_frames(n_updates: int) -> tuple[dict[str, bytes], list[bytes]]:
     }
     snapshots = {inst: b.snapshot_frame() for inst, b in books.items()}
     updates = [books[insts[k % N_INST]].next_update_frame() for k in range(n_updates)]
+    data = {"snapshots": {k: v.decode() for k, v in snapshots.items()}}
+    data["updates"] = [u.decode() for u in updates]
+    cache.write_bytes(orjson.dumps(data))
     return snapshots, updates
 
 
@@ -59,6 +71,7 @@ def server_main(port_q, go_q, done_q, n_updates: int, pace_s: float) -> None:
     from picows import WSListener, WSMsgType, ws_create_server
 
     snapshots, updates = make_frames(n_updates)
+    seqs = [orjson.loads(f)["data"][0]["seqId"] for f in updates] if pace_s else []
     blob = b"".join(ws_frame(f) for f in updates)
 
     async def main() -> None:
@@ -94,8 +107,8 @@ def server_main(port_q, go_q, done_q, n_updates: int, pace_s: float) -> None:
             sent_ns = []
             if pace_s:
                 clock = time.monotonic_ns
-                for frame in updates:
-                    sent_ns.append(clock())
+                for seq, frame in zip(seqs, updates, strict=True):
+                    sent_ns.append((seq, clock()))
                     transport.send(WSMsgType.TEXT, frame)
                     await asyncio.sleep(pace_s)
             else:
@@ -140,10 +153,14 @@ async def feed_client(port, n_updates, transport, go_q, done_q, paced, with_top)
         transport=transport,
         max_per_connection=1000,
     )
-    recv: list[int] = []
+    recv: dict[int, int] = {}
     clock = time.monotonic_ns
     if with_top:
-        feed.on_top(lambda book, recv_ns: recv.append(clock()))
+
+        def on_top(book, recv_ns):
+            recv[book.seq_id] = clock()
+
+        feed.on_top(on_top)
     async with feed:
         await feed.wait_live(timeout=30)
         recv.clear()
@@ -168,7 +185,9 @@ async def bare_client(port, n_updates, go_q, done_q, paced) -> dict:
             recv.append(clock())
 
     ws, _ = await ws_connect(Listener, f"ws://127.0.0.1:{port}", max_frame_size=2**24)
-    ws.send(WSMsgType.TEXT, b'{"op":"subscribe","args":[{"channel":"books","instId":"BENCH0-USDT"}]}')
+    ws.send(
+        WSMsgType.TEXT, b'{"op":"subscribe","args":[{"channel":"books","instId":"BENCH0-USDT"}]}'
+    )
     while len(recv) < 2:
         await asyncio.sleep(0.01)
     recv.clear()
@@ -183,8 +202,13 @@ async def bare_client(port, n_updates, go_q, done_q, paced) -> dict:
     return {"frames": n, "fps": n / ((t1 - t0) / 1e9) if t1 > t0 else float("nan")}
 
 
-def latency(sent: list[int], recv: list[int]) -> dict:
-    lat = sorted((r - s) / 1000 for s, r in zip(sent, recv, strict=False))
+def latency(sent: list[tuple[int, int]], recv: list[int] | dict[int, int]) -> dict:
+    """Send to receive per frame: by seqId for the feed (``on_top`` runs only for the frames that
+    changed the top), by order for the bare client (it sees every frame)."""
+    if isinstance(recv, dict):
+        lat = sorted((recv[q] - s) / 1000 for q, s in sent if q in recv)
+    else:
+        lat = sorted((r - s) / 1000 for (_, s), r in zip(sent, recv, strict=False))
     return {"p50": lat[len(lat) // 2], "p99": lat[int(len(lat) * 0.99)], "matched": len(lat)}
 
 
@@ -213,7 +237,7 @@ MODES = ("bare", "picows", "picows+top", "websockets", "websockets+top")
 
 
 def main() -> None:
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 200_000
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
     runs = int(sys.argv[2]) if len(sys.argv) > 2 else 3
     print("| client | update frames/s (median) | send → receive/on_top p50 µs | p99 µs |")
     print("|---|---:|---:|---:|")

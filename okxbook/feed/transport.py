@@ -91,7 +91,8 @@ class PicowsTransport:
         except ImportError:  # built without picows, or a picows whose ABI differs: Python path
             pass
         else:
-            return Receiver(self, self._conn, self._on_frame)
+            self.listener: Any = Receiver(self, self._conn, self._on_frame)
+            return self.listener
         from picows import WSListener, WSMsgType
 
         owner = self
