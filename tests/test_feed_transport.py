@@ -109,3 +109,28 @@ def test_picows_live_frames_take_the_c_receive_path_and_the_rest_the_python_one(
                 assert book.is_valid
 
     asyncio.run(main())
+
+
+def test_picows_without_the_c_receive_path_uses_the_python_listener(monkeypatch):
+    """okxbook built without picows (no feed/_receive): the Python listener delivers bytes and the
+    feed still goes live and follows the exchange."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "okxbook.feed._receive", None)  # import raises ImportError
+
+    async def main() -> None:
+        async with LocalExchange(interval=0.005) as ex:
+            async with Feed(
+                ["BTC-USDT"], url=ex.ws_url, rest_url=ex.rest_url, transport="picows"
+            ) as feed:
+                await feed.wait_live(timeout=10)
+                assert not hasattr(feed.connections[0].transport, "listener")
+                seq = feed.book("books", "BTC-USDT").seq_id
+                for _ in range(200):
+                    if feed.book("books", "BTC-USDT").seq_id != seq:
+                        break
+                    await asyncio.sleep(0.01)
+                assert feed.book("books", "BTC-USDT").seq_id != seq
+                assert feed.book("books", "BTC-USDT").is_valid
+
+    asyncio.run(main())

@@ -88,7 +88,8 @@ class PicowsTransport:
     def make_listener(self) -> Any:
         try:
             from ._receive import Receiver
-        except ImportError:  # built without picows, or a picows whose ABI differs: Python path
+        except (ImportError, ValueError):  # built without picows, or another picows' type sizes
+            # (Cython refuses those with ValueError): picows' Python listener, frames as bytes
             pass
         else:
             self.listener: Any = Receiver(self, self._conn, self._on_frame)
