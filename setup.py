@@ -26,6 +26,14 @@ MODULES = [
     "feed/_hist",
     "share/_shm",
 ]
+# The picows receive path (feed/_receive.pyx) cimports picows: built when picows is installed at
+# build time (it is in the build requirements); without it the feed uses picows' Python listener.
+try:
+    import picows  # noqa: F401
+
+    MODULES.append("feed/_receive")
+except ImportError:
+    pass
 
 macros = [("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")]
 if DEBUG:

@@ -56,3 +56,81 @@ def test_an_unexpected_error_while_subscribing_does_not_end_the_reconnect_loop(m
                 assert feed.book("books", "BTC-USDT").is_valid
 
     asyncio.run(main())
+
+
+def test_picows_live_frames_take_the_c_receive_path_and_the_rest_the_python_one():
+    """The picows listener is feed._receive.Receiver: a live book's updates are applied from
+    picows' buffer (counted in ``raw_frames``) and still reach on_top, on_book and the latency
+    histograms; a gap (SequenceError), a malformed frame and the resync after them go through
+    Connection's Python path, and the book comes back live and equal to the exchange's."""
+    pytest.importorskip("okxbook.feed._receive")
+
+    async def main() -> None:
+        async with LocalExchange(interval=0.005, checksum="zero") as ex:
+            async with Feed(
+                ["BTC-USDT"],
+                url=ex.ws_url,
+                rest_url=ex.rest_url,
+                transport="picows",
+                resync_delay=(0.01, 0.02),
+            ) as feed:
+                tops: list[int] = []
+                applied: list[int] = []
+                feed.on_top(lambda book, recv_ns: tops.append(recv_ns))
+                feed.on_book(lambda book, recv_ns: applied.append(book.seq_id))
+                await feed.wait_live(timeout=10)
+                receiver = feed.connections[0].transport.listener
+                before = receiver.raw_frames
+                for _ in range(200):
+                    if receiver.raw_frames - before >= 20:
+                        break
+                    await asyncio.sleep(0.01)
+                assert receiver.raw_frames - before >= 20
+                assert tops and all(t > 0 for t in tops)
+                assert len(applied) >= 20
+                report = feed.latency()["books"]["books:BTC-USDT"]
+                assert report["apply"]["n"] >= 20
+                ex.inject_gap("books", "BTC-USDT")
+                await ex.send_malformed(channel="books", inst_id="BTC-USDT")
+                for _ in range(300):
+                    if feed.stats["resyncs"] and feed.status("books", "BTC-USDT").state == "live":
+                        break
+                    await asyncio.sleep(0.01)
+                assert feed.stats["integrity_errors"] + feed.stats["bad_frames"] >= 1
+                assert feed.stats["resyncs"] >= 1
+                await feed.wait_live(timeout=10)
+                mark = receiver.raw_frames
+                for _ in range(200):
+                    if receiver.raw_frames > mark:
+                        break
+                    await asyncio.sleep(0.01)
+                assert receiver.raw_frames > mark  # live again: back on the C path
+                book = feed.book("books", "BTC-USDT")
+                assert book.is_valid
+
+    asyncio.run(main())
+
+
+def test_picows_without_the_c_receive_path_uses_the_python_listener(monkeypatch):
+    """okxbook built without picows (no feed/_receive): the Python listener delivers bytes and the
+    feed still goes live and follows the exchange."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "okxbook.feed._receive", None)  # import raises ImportError
+
+    async def main() -> None:
+        async with LocalExchange(interval=0.005) as ex:
+            async with Feed(
+                ["BTC-USDT"], url=ex.ws_url, rest_url=ex.rest_url, transport="picows"
+            ) as feed:
+                await feed.wait_live(timeout=10)
+                assert not hasattr(feed.connections[0].transport, "listener")
+                seq = feed.book("books", "BTC-USDT").seq_id
+                for _ in range(200):
+                    if feed.book("books", "BTC-USDT").seq_id != seq:
+                        break
+                    await asyncio.sleep(0.01)
+                assert feed.book("books", "BTC-USDT").seq_id != seq
+                assert feed.book("books", "BTC-USDT").is_valid
+
+    asyncio.run(main())

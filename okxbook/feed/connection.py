@@ -355,6 +355,7 @@ class Connection:
                     headers=login_headers(creds) if settings.sbe and creds else None,
                     ws_ping=(settings.ping_after, settings.pong_timeout) if settings.sbe else None,
                     ssl_context=settings.ssl_context,
+                    conn=self,
                 )
             except TransportError as exc:
                 if exc.permanent and not self._connected_once:
@@ -629,31 +630,39 @@ class Connection:
             self._record(recv_ns, frame)
         try:
             result = self.books.apply(frame)
-        except (SequenceError, ChecksumError) as exc:
-            self._integrity_lost(exc)
+        except Exception as exc:
+            self._apply_failed(exc, frame)
+            self.listener.deltas_ready(self, recv_ns)  # delta consumers (feed/deltas.py)
             return
-        except MissingSnapshotError as exc:
+        self.listener.deltas_ready(self, recv_ns)
+        self._applied(result, frame, recv_ns)
+
+    def _apply_failed(self, exc: Exception, frame: bytes) -> None:
+        """A frame ``Books.apply`` rejected (or a bug in it): what it means for its book."""
+        if isinstance(exc, SequenceError | ChecksumError):
+            self._integrity_lost(exc)
+        elif isinstance(exc, MissingSnapshotError):
             cs = self._state_of(exc.channel, exc.inst_id)
             if cs is None:
                 self._stray(exc.channel, exc.inst_id)
             else:
                 self._unsynced_frame(cs, frame)
+        elif isinstance(exc, UnknownChannelError):
             return
-        except UnknownChannelError:
-            return
-        except FrameError as exc:
+        elif isinstance(exc, FrameError):
             if frame == b"ping":
                 # Some guides have the server ping: answer it (issue 14 item 12; §6 has the
                 # client ping, which _keepalive does), never count it as a malformed frame.
                 self._answer_ping()
                 return
             self._bad_frame(exc, frame)
-            return
-        except Exception:  # a bug must not kill the connection's receive path
-            log.exception("%s: unexpected error applying a frame", self.name)
-            return
-        finally:
-            self.listener.deltas_ready(self, recv_ns)  # delta consumers (feed/deltas.py)
+        else:  # a bug must not kill the connection's receive path
+            log.error("%s: unexpected error applying a frame", self.name, exc_info=exc)
+
+    def _applied(self, result: Any, frame: bytes, recv_ns: int) -> None:
+        """What an applied frame (a ``Book``, or an event) means for its subscription. The picows
+        receive path (feed/_receive.pyx) does the live-book case itself and calls this for the
+        rest."""
         if type(result) is Book:
             cs = self.by_book.get(result)
             if cs is None:

@@ -7,7 +7,10 @@ read), sends text, and reports when the connection has ended and with which clos
 - ``websockets`` (default): a task reads ``recv(decode=False)`` so frames reach the parser as bytes
   with no UTF-8 decode. Control-frame pings are off: OKX's keep-alive is the text ``ping``.
 - ``picows`` (optional extra ``okxbook[picows]``): a Cython client whose listener callback is the
-  receive path; about ten times cheaper per frame.
+  receive path. Given the ``Connection`` (``conn=``), the listener is ``feed._receive.Receiver``,
+  which hands picows' frame buffer to ``Books.apply_raw`` and does a live book's bookkeeping in C
+  (no ``bytes``, no Python frame per message but the consumer's callbacks); without it (or when
+  okxbook was built without picows) a Python listener calls ``on_frame`` with ``bytes``.
 """
 
 from __future__ import annotations
@@ -75,13 +78,22 @@ class WebsocketsTransport:
 
 
 class PicowsTransport:
-    def __init__(self, on_frame: OnFrame) -> None:
+    def __init__(self, on_frame: OnFrame, conn: Any = None) -> None:
         self._on_frame = on_frame
+        self._conn = conn
         self._ws: Any = None  # picows.WSTransport once connected
         self.close_code: int | None = None
         self._fragments: list[bytes] = []
 
     def make_listener(self) -> Any:
+        try:
+            from ._receive import Receiver
+        except (ImportError, ValueError):  # built without picows, or another picows' type sizes
+            # (Cython refuses those with ValueError): picows' Python listener, frames as bytes
+            pass
+        else:
+            self.listener: Any = Receiver(self, self._conn, self._on_frame)
+            return self.listener
         from picows import WSListener, WSMsgType
 
         owner = self
@@ -182,12 +194,14 @@ async def connect_transport(
     headers: dict[str, str] | None = None,
     ws_ping: tuple[float, float] | None = None,
     ssl_context: ssl.SSLContext | None = None,
+    conn: Any = None,
 ) -> Transport:
     """Open a connection with the named transport; raises ``TransportError`` if it fails.
     ``headers`` go into the HTTP upgrade request (the SBE feed's login); ``ws_ping`` =
     ``(interval, timeout)`` turns on WebSocket-level pings (websockets only; the SBE feed refuses
     the text ping), a missing pong closing the connection. ``ssl_context`` (``wss://`` only): whom
-    to trust instead of the system's CAs."""
+    to trust instead of the system's CAs. ``conn``: the ``Connection`` whose frames these are,
+    for picows' C receive path (see the module's docstring)."""
     tls = ssl_context if url.startswith("wss:") else None
     if kind == "websockets":
         from websockets.asyncio.client import connect
@@ -217,7 +231,7 @@ async def connect_transport(
             raise ImportError(
                 "transport='picows' needs the picows package: pip install 'okxbook[picows]'"
             ) from exc
-        picows_transport = PicowsTransport(on_frame)
+        picows_transport = PicowsTransport(on_frame, conn)
         try:
             ws, _ = await ws_connect(
                 picows_transport.make_listener,
