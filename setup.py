@@ -28,9 +28,15 @@ MODULES = [
 ]
 # The picows receive path (feed/_receive.pyx) cimports picows: built when picows is installed at
 # build time (it is in the build requirements); without it the feed uses picows' Python listener.
+# The picows version it was compiled against is built in (PICOWS_BUILT_WITH): the feed uses the C
+# path only with that same version, as a subclass of picows' cdef WSListener depends on its layout.
+picows_version = None
 try:
+    from importlib.metadata import version
+
     import picows  # noqa: F401
 
+    picows_version = version("picows")
     MODULES.append("feed/_receive")
 except ImportError:
     pass
@@ -44,7 +50,12 @@ extensions = [
         f"okxbook.{name.replace('/', '.')}",
         [f"okxbook/{name}.pyx"],
         libraries=["z"] if name == "_checksum" else [],
-        define_macros=macros,
+        define_macros=macros
+        + (
+            [("OKXBOOK_PICOWS_VERSION", f'"{picows_version}"')]
+            if name == "feed/_receive"
+            else []
+        ),
         extra_compile_args=["-O3"] if not DEBUG else ["-O0", "-g"],
     )
     for name in MODULES

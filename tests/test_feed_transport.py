@@ -134,3 +134,20 @@ def test_picows_without_the_c_receive_path_uses_the_python_listener(monkeypatch)
                 assert feed.book("books", "BTC-USDT").is_valid
 
     asyncio.run(main())
+
+
+def test_the_c_receive_path_is_used_only_with_the_picows_it_was_built_against(monkeypatch, caplog):
+    """Receiver extends picows' cdef WSListener, whose layout another picows may change: with a
+    different picows version installed the transport takes picows' Python listener and says so."""
+    receive = pytest.importorskip("okxbook.feed._receive")
+    from importlib import metadata
+
+    from okxbook.feed import transport
+
+    assert receive.PICOWS_BUILT_WITH == metadata.version("picows")
+    assert transport._c_receiver() is receive.Receiver
+    monkeypatch.setattr(transport, "_warned", [])
+    monkeypatch.setattr(metadata, "version", lambda name: "0.0.1")
+    with caplog.at_level("WARNING", logger="okxbook.feed"):
+        assert transport._c_receiver() is None
+    assert "picows 0.0.1 is installed but okxbook was built with picows" in caplog.text

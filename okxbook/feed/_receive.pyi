@@ -6,6 +6,8 @@ from typing import Any
 from picows import WSFrame, WSListener, WSTransport
 from typing_extensions import disjoint_base
 
+PICOWS_BUILT_WITH: str
+
 @disjoint_base  # a Cython extension type
 class Receiver(WSListener):
     @property

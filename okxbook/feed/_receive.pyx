@@ -24,6 +24,18 @@ from okxbook._book cimport Book
 
 from okxbook.feed.sync import State
 
+cdef extern from *:
+    """
+    #ifndef OKXBOOK_PICOWS_VERSION
+    #define OKXBOOK_PICOWS_VERSION ""
+    #endif
+    """
+    const char* OKXBOOK_PICOWS_VERSION
+
+#: The picows version this module was compiled against (setup.py): the transport uses it only
+#: with that same picows installed, since ``Receiver`` extends picows' cdef ``WSListener``.
+PICOWS_BUILT_WITH = OKXBOOK_PICOWS_VERSION.decode("ascii")
+
 cdef object LIVE = State.LIVE
 
 

@@ -16,11 +16,14 @@ read), sends text, and reports when the connection has ended and with which clos
 from __future__ import annotations
 
 import asyncio
+import logging
 import ssl
 from collections.abc import Callable
 from typing import Any, Protocol
 
 from okxbook.errors import TransportError
+
+log = logging.getLogger("okxbook.feed")
 
 __all__ = ["TRANSPORTS", "Transport", "TransportError", "connect_transport"]
 
@@ -77,6 +80,36 @@ class WebsocketsTransport:
         self._ws.transport.abort()
 
 
+def _c_receiver() -> Any:
+    """``feed._receive.Receiver`` if it was built against the picows installed now, else None (then
+    picows' Python listener is used, frames as bytes). Another picows could lay out ``WSListener``
+    differently, which Cython's size check does not always catch: only the same version is used."""
+    try:
+        from ._receive import PICOWS_BUILT_WITH, Receiver
+    except (ImportError, ValueError):  # built without picows, or another picows' type sizes
+        return None  # (Cython refuses those with ValueError)
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        installed = version("picows")
+    except PackageNotFoundError:
+        return None
+    if installed != PICOWS_BUILT_WITH:
+        if not _warned:
+            _warned.append(installed)
+            log.warning(
+                "picows %s is installed but okxbook was built with picows %s: using picows' "
+                "Python listener (reinstall okxbook to get its C receive path)",
+                installed,
+                PICOWS_BUILT_WITH,
+            )
+        return None
+    return Receiver
+
+
+_warned: list[str] = []
+
+
 class PicowsTransport:
     def __init__(self, on_frame: OnFrame, conn: Any = None) -> None:
         self._on_frame = on_frame
@@ -86,13 +119,9 @@ class PicowsTransport:
         self._fragments: list[bytes] = []
 
     def make_listener(self) -> Any:
-        try:
-            from ._receive import Receiver
-        except (ImportError, ValueError):  # built without picows, or another picows' type sizes
-            # (Cython refuses those with ValueError): picows' Python listener, frames as bytes
-            pass
-        else:
-            self.listener: Any = Receiver(self, self._conn, self._on_frame)
+        receiver = _c_receiver()
+        if receiver is not None:
+            self.listener: Any = receiver(self, self._conn, self._on_frame)
             return self.listener
         from picows import WSListener, WSMsgType
 
