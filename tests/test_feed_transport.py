@@ -144,7 +144,7 @@ def test_the_c_receive_path_is_used_only_with_the_picows_it_was_built_against(mo
 
     from okxbook.feed import transport
 
-    assert receive.PICOWS_BUILT_WITH == metadata.version("picows")
+    assert metadata.version("picows") == receive.PICOWS_BUILT_WITH
     assert transport._c_receiver() is receive.Receiver
     monkeypatch.setattr(transport, "_warned", [])
     monkeypatch.setattr(metadata, "version", lambda name: "0.0.1")
