@@ -558,8 +558,13 @@ cdef extern from *:
             neg = 1;
             p++;
         }
-        k = okxbook_digits8(p, &v);
-        if (k == 0) return NULL;
+        if ((unsigned char)(p[0] - '0') < 10 && (unsigned char)(p[1] - '0') >= 10) {
+            v = (uint64_t)(p[0] - '0');                  /* one digit ("0.0148"): no SWAR step */
+            k = 1;
+        } else {
+            k = okxbook_digits8(p, &v);
+            if (k == 0) return NULL;
+        }
         total = k;
         p += k;
         while (k == 8 && (unsigned char)(*p - '0') < 10) {   /* more digits than one word */
@@ -569,7 +574,12 @@ cdef extern from *:
             v = v * okxbook_pow10_8[k] + chunk;
             p += k;
         }
-        if (*p == '.') {
+        if (*p == '.' && (unsigned char)(p[1] - '0') < 10 && (unsigned char)(p[2] - '0') >= 10) {
+            if (total >= 18) return NULL;               /* one decimal ("43255.2") */
+            v = v * 10 + (uint64_t)(p[1] - '0');
+            d = 1;
+            p += 2;
+        } else if (*p == '.') {
             p++;
             k = 8;
             while (k == 8 && (d == 0 || (unsigned char)(*p - '0') < 10)) {
