@@ -357,6 +357,10 @@ cdef class Book:
         # rejected half-way leaves it for the next scan to overwrite).
         for j in range(s.n_levels):
             lv = &s.levels[j]
+            # Most levels are printed at the book's decimals already (a zero is zero at any scale).
+            if (lv.px_dec == px_dec and (lv.sz_dec == sz_dec or lv.sz == 0)
+                    and (lv.extra_dec == sz_dec or lv.extra == 0)):
+                continue
             if not (scale_fits_dec(lv.px, px_dec - lv.px_dec)
                     and scale_fits_dec(lv.sz, sz_dec - lv.sz_dec)
                     and scale_fits_dec(lv.extra, sz_dec - lv.extra_dec)):

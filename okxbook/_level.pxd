@@ -93,9 +93,9 @@ cdef inline Py_ssize_t side_search(const Side* s, int64_t px, bint* found) noexc
     if n == 0:
         found[0] = False
         return 0
-    if a[n - 1] < k:
-        found[0] = False
-        return n
+    if a[n - 1] <= k:                  # past the best, or the best itself: no halving
+        found[0] = a[n - 1] == k
+        return n - found[0]
     while n > 1:
         half = n >> 1
         lo = lo + half if a[lo + half - 1] < k else lo

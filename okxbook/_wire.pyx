@@ -348,31 +348,42 @@ cdef int skip_value(Cur* c) noexcept nogil:
 
 
 cdef int read_int(Cur* c, int64_t* out) noexcept nogil:
-    """A JSON integer (seqId, prevSeqId, checksum): no fraction, no exponent, fits int64."""
+    """A JSON integer (seqId, prevSeqId, checksum): no fraction, no exponent, fits int64. The digits
+    are read through a local pointer (``c.p`` is stored once, not once a digit)."""
     cdef bint neg = False
     cdef int64_t v = 0
-    cdef int d
+    cdef unsigned int d
     skip_ws(c)
-    if c.p < c.end and c.p[0] == c'-':
+    cdef const char* p = c.p
+    cdef const char* end = c.end
+    if p < end and p[0] == c'-':
         neg = True
-        c.p += 1
-    if c.p >= c.end:
+        p += 1
+    if p >= end:
+        c.p = p
         return fail(c, "truncated frame")
-    if not is_digit(c.p[0]):
+    if not is_digit(p[0]):
+        c.p = p
         return fail(c, "expected an integer")
-    if c.p[0] == c'0' and c.p + 1 < c.end and is_digit(c.p[1]):
+    if p[0] == c'0' and p + 1 < end and is_digit(p[1]):
+        c.p = p
         return fail(c, "leading zero in an integer")
-    cdef const char* stop = c.p + 18 if c.end - c.p > 18 else c.end
-    while c.p < stop and is_digit(c.p[0]):     # 18 digits cannot pass int64
-        v = v * 10 + (c.p[0] - c'0')
-        c.p += 1
-    while c.p < c.end and is_digit(c.p[0]):
-        d = c.p[0] - c'0'
-        if v > (INT64_MAX - d) // 10:
+    cdef const char* stop = p + 18 if end - p > 18 else end
+    while p < stop:                     # 18 digits cannot pass int64
+        d = <unsigned char>p[0] - 48
+        if d > 9:
+            break
+        v = v * 10 + d
+        p += 1
+    while p < end and is_digit(p[0]):
+        d = <unsigned char>p[0] - 48
+        if v > (INT64_MAX - <int64_t>d) // 10:
+            c.p = p
             return fail(c, "integer does not fit int64")
         v = v * 10 + d
-        c.p += 1
-    if c.p < c.end and (c.p[0] == c'.' or c.p[0] == c'e' or c.p[0] == c'E'):
+        p += 1
+    c.p = p
+    if p < end and (p[0] == c'.' or p[0] == c'e' or p[0] == c'E'):
         return fail(c, "expected an integer")
     out[0] = -v if neg else v
     return 0
@@ -547,8 +558,13 @@ cdef extern from *:
             neg = 1;
             p++;
         }
-        k = okxbook_digits8(p, &v);
-        if (k == 0) return NULL;
+        if ((unsigned char)(p[0] - '0') < 10 && (unsigned char)(p[1] - '0') >= 10) {
+            v = (uint64_t)(p[0] - '0');                  /* one digit ("0.0148"): no SWAR step */
+            k = 1;
+        } else {
+            k = okxbook_digits8(p, &v);
+            if (k == 0) return NULL;
+        }
         total = k;
         p += k;
         while (k == 8 && (unsigned char)(*p - '0') < 10) {   /* more digits than one word */
@@ -558,7 +574,12 @@ cdef extern from *:
             v = v * okxbook_pow10_8[k] + chunk;
             p += k;
         }
-        if (*p == '.') {
+        if (*p == '.' && (unsigned char)(p[1] - '0') < 10 && (unsigned char)(p[2] - '0') >= 10) {
+            if (total >= 18) return NULL;               /* one decimal ("43255.2") */
+            v = v * 10 + (uint64_t)(p[1] - '0');
+            d = 1;
+            p += 2;
+        } else if (*p == '.') {
             p++;
             k = 8;
             while (k == 8 && (d == 0 || (unsigned char)(*p - '0') < 10)) {
