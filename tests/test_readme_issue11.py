@@ -1,5 +1,6 @@
 """The README's examples for issue 11 (book queries, deltas in the book and in the feeder, ZeroMQ,
-latency, shared-memory books, and the SBE feed with its latency split) run as written (each block
+latency, shared-memory books, and the SBE feed with its latency split), and the exports' notebook
+example (issue 12), run as written (each block
 as a script in a fresh interpreter) and print what they promise; every ```python block of these
 sections is listed here, so a new example cannot go untested."""
 
@@ -36,6 +37,8 @@ SECTIONS = [
         "## Capture and replay",
         [r"^engine_to_gateway p50 1\d\d\.\d+ us$"],
     ),
+    # issue 12: the notebook-style look at a capture (Polars, DuckDB, an hftbacktest run)
+    ("## Exports for research and backtests", "## Benchmarks", [r"update\W+\d+"]),
 ]
 
 
