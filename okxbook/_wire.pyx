@@ -759,18 +759,110 @@ cdef inline int member_name(Cur* c, const char** k, Py_ssize_t* kn) noexcept nog
     return 0
 
 
+cdef enum ItemKey:
+    ITEM_OTHER = 0      # a member okxbook does not read (skipped, validated)
+    ITEM_ASKS
+    ITEM_BIDS
+    ITEM_TS
+    ITEM_CHECKSUM
+    ITEM_SEQ
+    ITEM_PREV
+
+
+cdef inline int item_key(const char* k, Py_ssize_t kn) noexcept nogil:
+    if key_is(k, kn, "asks", 4):
+        return ITEM_ASKS
+    if key_is(k, kn, "bids", 4):
+        return ITEM_BIDS
+    if key_is(k, kn, "ts", 2):
+        return ITEM_TS
+    if key_is(k, kn, "checksum", 8):
+        return ITEM_CHECKSUM
+    if key_is(k, kn, "seqId", 5):
+        return ITEM_SEQ
+    if key_is(k, kn, "prevSeqId", 9):
+        return ITEM_PREV
+    return ITEM_OTHER
+
+
+cdef inline void item_reset(Item* it) noexcept nogil:
+    it.has_bids = it.has_asks = it.has_ts = it.has_seq = it.has_prev = it.has_checksum = False
+    it.n_bids = it.n_asks = it.bids_off = it.asks_off = 0
+    it.ts = it.seq = it.prev = it.checksum = 0
+
+
+cdef int item_member(Cur* c, Item* it, int key) noexcept nogil:
+    """The value of one member of a data item (``c.p`` just past its ':'): what each name means and
+    what it may hold, for both readers of an item (``read_item`` and ``scan_okx_layout``)."""
+    cdef const char* at
+    if key == ITEM_ASKS:
+        if it.has_asks:
+            return fail(c, "duplicate asks")
+        if read_levels(c, &it.asks_off, &it.n_asks) < 0:
+            return -1
+        it.has_asks = True
+    elif key == ITEM_BIDS:
+        if it.has_bids:
+            return fail(c, "duplicate bids")
+        if read_levels(c, &it.bids_off, &it.n_bids) < 0:
+            return -1
+        it.has_bids = True
+    elif key == ITEM_TS:
+        if it.has_ts:
+            return fail(c, "duplicate ts")
+        if read_ts(c, &it.ts) < 0:
+            return -1
+        it.has_ts = True
+    elif key == ITEM_CHECKSUM:
+        if it.has_checksum:
+            return fail(c, "duplicate checksum")
+        if read_int(c, &it.checksum) < 0:
+            return -1
+        # Signed int32 on the wire; some recorders stored the unsigned form.
+        if it.checksum < INT32_MIN or it.checksum > UINT32_MAX:
+            return fail(c, "checksum out of 32-bit range")
+        if it.checksum > INT32_MAX:
+            it.checksum -= <int64_t>UINT32_MAX + 1
+        it.has_checksum = True
+    elif key == ITEM_SEQ:
+        if it.has_seq:
+            return fail(c, "duplicate seqId")
+        skip_ws(c)
+        at = c.p
+        if read_int(c, &it.seq) < 0:
+            return -1
+        # OKX seqIds are >= 0 (docs/protocol.md §4); a negative one would be taken for "no
+        # seqId yet" or slip past the chain check.
+        if it.seq < 0:
+            c.p = at
+            return fail(c, "negative seqId")
+        it.has_seq = True
+    elif key == ITEM_PREV:
+        if it.has_prev:
+            return fail(c, "duplicate prevSeqId")
+        skip_ws(c)
+        at = c.p
+        if read_int(c, &it.prev) < 0:
+            return -1
+        # -1 is the snapshot's prevSeqId (docs/protocol.md §4); any other negative is not OKX.
+        if it.prev < -1:
+            c.p = at
+            return fail(c, "negative prevSeqId")
+        it.has_prev = True
+    elif skip_value(c) < 0:
+        return -1
+    return 0
+
+
 cdef int read_item(Cur* c) noexcept nogil:
     cdef Scratch* s = c.s
     cdef const char* k
-    cdef const char* at
     cdef Py_ssize_t kn
     cdef int more
     if s.n_items == MAX_ITEMS:
         return fail(c, "too many data items")
     cdef Item* it = &s.items[s.n_items]
-    it.has_bids = it.has_asks = it.has_ts = it.has_seq = it.has_prev = it.has_checksum = False
-    it.n_bids = it.n_asks = it.bids_off = it.asks_off = 0
-    it.ts = it.seq = it.prev = it.checksum = 0
+    item_reset(it)
     if expect(c, c'{', "a data item must be an object") < 0:
         return -1
     skip_ws(c)
@@ -779,61 +871,7 @@ cdef int read_item(Cur* c) noexcept nogil:
     while True:
         if member_name(c, &k, &kn) < 0:
             return -1
-        if key_is(k, kn, "asks", 4):
-            if it.has_asks:
-                return fail(c, "duplicate asks")
-            if read_levels(c, &it.asks_off, &it.n_asks) < 0:
-                return -1
-            it.has_asks = True
-        elif key_is(k, kn, "bids", 4):
-            if it.has_bids:
-                return fail(c, "duplicate bids")
-            if read_levels(c, &it.bids_off, &it.n_bids) < 0:
-                return -1
-            it.has_bids = True
-        elif key_is(k, kn, "ts", 2):
-            if it.has_ts:
-                return fail(c, "duplicate ts")
-            if read_ts(c, &it.ts) < 0:
-                return -1
-            it.has_ts = True
-        elif key_is(k, kn, "checksum", 8):
-            if it.has_checksum:
-                return fail(c, "duplicate checksum")
-            if read_int(c, &it.checksum) < 0:
-                return -1
-            # Signed int32 on the wire; some recorders stored the unsigned form.
-            if it.checksum < INT32_MIN or it.checksum > UINT32_MAX:
-                return fail(c, "checksum out of 32-bit range")
-            if it.checksum > INT32_MAX:
-                it.checksum -= <int64_t>UINT32_MAX + 1
-            it.has_checksum = True
-        elif key_is(k, kn, "seqId", 5):
-            if it.has_seq:
-                return fail(c, "duplicate seqId")
-            skip_ws(c)
-            at = c.p
-            if read_int(c, &it.seq) < 0:
-                return -1
-            # OKX seqIds are >= 0 (docs/protocol.md §4); a negative one would be taken for "no
-            # seqId yet" or slip past the chain check.
-            if it.seq < 0:
-                c.p = at
-                return fail(c, "negative seqId")
-            it.has_seq = True
-        elif key_is(k, kn, "prevSeqId", 9):
-            if it.has_prev:
-                return fail(c, "duplicate prevSeqId")
-            skip_ws(c)
-            at = c.p
-            if read_int(c, &it.prev) < 0:
-                return -1
-            # -1 is the snapshot's prevSeqId (docs/protocol.md §4); any other negative is not OKX.
-            if it.prev < -1:
-                c.p = at
-                return fail(c, "negative prevSeqId")
-            it.has_prev = True
-        elif skip_value(c) < 0:
+        if item_member(c, it, item_key(k, kn)) < 0:
             return -1
         more = next_or_close(c, c'}', "expected ',' or '}' in a data item")
         if more < 0:
@@ -909,6 +947,143 @@ cdef inline bint is_book_channel(const char* p, Py_ssize_t n) noexcept nogil:
     return ((n >= 5 and memcmp(p, "books", 5) == 0) or (n == 7 and memcmp(p, "bbo-tbt", 7) == 0))
 
 
+cdef inline bint lit(const char* p, const char* end, const char* text, size_t n) noexcept nogil:
+    """``text`` (``n`` bytes, a constant: the compare compiles to a few word loads) is at ``p``."""
+    return <size_t>(end - p) >= n and memcmp(p, text, n) == 0
+
+
+cdef inline const char* plain_run(const char* p, const char* end) noexcept nogil:
+    """``p`` is just past a string's opening quote: its closing quote if every byte before it is
+    plain (printable ASCII, no backslash: what ``read_plain_string`` accepts and needs nothing
+    decoded), else NULL."""
+    cdef int k
+    cdef unsigned char b
+    while end - p >= 8:
+        k = plain8(p)
+        if k < 8:
+            return p + k if p[k] == c'"' else NULL
+        p += 8
+    while p < end:
+        b = <unsigned char>p[0]
+        if b == c'"':
+            return p
+        if b < 0x20 or b >= 0x80 or b == c'\\':
+            return NULL
+        p += 1
+    return NULL
+
+
+cdef inline const char* plain_string(const char* p, const char* end, const char** out,
+                                     Py_ssize_t* n) noexcept nogil:
+    """A plain string's content at ``p`` (past the opening quote): the byte after its closing
+    quote, or NULL."""
+    cdef const char* q = plain_run(p, end)
+    if q == NULL:
+        return NULL
+    out[0] = p
+    n[0] = q - p
+    return q + 1
+
+
+cdef int scan_okx_layout(Scratch* s, const char* buf, Py_ssize_t n) noexcept nogil:
+    """A book push exactly as OKX writes it: no whitespace, members in OKX's order
+    (``{"arg":{"channel":..,"instId":..},"action":..,"data":[{..}]}``, docs/protocol.md §2), one
+    data item whose members may come in any order. The structure is matched as fixed byte strings
+    instead of read member by member; the values go through the same readers as in ``scan_frame``
+    (``item_member``). Returns 0 when the frame was read (``s`` complete), 1 when it is laid out
+    any other way or anything in it is wrong: the caller then scans it from the start the general
+    way, which accepts exactly what this accepts and gives the reason for a rejection."""
+    cdef Cur c
+    cdef const char* p = buf
+    cdef const char* end = buf + n
+    cdef Item* it = &s.items[0]
+    cdef int key
+    cdef const char* ignored
+    cdef Py_ssize_t ignored_n
+    c.end = end
+    c.start = buf
+    c.s = s
+    if not lit(p, end, '{"arg":{"channel":"', 19):
+        return 1
+    p = plain_string(p + 19, end, &s.channel, &s.channel_len)
+    if p == NULL or not lit(p, end, ',"instId":"', 11):
+        return 1
+    p = plain_string(p + 11, end, &s.inst, &s.inst_len)
+    if p == NULL or not lit(p, end, '},', 2) or not is_book_channel(s.channel, s.channel_len):
+        return 1
+    p += 2
+    if lit(p, end, '"action":"update",', 18):
+        s.action = ACTION_UPDATE
+        p += 18
+    elif lit(p, end, '"action":"snapshot",', 20):
+        s.action = ACTION_SNAPSHOT
+        p += 20
+    if not lit(p, end, '"data":[{', 9):
+        return 1
+    s.has_arg = True
+    item_reset(it)
+    c.p = p + 9
+    while True:
+        p = c.p
+        if end - p < 16:
+            return 1
+        if memcmp(p, '"asks":', 7) == 0:
+            key = ITEM_ASKS
+            c.p = p + 7
+        elif memcmp(p, '"bids":', 7) == 0:
+            key = ITEM_BIDS
+            c.p = p + 7
+        elif memcmp(p, '"ts":', 5) == 0:
+            key = ITEM_TS
+            c.p = p + 5
+        elif memcmp(p, '"checksum":', 11) == 0:
+            key = ITEM_CHECKSUM
+            c.p = p + 11
+        elif memcmp(p, '"prevSeqId":', 12) == 0:
+            key = ITEM_PREV
+            c.p = p + 12
+        elif memcmp(p, '"seqId":', 8) == 0:
+            key = ITEM_SEQ
+            c.p = p + 8
+        elif memcmp(p, '"instId":"', 10) == 0:
+            # books5 and bbo-tbt repeat the instId in the item; the scanner does not read it.
+            key = -1
+            c.p = plain_string(p + 10, end, &ignored, &ignored_n)
+            if c.p == NULL:
+                return 1
+        else:
+            return 1
+        if key >= 0 and item_member(&c, it, key) != 0:
+            return 1
+        p = c.p
+        if p < end and p[0] == c',':
+            c.p = p + 1
+            continue
+        if end - p == 3 and memcmp(p, "}]}", 3) == 0:
+            break
+        return 1
+    if not (it.has_asks and it.has_bids):
+        return 1
+    s.n_items = 1
+    s.has_data = True
+    s.kind = KIND_BOOK
+    return 0
+
+
+cdef inline void scratch_reset(Scratch* s) noexcept nogil:
+    s.kind = 0
+    s.action = ACTION_NONE
+    s.channel = s.inst = NULL
+    s.channel_len = s.inst_len = 0
+    s.has_arg = s.has_data = False
+    s.n_items = 0
+    s.n_levels = 0
+    s.max_px_dec = s.max_sz_dec = 0
+    s.error = NULL
+    s.error_offset = 0
+    s.out_of_memory = False
+
+
 cdef int scan_frame(Scratch* s, const char* buf, Py_ssize_t n) noexcept nogil:
     cdef Cur c
     cdef const char* k
@@ -921,17 +1096,12 @@ cdef int scan_frame(Scratch* s, const char* buf, Py_ssize_t n) noexcept nogil:
     c.end = buf + n
     c.start = buf
     c.s = s
-    s.kind = 0
-    s.action = ACTION_NONE
-    s.channel = s.inst = NULL
-    s.channel_len = s.inst_len = 0
-    s.has_arg = s.has_data = False
-    s.n_items = 0
-    s.n_levels = 0
-    s.max_px_dec = s.max_sz_dec = 0
-    s.error = NULL
-    s.error_offset = 0
-    s.out_of_memory = False
+    scratch_reset(s)
+    if scan_okx_layout(s, buf, n) == 0:
+        return 0
+    if s.out_of_memory:
+        return -1
+    scratch_reset(s)
     skip_ws(&c)
     if is_pong(c.p, c.end):
         s.kind = KIND_PONG
