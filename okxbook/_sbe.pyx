@@ -25,8 +25,8 @@ from libc.stdlib cimport realloc, free
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE, PyBytes_FromStringAndSize
 
 from okxbook._level cimport Level
-from okxbook._wire cimport (Scratch, Item, KIND_BOOK, KIND_OTHER, ACTION_NONE, ACTION_SNAPSHOT,
-                            ACTION_UPDATE)
+from okxbook._wire cimport (Scratch, Item, scratch_reset, KIND_BOOK, KIND_OTHER,
+                            ACTION_SNAPSHOT, ACTION_UPDATE)
 
 from okxbook import okx
 from okxbook.errors import FrameError
@@ -277,17 +277,7 @@ cdef int sbe_decode(Scratch* s, SbeInfo* info, const char* buf, Py_ssize_t n) no
     c.start = p
     c.end = p + n
     c.s = s
-    s.kind = 0
-    s.action = ACTION_NONE
-    s.channel = s.inst = NULL
-    s.channel_len = s.inst_len = 0
-    s.has_arg = s.has_data = False
-    s.n_items = 0
-    s.n_levels = 0
-    s.max_px_dec = s.max_sz_dec = 0
-    s.error = NULL
-    s.error_offset = 0
-    s.out_of_memory = False
+    scratch_reset(s)
     info.template_id = 0
     info.inst_id_code = 0
     info.has_code = False

@@ -56,4 +56,5 @@ ctypedef struct Scratch:
     Py_ssize_t error_offset
 
 cdef int scan_frame(Scratch* s, const char* buf, Py_ssize_t n) noexcept nogil
+cdef void scratch_reset(Scratch* s) noexcept nogil
 cdef void scratch_free(Scratch* s) noexcept nogil

@@ -440,6 +440,15 @@ cdef inline int read_number_field(Cur* c, const char** s, Py_ssize_t* n, bint al
     return 0
 
 
+cdef inline void track_decimals(Scratch* s, const Level* lv) noexcept nogil:
+    if lv.px_dec > s.max_px_dec:
+        s.max_px_dec = lv.px_dec
+    if lv.sz_dec > s.max_sz_dec:
+        s.max_sz_dec = lv.sz_dec
+    if lv.extra_dec > s.max_sz_dec:
+        s.max_sz_dec = lv.extra_dec
+
+
 cdef int reserve_level(Cur* c) noexcept nogil:
     cdef Scratch* s = c.s
     cdef Py_ssize_t cap
@@ -496,12 +505,7 @@ cdef int read_level(Cur* c) noexcept nogil:
         return fail(c, "malformed order count")
     if expect(c, c']', "a level has 4 fields") < 0:
         return -1
-    if lv.px_dec > c.s.max_px_dec:
-        c.s.max_px_dec = lv.px_dec
-    if lv.sz_dec > c.s.max_sz_dec:
-        c.s.max_sz_dec = lv.sz_dec
-    if lv.extra_dec > c.s.max_sz_dec:
-        c.s.max_sz_dec = lv.extra_dec
+    track_decimals(c.s, lv)
     c.s.n_levels += 1
     return 0
 
@@ -609,6 +613,14 @@ cdef inline const char* fast_count(const char* p, int64_t* out) noexcept nogil:
     cdef const char* q = p
     cdef int64_t v = 0
     cdef unsigned int d = <unsigned char>q[0] - 48
+    cdef unsigned int d1 = <unsigned char>q[1] - 48
+    if d < 10:                              # one or two digits: most levels have few orders
+        if q[1] == c'"':
+            out[0] = d
+            return q + 2
+        if d1 < 10 and q[2] == c'"':
+            out[0] = d * 10 + d1
+            return q + 3
     while d < 10 and q - p < 18:
         v = v * 10 + d
         q += 1
@@ -667,12 +679,7 @@ cdef inline int fast_level(Cur* c) noexcept nogil:
     lv.text[px_len + 1 + sz_len] = c':'
     lv.px_len = <uint8_t>px_len
     lv.sz_len = <uint8_t>sz_len
-    if lv.px_dec > c.s.max_px_dec:
-        c.s.max_px_dec = lv.px_dec
-    if lv.sz_dec > c.s.max_sz_dec:
-        c.s.max_sz_dec = lv.sz_dec
-    if lv.extra_dec > c.s.max_sz_dec:
-        c.s.max_sz_dec = lv.extra_dec
+    track_decimals(c.s, lv)
     c.s.n_levels += 1
     c.p = p + 1
     return 0
@@ -1070,7 +1077,8 @@ cdef int scan_okx_layout(Scratch* s, const char* buf, Py_ssize_t n) noexcept nog
     return 0
 
 
-cdef inline void scratch_reset(Scratch* s) noexcept nogil:
+cdef void scratch_reset(Scratch* s) noexcept nogil:
+    """Empty the scratch for the next frame (both producers start here)."""
     s.kind = 0
     s.action = ACTION_NONE
     s.channel = s.inst = NULL
