@@ -32,33 +32,32 @@ okxbook_crc32_select(0)
 
 
 cdef inline char* put_level(char* w, const Level* lv) noexcept nogil:
-    # A constant-size copy is two or three vector moves; the bytes past "px:sz:" are overwritten by
-    # the next level (the buffer has LEVEL_TEXT_CAP bytes of slack). Real "px:sz:" texts are
-    # 8..25 bytes: the 32-byte copy is the one taken, the full one is there for long strings.
-    cdef unsigned int n = lv.px_len + lv.sz_len + 2
-    if n <= 32:
-        memcpy(w, lv.text, 32)
-    else:
-        memcpy(w, lv.text, LEVEL_TEXT_CAP)
-    return w + n
+    # A constant-size copy compiles to three vector moves (a 32-byte copy plus a length test costs
+    # the same); the bytes past "px:sz:" are overwritten by the next level (the buffer has
+    # LEVEL_TEXT_CAP bytes of slack).
+    memcpy(w, lv.text, LEVEL_TEXT_CAP)
+    return w + lv.px_len + lv.sz_len + 2
 
 
 cdef int32_t book_checksum(const Side* bids, const Side* asks, char* buf) noexcept nogil:
     """Checksum of the two sides (best level at the end of each array); ``buf`` holds
     ``CHECKSUM_BUF_SIZE`` bytes."""
-    cdef Py_ssize_t nb = bids.n if bids.n < CHECKSUM_DEPTH else CHECKSUM_DEPTH
-    cdef Py_ssize_t na = asks.n if asks.n < CHECKSUM_DEPTH else CHECKSUM_DEPTH
+    # Local copies of the two headers: the text is written through a char*, which may alias
+    # anything, so reading pool/slot through the pointers would reload them for every level.
+    cdef Side b = bids[0], a = asks[0]
+    cdef Py_ssize_t nb = b.n if b.n < CHECKSUM_DEPTH else CHECKSUM_DEPTH
+    cdef Py_ssize_t na = a.n if a.n < CHECKSUM_DEPTH else CHECKSUM_DEPTH
     cdef Py_ssize_t i, both = nb if nb < na else na
-    cdef Py_ssize_t tb = bids.n - 1, ta = asks.n - 1
+    cdef Py_ssize_t tb = b.n - 1, ta = a.n - 1
     cdef char* w = buf
     # Pairs while both sides have levels, then the rest of the longer side: no test per level.
     for i in range(both):
-        w = put_level(w, side_at(bids, tb - i))
-        w = put_level(w, side_at(asks, ta - i))
+        w = put_level(w, side_at(&b, tb - i))
+        w = put_level(w, side_at(&a, ta - i))
     for i in range(both, nb):
-        w = put_level(w, side_at(bids, tb - i))
+        w = put_level(w, side_at(&b, tb - i))
     for i in range(both, na):
-        w = put_level(w, side_at(asks, ta - i))
+        w = put_level(w, side_at(&a, ta - i))
     cdef size_t length = <size_t>(w - buf - 1) if w > buf else 0
     return <int32_t>okxbook_crc32(0, <const unsigned char*>buf, length)
 
