@@ -50,6 +50,8 @@ extensions = [
         f"okxbook.{name.replace('/', '.')}",
         [f"okxbook/{name}.pyx"],
         libraries=["z"] if name == "_checksum" else [],
+        # The CRC-32 by carry-less multiplication (C, included by _checksum.pyx).
+        depends=["okxbook/_crc32.h"] if name == "_checksum" else [],
         define_macros=macros
         + (
             [("OKXBOOK_PICOWS_VERSION", f'"{picows_version}"')]
