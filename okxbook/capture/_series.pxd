@@ -24,6 +24,12 @@ cdef enum:
     PX_DEC_SHIFT = 8    # flags bits 8..15: the book's px_decimals when the row was taken
     SZ_DEC_SHIFT = 16   # TopLevels flags bits 16..23: its sz_decimals
 
+cdef class _BookNames:
+    cdef dict _index            # Book -> index
+    cdef list names             # "channel/instId" by index
+    cdef int32_t index(self, Book book) except -1
+
+
 cdef class TopSeries:
     cdef TopRow* _rows
     cdef double* _depth         # n_rows x (2 * n_bps): bid sizes then ask sizes within each bps
@@ -33,8 +39,7 @@ cdef class TopSeries:
     cdef double _bps[16]
     cdef readonly tuple bps
     cdef readonly bint only_top_changes
-    cdef dict _book_index       # Book -> index
-    cdef list _book_names
+    cdef _BookNames _books
     cdef int _grow(self) except -1
     cdef void _band(self, Book book, bint bids, double mid, double sz_div, double direction,
                     double* out) noexcept
@@ -65,8 +70,7 @@ cdef class TopLevels:
     cdef Py_ssize_t _n_books
     cdef Py_ssize_t _n_filled   # books whose _last row is written (indexes are given in order)
     cdef Py_ssize_t _cap_books
-    cdef dict _book_index
-    cdef list _book_names
+    cdef _BookNames _books
     cdef int _grow(self) except -1
     cdef int _grow_books(self) except -1
     cdef int32_t _index(self, Book book) except -1
