@@ -43,9 +43,8 @@ from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE, 
 
 import numpy as np
 
-from okxbook._level cimport Level, wide_t
-from okxbook._book cimport (Book, book_bid_level, book_ask_level, book_n_bids, book_n_asks,
-                            book_seq_id, book_is_live)
+from okxbook._book cimport Book, book_n_bids, book_n_asks, book_seq_id, book_is_live
+from okxbook._query cimport DepthRow, copy_exact, scale_rows
 
 from okxbook._book import DEPTH_DTYPE as _DEPTH_DTYPE
 
@@ -158,9 +157,7 @@ cdef class ShmWriter:
             raise ValueError("unknown status")
         cdef shm_slot* s = slot_at(self._base, slot)
         cdef uint32_t levels = self._h.levels
-        cdef Py_ssize_t nb = book_n_bids(book), na = book_n_asks(book), j
-        cdef shm_level* out
-        cdef const Level* lv
+        cdef Py_ssize_t nb = book_n_bids(book), na = book_n_asks(book)
         cdef int64_t t = now_ns()
         if nb > levels:
             nb = levels
@@ -171,20 +168,8 @@ cdef class ShmWriter:
         cdef uint64_t seq = s.seq
         store_relaxed(&s.seq, seq + 1)
         fence_release()     # the odd counter is visible before any byte of the slot changes
-        out = bids_of(s)
-        for j in range(nb):
-            lv = book_bid_level(book, j)
-            out[j].px = lv.px
-            out[j].sz = lv.sz
-            out[j].orders = lv.orders
-            out[j].extra = lv.extra
-        out = asks_of(s, levels)
-        for j in range(na):
-            lv = book_ask_level(book, j)
-            out[j].px = lv.px
-            out[j].sz = lv.sz
-            out[j].orders = lv.orders
-            out[j].extra = lv.extra
+        copy_exact(book, 1, nb, &bids_of(s)[0].px, 4)
+        copy_exact(book, -1, na, &asks_of(s, levels)[0].px, 4)
         s.n_bids = <int32_t>nb
         s.n_asks = <int32_t>na
         s.seq_id = book_seq_id(book)
@@ -519,8 +504,8 @@ cdef class SharedBook:
                 break
         if not 0 <= pd <= 18 or not 0 <= sd <= 18:
             return (DEAD, -1, 0, 0, 0, 0)
-        scale(rb, nb, POW10F[pd], POW10F[sd])
-        scale(ra, na, POW10F[pd], POW10F[sd])
+        scale_rows(rb, nb, POW10F[pd], POW10F[sd])
+        scale_rows(ra, na, POW10F[pd], POW10F[sd])
         return (self._status(status), seq_id, ts_ms, recv_ns, nb, na)
 
 
@@ -546,13 +531,3 @@ cdef inline void copy_levels(const shm_level* src, Py_ssize_t n, DepthRow* out) 
         out[j].sz_lots = src[j].sz
         out[j].orders = src[j].orders
         out[j].extra_lots = src[j].extra
-
-
-cdef inline void scale(DepthRow* rows, Py_ssize_t n, double px_div, double sz_div) noexcept:
-    cdef Py_ssize_t j
-    cdef wide_t cum_lots = 0       # 400 levels of 10**17 lots pass int64
-    for j in range(n):
-        rows[j].px = rows[j].px_ticks / px_div
-        rows[j].sz = rows[j].sz_lots / sz_div
-        cum_lots += rows[j].sz_lots
-        rows[j].cum_sz = <double>cum_lots / sz_div
