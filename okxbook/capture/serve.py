@@ -535,7 +535,11 @@ class CaptureServer(LoopbackEndpoint):
         # A refused subscribe still starts a wait_for_subscriber playback: the client is there.
         self._subscribed.set()
         refusal = endpoint.subscribe_refusal(
-            channel, inst_id, known=self.keys is None or key in self.keys, logged_in=conn.logged_in
+            channel,
+            inst_id,
+            known=self.keys is None or key in self.keys,
+            logged_in=conn.logged_in,
+            sbe=conn.sbe is not None,
         )
         if refusal is not None:
             conn.event(refusal, req_id)
