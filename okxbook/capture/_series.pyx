@@ -39,33 +39,40 @@ cdef object copied(const void* data, object shape, object dtype):
     return out
 
 
-cdef class _BookNames:
-    """The ``book`` column's index: each book gets the next number the first time it is seen,
-    named ``"channel/instId"``."""
+cdef class _BookRows:
+    """What both series share: the rows held (``len``) and the ``book`` column's index, each book
+    numbered the first time it is seen and named ``"channel/instId"`` (``book_names``)."""
 
     def __cinit__(self):
-        self._index = {}
-        self.names = []
+        self._n = self._cap = 0
+        self._book_index = {}
+        self._book_names = []
 
-    cdef int32_t index(self, Book book) except -1:
-        found = self._index.get(book)
+    def __len__(self):
+        return self._n
+
+    @property
+    def book_names(self) -> list:
+        """``"channel/instId"`` of each book index used in the ``book`` column."""
+        return list(self._book_names)
+
+    cdef int32_t _book(self, Book book) except -1:
+        found = self._book_index.get(book)
         if found is not None:
             return <int32_t>found
-        i = len(self.names)
-        self._index[book] = i
-        self.names.append(f"{book.channel}/{book.inst_id}")
+        i = len(self._book_names)
+        self._book_index[book] = i
+        self._book_names.append(f"{book.channel}/{book.inst_id}")
         return <int32_t>i
 
 
-cdef class TopSeries:
+cdef class TopSeries(_BookRows):
     """Records one row per observed frame. ``bps``: depth bands in basis points of the mid (at most
     16); ``only_top_changes``: skip frames that left the best bid and ask unchanged."""
 
     def __cinit__(self):
         self._rows = NULL
         self._depth = NULL
-        self._n = 0
-        self._cap = 0
 
     def __init__(self, bps=(5, 10, 25), bint only_top_changes=False):
         values = tuple(float(b) for b in bps)
@@ -76,19 +83,10 @@ cdef class TopSeries:
         for i, b in enumerate(self.bps):
             self._bps[i] = b
         self.only_top_changes = only_top_changes
-        self._books = _BookNames()
 
     def __dealloc__(self):
         free(self._rows)
         free(self._depth)
-
-    def __len__(self):
-        return self._n
-
-    @property
-    def book_names(self) -> list:
-        """``"channel/instId"`` of each book index used in the ``book`` column."""
-        return list(self._books.names)
 
     cdef int _grow(self) except -1:
         cdef Py_ssize_t cap = self._cap * 2 if self._cap else 4096
@@ -104,7 +102,7 @@ cdef class TopSeries:
             return
         if self._n == self._cap:
             self._grow()
-        cdef int32_t index = self._books.index(book)
+        cdef int32_t index = self._book(book)
         cdef TopRow* row = &self._rows[self._n]
         cdef double px_div = book_px_div(book), sz_div = book_sz_div(book)
         cdef bint has_bid = book_n_bids(book) > 0, has_ask = book_n_asks(book) > 0
@@ -204,7 +202,7 @@ cdef inline int64_t frame_time_ns(Book book, int64_t recv_ns) noexcept:
     return recv_ns if recv_ns else book.ts_ms * 1_000_000
 
 
-cdef class TopLevels:
+cdef class TopLevels(_BookRows):
     """The top ``n_levels`` of each side, one row per observed frame or, with ``every_ns``, one row
     per book at each multiple of ``every_ns`` (the book as it stood then: after its last frame at
     or before that time), the wide table of ``export.write_snapshots``.
@@ -219,7 +217,7 @@ cdef class TopLevels:
         self._lv = NULL
         self._last = NULL
         self._last_lv = NULL
-        self._n = self._cap = self._n_books = self._cap_books = self._n_filled = 0
+        self._n_books = self._cap_books = self._n_filled = 0
         self._next = 0
 
     def __init__(self, int n_levels=10, int64_t every_ns=0, Py_ssize_t batch_rows=0,
@@ -232,21 +230,12 @@ cdef class TopLevels:
         self.every_ns = every_ns
         self._batch = batch_rows if on_full is not None else 0
         self._on_full = on_full
-        self._books = _BookNames()
 
     def __dealloc__(self):
         free(self._rows)
         free(self._lv)
         free(self._last)
         free(self._last_lv)
-
-    def __len__(self):
-        return self._n
-
-    @property
-    def book_names(self) -> list:
-        """``"channel/instId"`` of each book index used in the ``book`` column."""
-        return list(self._books.names)
 
     cdef int _grow(self) except -1:
         cdef Py_ssize_t cap = self._cap * 2 if self._cap else 1024
@@ -264,7 +253,7 @@ cdef class TopLevels:
 
     cdef int32_t _index(self, Book book) except -1:
         """The book's index, with room for its last row (``every_ns``) once it is new."""
-        cdef int32_t i = self._books.index(book)
+        cdef int32_t i = self._book(book)
         if i == self._n_books:
             if self._n_books == self._cap_books:
                 self._grow_books()

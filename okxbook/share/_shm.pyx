@@ -336,18 +336,17 @@ cdef class SharedBook:
     cdef int read_top(self, ShmTop* out) noexcept:
         """C-level ``top_ticks()`` with the book's exchange ts, receive time and decimals, from
         one publish, into ``out``; returns the status code (``out.status``: an index into
-        ``STATUSES``, or -1 when the writer is gone or the segment closed). No Python object."""
+        ``STATUSES``, or -1 when the writer is gone or the segment closed: then, if no publish
+        could be read, seqId -1 and both sides empty). No Python object."""
         cdef uint64_t seq
         cdef int spins = 0
         cdef shm_level b, a
         cdef shm_slot* s = self._slot
         if self._reader._base == NULL:
-            out.status = -1
-            return -1
+            return dead_top(out)
         while True:
             if not self._begin(&seq, &spins):
-                out.status = -1
-                return -1
+                return dead_top(out)
             out.status = s.status
             out.seq_id = s.seq_id
             out.ts_ms = s.ts_ms
@@ -372,56 +371,25 @@ cdef class SharedBook:
         """``(status, seq_id, bid_px, bid_sz, ask_px, ask_sz)`` from one publish; prices and
         sizes NaN on an empty side. O(1)."""
         self._check()
-        cdef uint64_t seq
-        cdef int spins = 0, status = 0, pd = 0, sd = 0
-        cdef int64_t seq_id = -1
-        cdef shm_level b, a
-        cdef int32_t nb = 0, na = 0
-        cdef shm_slot* s = self._slot
-        while True:
-            if not self._begin(&seq, &spins):
-                return (DEAD, -1, NAN, NAN, NAN, NAN)
-            status = s.status
-            seq_id = s.seq_id
-            nb = s.n_bids
-            na = s.n_asks
-            pd = s.px_decimals
-            sd = s.sz_decimals
-            b = bids_of(s)[0]
-            a = asks_of(s, self._reader._h.levels)[0]
-            if self._end(seq, &spins):
-                break
-        if not 0 <= pd <= 18 or not 0 <= sd <= 18:
+        cdef ShmTop t
+        self.read_top(&t)
+        if not 0 <= t.px_decimals <= 18 or not 0 <= t.sz_decimals <= 18:
             return (DEAD, -1, NAN, NAN, NAN, NAN)
-        cdef double px_div = POW10F[pd], sz_div = POW10F[sd]
-        return (self._status(status), seq_id,
-                b.px / px_div if nb else NAN, b.sz / sz_div if nb else NAN,
-                a.px / px_div if na else NAN, a.sz / sz_div if na else NAN)
+        cdef double px_div = POW10F[t.px_decimals], sz_div = POW10F[t.sz_decimals]
+        return (STATUSES[t.status] if t.status >= 0 else DEAD, t.seq_id,
+                t.bid_ticks / px_div if t.n_bids else NAN,
+                t.bid_lots / sz_div if t.n_bids else NAN,
+                t.ask_ticks / px_div if t.n_asks else NAN,
+                t.ask_lots / sz_div if t.n_asks else NAN)
 
     def top_ticks(self):
         """``(status, seq_id, bid_ticks, bid_lots, ask_ticks, ask_lots)``: exact, with
         ``NO_BID``/``NO_ASK`` and 0 lots on an empty side. O(1)."""
         self._check()
-        cdef uint64_t seq
-        cdef int spins = 0, status = 0
-        cdef int64_t seq_id = -1
-        cdef shm_level b, a
-        cdef int32_t nb = 0, na = 0
-        cdef shm_slot* s = self._slot
-        while True:
-            if not self._begin(&seq, &spins):
-                return (DEAD, -1, INT64_MIN, 0, INT64_MAX, 0)
-            status = s.status
-            seq_id = s.seq_id
-            nb = s.n_bids
-            na = s.n_asks
-            b = bids_of(s)[0]
-            a = asks_of(s, self._reader._h.levels)[0]
-            if self._end(seq, &spins):
-                break
-        return (self._status(status), seq_id,
-                b.px if nb else INT64_MIN, b.sz if nb else 0,
-                a.px if na else INT64_MAX, a.sz if na else 0)
+        cdef ShmTop t
+        self.read_top(&t)
+        return (STATUSES[t.status] if t.status >= 0 else DEAD, t.seq_id,
+                t.bid_ticks, t.bid_lots, t.ask_ticks, t.ask_lots)
 
     def info(self):
         """``dict``: status, seq_id, prev_seq_id, ts_ms (exchange), recv_ns, published_ns,
@@ -507,6 +475,20 @@ cdef class SharedBook:
         scale_rows(rb, nb, POW10F[pd], POW10F[sd])
         scale_rows(ra, na, POW10F[pd], POW10F[sd])
         return (self._status(status), seq_id, ts_ms, recv_ns, nb, na)
+
+
+cdef inline int dead_top(ShmTop* out) noexcept:
+    """``out`` as ``read_top`` leaves it when no publish could be read: status -1, seqId -1,
+    both sides empty (``NO_BID``/``NO_ASK``, 0 lots)."""
+    out.status = -1
+    out.seq_id = -1
+    out.ts_ms = out.recv_ns = 0
+    out.n_bids = out.n_asks = 0
+    out.px_decimals = out.sz_decimals = 0
+    out.bid_ticks = INT64_MIN
+    out.ask_ticks = INT64_MAX
+    out.bid_lots = out.ask_lots = 0
+    return -1
 
 
 cdef void* rows_of(object arr, Py_ssize_t n) except? NULL:
