@@ -39,6 +39,19 @@ cdef object copied(const void* data, object shape, object dtype):
     return out
 
 
+cdef inline void put_best(bint has, int64_t ticks, int64_t lots, double px_div, double sz_div,
+                          int64_t* out_ticks, double* out_px, double* out_sz) noexcept:
+    """One side's best level into a row: exact ticks and float price and size, or 0 ticks and
+    NaN for an empty side."""
+    if has:
+        out_ticks[0] = ticks
+        out_px[0] = ticks / px_div
+        out_sz[0] = lots / sz_div
+    else:
+        out_ticks[0] = 0
+        out_px[0] = out_sz[0] = NAN
+
+
 cdef class _BookRows:
     """What both series share: the rows held (``len``) and the ``book`` column's index, each book
     numbered the first time it is seen and named ``"channel/instId"`` (``book_names``)."""
@@ -114,20 +127,10 @@ cdef class TopSeries(_BookRows):
                      | (FLAG_CROSSED if book.crossed else 0)
                      | (FLAG_TOP_CHANGED if book.top_changed else 0)
                      | (book.px_decimals << PX_DEC_SHIFT))
-        if has_bid:
-            row.bid_ticks = book_best_bid_ticks(book)
-            row.bid_px = row.bid_ticks / px_div
-            row.bid_sz = book_best_bid_lots(book) / sz_div
-        else:
-            row.bid_ticks = 0
-            row.bid_px = row.bid_sz = NAN
-        if has_ask:
-            row.ask_ticks = book_best_ask_ticks(book)
-            row.ask_px = row.ask_ticks / px_div
-            row.ask_sz = book_best_ask_lots(book) / sz_div
-        else:
-            row.ask_ticks = 0
-            row.ask_px = row.ask_sz = NAN
+        put_best(has_bid, book_best_bid_ticks(book), book_best_bid_lots(book), px_div, sz_div,
+                 &row.bid_ticks, &row.bid_px, &row.bid_sz)
+        put_best(has_ask, book_best_ask_ticks(book), book_best_ask_lots(book), px_div, sz_div,
+                 &row.ask_ticks, &row.ask_px, &row.ask_sz)
         cdef double* depth = &self._depth[self._n * 2 * self._n_bps]
         cdef double mid
         if has_bid and has_ask:
