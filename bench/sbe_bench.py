@@ -12,21 +12,17 @@ Targets (issue 13): books-l2-tbt update <= 0.25 µs, bbo-tbt <= 0.15 µs.
 
 from __future__ import annotations
 
-import gc
-import platform
-import statistics
 import sys
-import time
 from pathlib import Path
 
-import orjson
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _timing import applied_median, machine_line, median, orjson_pass
+
 import okxbook
 from okxbook.testing import SyntheticBook, synthetic_stream
 from okxbook.testing.sbe import SbeConverter
 
-PASSES = 9
 SEED = 20261201
 
 
@@ -58,54 +54,24 @@ def books_with(codes: dict[str, int], seeds: list[bytes]) -> okxbook.Books:
     return books
 
 
-def apply_pass(books: okxbook.Books, frames: list[bytes]) -> float:
-    apply = books.apply
-    gc.disable()
-    t0 = time.perf_counter_ns()
-    for frame in frames:
-        book = apply(frame)
-        book.best_bid_px, book.best_ask_px
-    dt = time.perf_counter_ns() - t0
-    gc.enable()
-    return dt / len(frames) / 1000
-
-
-def orjson_pass(frames: list[bytes]) -> float:
-    loads = orjson.loads
-    gc.disable()
-    t0 = time.perf_counter_ns()
-    for frame in frames:
-        loads(frame)
-    dt = time.perf_counter_ns() - t0
-    gc.enable()
-    return dt / len(frames) / 1000
-
-
-def timed(make_books, frames: list[bytes]) -> float:
-    return statistics.median(apply_pass(make_books(), frames) for _ in range(PASSES))
-
-
 def main() -> None:
-    print(
-        f"Python {platform.python_version()} on {platform.machine()}, median of {PASSES} passes, "
-        "GC off; decode + apply + top per frame\n"
-    )
+    print(machine_line("decode + apply + top per frame"))
     print(
         "| stream | JSON µs/frame | SBE µs/frame | SBE/JSON | orjson.loads µs | bytes JSON → SBE |"
     )
     print("|---|---|---|---|---|---|")
     js, ju, ss, su, codes = l2_streams()
-    j = timed(lambda: books_with({}, js), ju)
-    s = timed(lambda: books_with(codes, ss), su)
-    oj = statistics.median(orjson_pass(ju) for _ in range(PASSES))
+    j = applied_median(lambda: books_with({}, js), ju)
+    s = applied_median(lambda: books_with(codes, ss), su)
+    oj = median(lambda: orjson_pass(ju))
     size = f"{sum(map(len, ju)) / len(ju):.0f} → {sum(map(len, su)) / len(su):.0f}"
     print(
         f"| books-l2-tbt update, 10x5k | {j:.3f} | **{s:.3f}** | {s / j:.2f} | {oj:.3f} | {size} |"
     )
     bj, bs, bcodes = bbo_streams()
-    j = timed(lambda: books_with({}, bj[:1]), bj[1:])
-    s = timed(lambda: books_with(bcodes, bs[:1]), bs[1:])
-    oj = statistics.median(orjson_pass(bj[1:]) for _ in range(PASSES))
+    j = applied_median(lambda: books_with({}, bj[:1]), bj[1:])
+    s = applied_median(lambda: books_with(bcodes, bs[:1]), bs[1:])
+    oj = median(lambda: orjson_pass(bj[1:]))
     size = f"{sum(map(len, bj)) / len(bj):.0f} → {sum(map(len, bs)) / len(bs):.0f}"
     print(f"| bbo-tbt push, 5k | {j:.3f} | **{s:.3f}** | {s / j:.2f} | {oj:.3f} | {size} |")
 

@@ -28,9 +28,8 @@ from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE, 
 import numpy as np
 
 from okxbook._level cimport Level, wide_t
-from okxbook._book cimport (Book, book_bid_level, book_ask_level, book_n_bids, book_n_asks,
-                            book_px_div, book_sz_div, book_best_bid_ticks, book_best_ask_ticks,
-                            book_seq_id, book_state)
+from okxbook._book cimport (Book, book_n_bids, book_n_asks, book_px_div, book_sz_div,
+                            book_best_bid_ticks, book_best_ask_ticks, book_seq_id, book_state)
 
 from okxbook._book import DEPTH_DTYPE as _DEPTH_DTYPE
 
@@ -48,15 +47,6 @@ cdef extern from *:
     int64_t wide_hi "okxbook_wide_hi"(wide_t v) noexcept nogil
     uint64_t wide_lo "okxbook_wide_lo"(wide_t v) noexcept nogil
 
-
-cdef packed struct DepthRow:   # one DEPTH_DTYPE row (checked against the dtype at import)
-    double px
-    double sz
-    double cum_sz
-    int64_t px_ticks
-    int64_t sz_lots
-    int64_t orders
-    int64_t extra_lots
 
 if _DEPTH_DTYPE.itemsize != sizeof(DepthRow):
     raise ImportError("okxbook._query: DepthRow does not match okxbook._book.DEPTH_DTYPE")
@@ -81,10 +71,6 @@ cdef inline int check_side(Book book, int side) except -1:
 
 cdef inline Py_ssize_t n_levels(Book book, int side) noexcept:
     return book_n_bids(book) if side > 0 else book_n_asks(book)
-
-
-cdef inline const Level* level(Book book, int side, Py_ssize_t i) noexcept:
-    return book_bid_level(book, i) if side > 0 else book_ask_level(book, i)
 
 
 cdef inline int64_t lots_of(double qty, double sz_div) except? -1:
@@ -314,20 +300,8 @@ _STATUS = ("empty", "live", "invalid")
 
 
 cdef void copy_side(Book book, int side, Py_ssize_t m, DepthRow* rows) noexcept:
-    cdef double px_div = book_px_div(book), sz_div = book_sz_div(book)
-    cdef wide_t cum = 0
-    cdef const Level* lv
-    cdef Py_ssize_t j
-    for j in range(m):
-        lv = level(book, side, j)
-        cum += lv.sz
-        rows[j].px = lv.px / px_div
-        rows[j].sz = lv.sz / sz_div
-        rows[j].cum_sz = <double>cum / sz_div
-        rows[j].px_ticks = lv.px
-        rows[j].sz_lots = lv.sz
-        rows[j].orders = lv.orders
-        rows[j].extra_lots = lv.extra
+    copy_exact(book, side, m, &rows[0].px_ticks, sizeof(DepthRow) // sizeof(int64_t))
+    scale_rows(rows, m, book_px_div(book), book_sz_div(book))
 
 
 cpdef TopLevels top_levels(Book book, Py_ssize_t n):

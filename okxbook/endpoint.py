@@ -114,15 +114,24 @@ def please_log_in(req_id: Any = None) -> dict[str, Any]:
 
 
 def subscribe_refusal(
-    channel: str, inst_id: str, *, known: bool, logged_in: bool, req_id: Any = None
+    channel: str,
+    inst_id: str,
+    *,
+    known: bool,
+    logged_in: bool,
+    sbe: bool = False,
+    req_id: Any = None,
 ) -> dict[str, Any] | None:
     """The error OKX answers a subscribe to ``(channel, inst_id)`` with, or None to accept it:
     60018 for a channel or instId that does not exist (``known``: the server has it), then 60011
-    for a login channel (``*-l2-tbt``, §1) on a connection that has not logged in. The one rule
-    of both servers (``okxbook serve`` and the local exchange)."""
+    for a login channel (``*-l2-tbt``, §1), or any channel on the SBE feed (``sbe``: the
+    connection is on ``/ws/v5/public-sbe``, where every channel needs the header login, §11), on
+    a connection that has not logged in. The one rule of both servers (``okxbook serve`` and the
+    local exchange)."""
     if not known or channel not in okx.CHANNELS:
         return wrong_channel(channel, inst_id, req_id)
-    if channel in okx.LOGIN_CHANNELS and not logged_in:
+    if (sbe or channel in okx.LOGIN_CHANNELS) and not logged_in:
+        # OKX's 64003 is for a login below VIP4 on books-l2-tbt, a tier neither server models.
         return please_log_in(req_id)
     return None
 

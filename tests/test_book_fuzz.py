@@ -7,96 +7,30 @@ from __future__ import annotations
 
 import random
 
+from bad_frames import mutate
 from conftest import CF_BOOKS_0513 as REAL
+from conftest import books_state
 
 import okxbook
 from okxbook import BookError, ChecksumError, FrameError, SequenceError
 from okxbook.capture import iter_frames
 
-INTERESTING = [
-    b"{",
-    b"}",
-    b"[",
-    b"]",
-    b'"',
-    b",",
-    b":",
-    b"-",
-    b".",
-    b"0",
-    b"9",
-    b"e",
-    b"\\",
-    b"\x00",
-    b"\xff",
-    b"null",
-    b"-1",
-    b'"0"',
-    b"99999999999999999999",
-    b" ",
-]
 
-
-def mutate(frame: bytes, rng: random.Random) -> bytes:
-    data = bytearray(frame)
-    for _ in range(rng.randint(1, 3)):
-        if not data:
-            break
-        op = rng.randrange(6)
-        i = rng.randrange(len(data))
-        if op == 0:  # replace one byte
-            data[i] = rng.randrange(256)
-        elif op == 1:  # delete a run
-            del data[i : i + rng.randint(1, 16)]
-        elif op == 2:  # insert a token JSON parsers trip on
-            data[i:i] = rng.choice(INTERESTING)
-        elif op == 3:  # duplicate a slice elsewhere
-            j = rng.randrange(len(data))
-            data[j:j] = data[i : i + rng.randint(1, 40)]
-        elif op == 4:  # truncate
-            del data[i:]
-        else:  # swap a digit for another digit
-            digits = [k for k, b in enumerate(data) if 48 <= b <= 57]
-            if digits:
-                k = rng.choice(digits)
-                data[k] = 48 + (data[k] - 48 + rng.randint(1, 9)) % 10
-    return bytes(data)
-
-
-def fingerprint(books: okxbook.Books) -> list:
-    return sorted(
-        (
-            b.channel,
-            b.inst_id,
-            b.status,
-            b.seq_id,
-            b.ts_ms,
-            b.px_decimals,
-            b.sz_decimals,
-            b.bids().tobytes(),
-            b.asks().tobytes(),
-            tuple(b.bid_levels()),
-            tuple(b.ask_levels()),
-            tuple(b.stats().items()),
-        )
-        for b in books
-    )
-
-
-def check(books: okxbook.Books, frame: bytes, before: list | None = None) -> str:
-    """Apply ``frame``; ``before``: the books' fingerprint, if the caller knows it already."""
-    before = fingerprint(books) if before is None else before
+def check(books: okxbook.Books, frame: bytes, before: dict | None = None) -> str:
+    """Apply ``frame``; ``before``: the books' state, if the caller knows it already."""
+    before = books_state(books) if before is None else before
     names_before = {(b.channel, b.inst_id) for b in books}
     try:
         books.apply(frame)
     except FrameError:
-        assert fingerprint(books) == before, f"FrameError changed a book: {frame[:200]!r}"
+        assert books_state(books) == before, f"FrameError changed a book: {frame[:200]!r}"
         return "frame_error"
     except (SequenceError, ChecksumError) as exc:
         book = books[exc.channel, exc.inst_id]
         assert not book.is_valid and book.n_bids == 0 and book.n_asks == 0
-        others = [f for f in fingerprint(books) if (f[0], f[1]) != (exc.channel, exc.inst_id)]
-        assert others == [f for f in before if (f[0], f[1]) != (exc.channel, exc.inst_id)]
+        key = (exc.channel, exc.inst_id)
+        others = {k: v for k, v in books_state(books).items() if k != key}
+        assert others == {k: v for k, v in before.items() if k != key}
         return type(exc).__name__
     except BookError as exc:
         raise AssertionError(
@@ -122,7 +56,7 @@ def test_mutated_synthetic_frames_only_raise_documented_errors_and_never_corrupt
     start = okxbook.Books()
     for snap in snapshots[:3]:
         start.apply(snap)
-    start_fingerprint = fingerprint(start)  # every trial starts from these same three books
+    start_state = books_state(start)  # every trial starts from these same three books
     next_update = {
         inst_of(s): next(u for u in updates if inst_of(u) == inst_of(s)) for s in snapshots[:3]
     }
@@ -136,7 +70,7 @@ def test_mutated_synthetic_frames_only_raise_documented_errors_and_never_corrupt
             if trial % 5 == 0
             else next_update[inst_of(snapshots[trial % 3])]
         )
-        outcome = check(books, mutate(base, rng), start_fingerprint)
+        outcome = check(books, mutate(base, rng), start_state)
         outcomes[outcome] = outcomes.get(outcome, 0) + 1
     # the mutator is effective: all three kinds of outcome happen
     assert outcomes.get("frame_error", 0) > 300

@@ -12,9 +12,10 @@ from typing import Any
 from conftest import CF_L2TBT_0228
 from websockets.asyncio.client import connect
 
+from okxbook import endpoint, okx
 from okxbook.capture.files import iter_frames
 from okxbook.capture.serve import CaptureServer
-from okxbook.testing import LocalExchange
+from okxbook.testing import LocalExchange, SyntheticBook
 
 TBT = {"channel": "books-l2-tbt", "instId": "ZEN-USDT"}
 
@@ -63,3 +64,30 @@ def test_both_servers_answer_the_same_requests_with_the_same_okx_events():
     assert serve[7] == {"id": "n7", "event": "unsubscribe", "arg": TBT}
     assert serve[8] == "pong"  # a ping sent as a binary frame is answered too
     assert "NOPE-USDT" in serve[3]["msg"] and "bookz" in serve[4]["msg"]
+
+
+def test_both_servers_refuse_an_sbe_subscribe_without_the_header_login_with_60011(tmp_path):
+    """§11: on ``/ws/v5/public-sbe`` every channel needs the header login, ``bbo-tbt`` too (it
+    needs none on JSON). One rule, ``endpoint.subscribe_refusal(sbe=True)``: ``okxbook serve``
+    accepted this subscribe before it shared the rule with the local exchange."""
+    book = SyntheticBook("BTC-USDT", "bbo-tbt", seed=3)
+    frames = [book.snapshot_frame()] + [book.next_update_frame() for _ in range(5)]
+    path = tmp_path / "bbo.jsonl"
+    path.write_bytes(b"\n".join(frames) + b"\n")
+    bbo = {"channel": "bbo-tbt", "instId": "BTC-USDT"}
+
+    async def answer(srv: Any) -> Any:
+        async with srv, connect(srv.ws_url.replace(okx.WS_PUBLIC_PATH, okx.SBE_WS_PATH)) as ws:
+            await ws.send(json.dumps({"id": "s1", "op": "subscribe", "args": [bbo]}))
+            got = json.loads(await asyncio.wait_for(ws.recv(), 2.0))
+            got.pop("connId", None)
+            return got
+
+    serve = asyncio.run(answer(CaptureServer([path], speed=None, wait_for_subscriber=True)))
+    local = asyncio.run(answer(LocalExchange(auto=False, capture=frames, idle_timeout=None)))
+    assert serve == local == {"id": "s1", "event": "error", "code": "60011", "msg": "Please log in"}
+    # The rule itself: on JSON bbo-tbt needs no login; an unknown book is 60018 first.
+    assert endpoint.subscribe_refusal("bbo-tbt", "BTC-USDT", known=True, logged_in=False) is None
+    assert endpoint.subscribe_refusal("bbo-tbt", "X", known=True, logged_in=True, sbe=True) is None
+    unknown = endpoint.subscribe_refusal("bbo-tbt", "X", known=False, logged_in=False, sbe=True)
+    assert unknown is not None and unknown["code"] == "60018"

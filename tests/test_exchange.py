@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import hmac
 import importlib
@@ -17,6 +18,7 @@ import sys
 import time
 import types
 import zlib
+from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -145,6 +147,42 @@ async def nothing_within(ws: ClientConnection, seconds: float = 0.1) -> bool:
 def sign(secret: str, ts: str) -> str:
     mac = hmac.new(secret.encode(), (ts + "GET" + "/users/self/verify").encode(), hashlib.sha256)
     return base64.b64encode(mac.digest()).decode()
+
+
+async def subscribed(ws: ClientConnection, channel: str, inst_id: str = BTC) -> Replay:
+    """Subscribe to one book, take its ack, and replay the snapshot that follows."""
+    await send(ws, "subscribe", (channel, inst_id))
+    await recv(ws)
+    client = Replay()
+    client.apply(await recv_raw(ws))
+    return client
+
+
+async def follow(ex: Any, ws: ClientConnection, client: Replay, n: int) -> None:
+    """Push ``n`` frames of every book and replay them (chain and checksum checked)."""
+    await ex.step(n)
+    for _ in range(n):
+        client.apply(await recv_raw(ws))
+
+
+@contextlib.asynccontextmanager
+async def with_clients(
+    **options: Any,
+) -> AsyncIterator[tuple[Any, ClientConnection, httpx.AsyncClient]]:
+    """A ``LocalExchange(auto=False, **options)``, a WebSocket client on it and a REST client."""
+    async with (
+        LocalExchange(auto=False, **options) as ex,
+        connect(ex.ws_url) as ws,
+        httpx.AsyncClient() as http,
+    ):
+        yield ex, ws, http
+
+
+def assert_rest_is_replayed(snap: dict[str, Any], client: Replay) -> None:
+    """A REST snapshot is the client's replayed book at the same seqId."""
+    assert snap["seqId"] == client.seq
+    bids, asks = client.sides()
+    assert snap["bids"] == bids and snap["asks"] == asks
 
 
 # ---------------------------------------------------------------------------- synthetic streams
@@ -444,10 +482,7 @@ def test_image_channels_push_whole_book_without_prev_seq_id() -> None:
 def test_inject_gap_breaks_the_chain_once() -> None:
     async def main() -> None:
         async with LocalExchange(auto=False) as ex, connect(ex.ws_url) as ws:
-            await send(ws, "subscribe", ("books", BTC))
-            await recv(ws)
-            client = Replay()
-            client.apply(await recv_raw(ws))
+            client = await subscribed(ws, "books")
             ex.inject_gap("books", BTC)
             await ex.step(2)
             gapped = json.loads(await recv_raw(ws))["data"][0]
@@ -463,10 +498,7 @@ def test_inject_gap_breaks_the_chain_once() -> None:
 def test_fault_frames_have_documented_shapes() -> None:
     async def main() -> None:
         async with LocalExchange(auto=False, checksum="zero") as ex, connect(ex.ws_url) as ws:
-            await send(ws, "subscribe", ("books", BTC))
-            await recv(ws)
-            client = Replay()
-            client.apply(await recv_raw(ws))
+            client = await subscribed(ws, "books")
             ex.heartbeat("books", BTC)
             ex.reset_seq("books", BTC)
             ex.corrupt_checksum("books", BTC)
@@ -488,10 +520,7 @@ def test_fault_frames_have_documented_shapes() -> None:
 def test_corrupted_checksum_fails_independent_verification() -> None:
     async def main() -> None:
         async with LocalExchange(auto=False) as ex, connect(ex.ws_url) as ws:
-            await send(ws, "subscribe", ("books", BTC))
-            await recv(ws)
-            client = Replay()
-            client.apply(await recv_raw(ws))
+            client = await subscribed(ws, "books")
             ex.corrupt_checksum("books", BTC)
             await ex.step()
             with pytest.raises(AssertionError):
@@ -597,18 +626,9 @@ def test_send_malformed_delivers_payload_verbatim() -> None:
 
 def test_rest_snapshot_matches_ws_book_at_its_seq_id() -> None:
     async def main() -> None:
-        async with (
-            LocalExchange(auto=False) as ex,
-            connect(ex.ws_url) as ws,
-            httpx.AsyncClient() as http,
-        ):
-            await send(ws, "subscribe", ("books", BTC))
-            await recv(ws)
-            client = Replay()
-            client.apply(await recv_raw(ws))
-            await ex.step(5)
-            for _ in range(5):
-                client.apply(await recv_raw(ws))
+        async with with_clients() as (ex, ws, http):
+            client = await subscribed(ws, "books")
+            await follow(ex, ws, client, 5)
             r = await http.get(
                 f"{ex.rest_url}/api/v5/market/books", params={"instId": BTC, "sz": 400}
             )
@@ -617,9 +637,7 @@ def test_rest_snapshot_matches_ws_book_at_its_seq_id() -> None:
             assert body["code"] == "0" and body["msg"] == ""
             snap = body["data"][0]
             assert list(snap) == ["asks", "bids", "ts", "seqId"]
-            assert snap["seqId"] == client.seq
-            bids, asks = client.sides()
-            assert snap["bids"] == bids and snap["asks"] == asks
+            assert_rest_is_replayed(snap, client)
             # sz defaults to 1 and is capped at 400 (§8)
             one = (
                 await http.get(f"{ex.rest_url}/api/v5/market/books", params={"instId": BTC})
@@ -635,11 +653,7 @@ def test_rest_snapshot_matches_ws_book_at_its_seq_id() -> None:
 
 def test_rest_lag_serves_an_older_seq_id_then_catches_up() -> None:
     async def main() -> None:
-        async with (
-            LocalExchange(auto=False) as ex,
-            connect(ex.ws_url) as ws,
-            httpx.AsyncClient() as http,
-        ):
+        async with with_clients() as (ex, ws, http):
             await send(ws, "subscribe", ("books", BTC))
             await recv(ws)
             seqs = [(await recv(ws))["data"][0]["seqId"]]
@@ -656,11 +670,7 @@ def test_rest_lag_serves_an_older_seq_id_then_catches_up() -> None:
 
 def test_no_snapshot_mode_client_seeds_from_rest() -> None:
     async def main() -> None:
-        async with (
-            LocalExchange(auto=False, no_snapshot=True) as ex,
-            connect(ex.ws_url) as ws,
-            httpx.AsyncClient() as http,
-        ):
+        async with with_clients(no_snapshot=True) as (ex, ws, http):
             market = ex.book("books", BTC)
             for _ in range(20):  # the market moved before we came: REST history predates us
                 market.next_update_frame()
@@ -831,18 +841,9 @@ def test_capture_mode_refuses_books_the_capture_lacks_with_60018(synthetic_10x5k
 
 def test_rest_books_rpi_answers_from_the_rpi_book_with_non_rpi_sizes() -> None:
     async def main() -> None:
-        async with (
-            LocalExchange(auto=False) as ex,
-            connect(ex.ws_url) as ws,
-            httpx.AsyncClient() as http,
-        ):
-            await send(ws, "subscribe", ("books-rpi", BTC))
-            await recv(ws)
-            client = Replay()
-            client.apply(await recv_raw(ws))
-            await ex.step(3)
-            for _ in range(3):
-                client.apply(await recv_raw(ws))
+        async with with_clients() as (ex, ws, http):
+            client = await subscribed(ws, "books-rpi")
+            await follow(ex, ws, client, 3)
             body = (
                 await http.get(
                     f"{ex.rest_url}/api/v5/market/books-rpi", params={"instId": BTC, "sz": 400}
@@ -850,9 +851,7 @@ def test_rest_books_rpi_answers_from_the_rpi_book_with_non_rpi_sizes() -> None:
             ).json()
             assert body["code"] == "0"
             snap = body["data"][0]
-            assert snap["seqId"] == client.seq
-            bids, asks = client.sides()
-            assert snap["bids"] == bids and snap["asks"] == asks
+            assert_rest_is_replayed(snap, client)
             # nonRpi differs from the total somewhere: the third field is not faked
             assert any(r[2] != r[1] for r in snap["bids"] + snap["asks"])
 

@@ -24,17 +24,21 @@ cdef enum:
     PX_DEC_SHIFT = 8    # flags bits 8..15: the book's px_decimals when the row was taken
     SZ_DEC_SHIFT = 16   # TopLevels flags bits 16..23: its sz_decimals
 
-cdef class TopSeries:
+cdef class _BookRows:
+    cdef Py_ssize_t _n          # rows held
+    cdef Py_ssize_t _cap        # rows allocated
+    cdef dict _book_index       # Book -> index
+    cdef list _book_names       # "channel/instId" by index
+    cdef int32_t _book(self, Book book) except -1
+
+
+cdef class TopSeries(_BookRows):
     cdef TopRow* _rows
     cdef double* _depth         # n_rows x (2 * n_bps): bid sizes then ask sizes within each bps
-    cdef Py_ssize_t _n
-    cdef Py_ssize_t _cap
     cdef int _n_bps
     cdef double _bps[16]
     cdef readonly tuple bps
     cdef readonly bint only_top_changes
-    cdef dict _book_index       # Book -> index
-    cdef list _book_names
     cdef int _grow(self) except -1
     cdef void _band(self, Book book, bint bids, double mid, double sz_div, double direction,
                     double* out) noexcept
@@ -50,11 +54,9 @@ ctypedef struct LevelsRow:
     int32_t flags       # FLAG_VALID | px_decimals << 8 | sz_decimals << 16
 
 
-cdef class TopLevels:
+cdef class TopLevels(_BookRows):
     cdef LevelsRow* _rows
     cdef int64_t* _lv           # n_rows x (4 * n_levels): bid px, bid sz, ask px, ask sz
-    cdef Py_ssize_t _n
-    cdef Py_ssize_t _cap
     cdef readonly int n_levels
     cdef readonly int64_t every_ns
     cdef int64_t _next          # the next interval end to emit (every_ns > 0); 0: none yet
@@ -65,8 +67,6 @@ cdef class TopLevels:
     cdef Py_ssize_t _n_books
     cdef Py_ssize_t _n_filled   # books whose _last row is written (indexes are given in order)
     cdef Py_ssize_t _cap_books
-    cdef dict _book_index
-    cdef list _book_names
     cdef int _grow(self) except -1
     cdef int _grow_books(self) except -1
     cdef int32_t _index(self, Book book) except -1

@@ -21,15 +21,71 @@ from okxbook._book cimport (Book, book_is_live, book_seq_id, book_n_bids, book_n
                             book_ask_level)
 
 
-cdef class TopSeries:
+cdef void* grown(void* block, Py_ssize_t count, size_t size) except NULL:
+    """``block`` reallocated to ``count`` items of ``size`` bytes (MemoryError if it cannot be);
+    the row buffers of both series grow through here."""
+    cdef void* out = realloc(block, <size_t>count * size)
+    if out == NULL:
+        raise MemoryError()
+    return out
+
+
+cdef object copied(const void* data, object shape, object dtype):
+    """A new numpy array of ``shape`` and ``dtype`` holding a copy of the C buffer ``data``."""
+    out = np.empty(shape, dtype=dtype)
+    cdef unsigned char[::1] dst = out.reshape(-1).view(np.uint8)
+    if dst.shape[0]:
+        memcpy(&dst[0], data, <size_t>dst.shape[0])
+    return out
+
+
+cdef inline void put_best(bint has, int64_t ticks, int64_t lots, double px_div, double sz_div,
+                          int64_t* out_ticks, double* out_px, double* out_sz) noexcept:
+    """One side's best level into a row: exact ticks and float price and size, or 0 ticks and
+    NaN for an empty side."""
+    if has:
+        out_ticks[0] = ticks
+        out_px[0] = ticks / px_div
+        out_sz[0] = lots / sz_div
+    else:
+        out_ticks[0] = 0
+        out_px[0] = out_sz[0] = NAN
+
+
+cdef class _BookRows:
+    """What both series share: the rows held (``len``) and the ``book`` column's index, each book
+    numbered the first time it is seen and named ``"channel/instId"`` (``book_names``)."""
+
+    def __cinit__(self):
+        self._n = self._cap = 0
+        self._book_index = {}
+        self._book_names = []
+
+    def __len__(self):
+        return self._n
+
+    @property
+    def book_names(self) -> list:
+        """``"channel/instId"`` of each book index used in the ``book`` column."""
+        return list(self._book_names)
+
+    cdef int32_t _book(self, Book book) except -1:
+        found = self._book_index.get(book)
+        if found is not None:
+            return <int32_t>found
+        i = len(self._book_names)
+        self._book_index[book] = i
+        self._book_names.append(f"{book.channel}/{book.inst_id}")
+        return <int32_t>i
+
+
+cdef class TopSeries(_BookRows):
     """Records one row per observed frame. ``bps``: depth bands in basis points of the mid (at most
     16); ``only_top_changes``: skip frames that left the best bid and ask unchanged."""
 
     def __cinit__(self):
         self._rows = NULL
         self._depth = NULL
-        self._n = 0
-        self._cap = 0
 
     def __init__(self, bps=(5, 10, 25), bint only_top_changes=False):
         values = tuple(float(b) for b in bps)
@@ -40,32 +96,16 @@ cdef class TopSeries:
         for i, b in enumerate(self.bps):
             self._bps[i] = b
         self.only_top_changes = only_top_changes
-        self._book_index = {}
-        self._book_names = []
 
     def __dealloc__(self):
         free(self._rows)
         free(self._depth)
 
-    def __len__(self):
-        return self._n
-
-    @property
-    def book_names(self) -> list:
-        """``"channel/instId"`` of each book index used in the ``book`` column."""
-        return list(self._book_names)
-
     cdef int _grow(self) except -1:
         cdef Py_ssize_t cap = self._cap * 2 if self._cap else 4096
-        cdef TopRow* rows = <TopRow*>realloc(self._rows, <size_t>cap * sizeof(TopRow))
-        if rows == NULL:
-            raise MemoryError()
-        self._rows = rows
         cdef Py_ssize_t width = 2 * self._n_bps if self._n_bps else 1
-        cdef double* depth = <double*>realloc(self._depth, <size_t>(cap * width) * sizeof(double))
-        if depth == NULL:
-            raise MemoryError()
-        self._depth = depth
+        self._rows = <TopRow*>grown(self._rows, cap, sizeof(TopRow))
+        self._depth = <double*>grown(self._depth, cap * width, sizeof(double))
         self._cap = cap
         return 0
 
@@ -75,36 +115,22 @@ cdef class TopSeries:
             return
         if self._n == self._cap:
             self._grow()
-        index = self._book_index.get(book)
-        if index is None:
-            index = len(self._book_names)
-            self._book_index[book] = index
-            self._book_names.append(f"{book.channel}/{book.inst_id}")
+        cdef int32_t index = self._book(book)
         cdef TopRow* row = &self._rows[self._n]
         cdef double px_div = book_px_div(book), sz_div = book_sz_div(book)
         cdef bint has_bid = book_n_bids(book) > 0, has_ask = book_n_asks(book) > 0
         row.recv_ns = recv_ns
         row.ts_ms = book.ts_ms
         row.seq_id = book_seq_id(book)
-        row.book = <int32_t>index
+        row.book = index
         row.flags = ((FLAG_VALID if book_is_live(book) else 0)
                      | (FLAG_CROSSED if book.crossed else 0)
                      | (FLAG_TOP_CHANGED if book.top_changed else 0)
                      | (book.px_decimals << PX_DEC_SHIFT))
-        if has_bid:
-            row.bid_ticks = book_best_bid_ticks(book)
-            row.bid_px = row.bid_ticks / px_div
-            row.bid_sz = book_best_bid_lots(book) / sz_div
-        else:
-            row.bid_ticks = 0
-            row.bid_px = row.bid_sz = NAN
-        if has_ask:
-            row.ask_ticks = book_best_ask_ticks(book)
-            row.ask_px = row.ask_ticks / px_div
-            row.ask_sz = book_best_ask_lots(book) / sz_div
-        else:
-            row.ask_ticks = 0
-            row.ask_px = row.ask_sz = NAN
+        put_best(has_bid, book_best_bid_ticks(book), book_best_bid_lots(book), px_div, sz_div,
+                 &row.bid_ticks, &row.bid_px, &row.bid_sz)
+        put_best(has_ask, book_best_ask_ticks(book), book_best_ask_lots(book), px_div, sz_div,
+                 &row.ask_ticks, &row.ask_px, &row.ask_sz)
         cdef double* depth = &self._depth[self._n * 2 * self._n_bps]
         cdef double mid
         if has_bid and has_ask:
@@ -157,10 +183,7 @@ cdef class TopSeries:
                           ("mid", "f8"), ("book", "i4"),
                           ("flags", "i4")])
         assert dtype.itemsize == sizeof(TopRow)
-        raw = np.empty(self._n, dtype=dtype)
-        cdef unsigned char[::1] dst = raw.view(np.uint8)
-        if self._n:
-            memcpy(&dst[0], self._rows, <size_t>self._n * sizeof(TopRow))
+        raw = copied(self._rows, self._n, dtype)
         cols = {name: raw[name].copy() for name in dtype.names if name != "flags"}
         flags = raw["flags"]
         cols["valid"] = (flags & FLAG_VALID) != 0
@@ -169,11 +192,7 @@ cdef class TopSeries:
         # The book's decimal scale when the row was taken: ``bid_ticks / 10**px_decimals`` is the
         # price. A book can learn a decimal mid-series (export.to_arrow puts one scale per book).
         cols["px_decimals"] = ((flags >> PX_DEC_SHIFT) & 0xFF).astype("i1")
-        width = 2 * self._n_bps
-        depth = np.empty((self._n, width), dtype="f8")
-        cdef double[:, ::1] dview = depth
-        if self._n and width:
-            memcpy(&dview[0, 0], self._depth, <size_t>(self._n * width) * sizeof(double))
+        depth = copied(self._depth, (self._n, 2 * self._n_bps), "f8")
         for k, b in enumerate(self.bps):
             label = f"{b:g}".replace(".", "_")
             cols[f"bid_depth_{label}bps"] = depth[:, k].copy()
@@ -186,7 +205,7 @@ cdef inline int64_t frame_time_ns(Book book, int64_t recv_ns) noexcept:
     return recv_ns if recv_ns else book.ts_ms * 1_000_000
 
 
-cdef class TopLevels:
+cdef class TopLevels(_BookRows):
     """The top ``n_levels`` of each side, one row per observed frame or, with ``every_ns``, one row
     per book at each multiple of ``every_ns`` (the book as it stood then: after its last frame at
     or before that time), the wide table of ``export.write_snapshots``.
@@ -201,7 +220,7 @@ cdef class TopLevels:
         self._lv = NULL
         self._last = NULL
         self._last_lv = NULL
-        self._n = self._cap = self._n_books = self._cap_books = self._n_filled = 0
+        self._n_books = self._cap_books = self._n_filled = 0
         self._next = 0
 
     def __init__(self, int n_levels=10, int64_t every_ns=0, Py_ssize_t batch_rows=0,
@@ -214,8 +233,6 @@ cdef class TopLevels:
         self.every_ns = every_ns
         self._batch = batch_rows if on_full is not None else 0
         self._on_full = on_full
-        self._book_index = {}
-        self._book_names = []
 
     def __dealloc__(self):
         free(self._rows)
@@ -223,53 +240,28 @@ cdef class TopLevels:
         free(self._last)
         free(self._last_lv)
 
-    def __len__(self):
-        return self._n
-
-    @property
-    def book_names(self) -> list:
-        """``"channel/instId"`` of each book index used in the ``book`` column."""
-        return list(self._book_names)
-
     cdef int _grow(self) except -1:
         cdef Py_ssize_t cap = self._cap * 2 if self._cap else 1024
-        cdef LevelsRow* rows = <LevelsRow*>realloc(self._rows, <size_t>cap * sizeof(LevelsRow))
-        if rows == NULL:
-            raise MemoryError()
-        self._rows = rows
-        cdef int64_t* lv = <int64_t*>realloc(
-            self._lv, <size_t>(cap * 4 * self.n_levels) * sizeof(int64_t))
-        if lv == NULL:
-            raise MemoryError()
-        self._lv = lv
+        self._rows = <LevelsRow*>grown(self._rows, cap, sizeof(LevelsRow))
+        self._lv = <int64_t*>grown(self._lv, cap * 4 * self.n_levels, sizeof(int64_t))
         self._cap = cap
         return 0
 
     cdef int _grow_books(self) except -1:
         cdef Py_ssize_t cap = self._cap_books * 2 if self._cap_books else 8
-        cdef LevelsRow* rows = <LevelsRow*>realloc(self._last, <size_t>cap * sizeof(LevelsRow))
-        if rows == NULL:
-            raise MemoryError()
-        self._last = rows
-        cdef int64_t* lv = <int64_t*>realloc(
-            self._last_lv, <size_t>(cap * 4 * self.n_levels) * sizeof(int64_t))
-        if lv == NULL:
-            raise MemoryError()
-        self._last_lv = lv
+        self._last = <LevelsRow*>grown(self._last, cap, sizeof(LevelsRow))
+        self._last_lv = <int64_t*>grown(self._last_lv, cap * 4 * self.n_levels, sizeof(int64_t))
         self._cap_books = cap
         return 0
 
     cdef int32_t _index(self, Book book) except -1:
-        index = self._book_index.get(book)
-        if index is not None:
-            return <int32_t>index
-        if self._n_books == self._cap_books:
-            self._grow_books()
-        i = len(self._book_names)
-        self._book_index[book] = i
-        self._book_names.append(f"{book.channel}/{book.inst_id}")
-        self._n_books += 1
-        return <int32_t>i
+        """The book's index, with room for its last row (``every_ns``) once it is new."""
+        cdef int32_t i = self._book(book)
+        if i == self._n_books:
+            if self._n_books == self._cap_books:
+                self._grow_books()
+            self._n_books += 1
+        return i
 
     cdef void _fill(self, Book book, int64_t time_ns, int64_t recv_ns, LevelsRow* row,
                     int64_t* lv) noexcept:
@@ -345,14 +337,8 @@ cdef class TopLevels:
         dtype = np.dtype([("time_ns", "i8"), ("recv_ns", "i8"), ("ts_ms", "i8"),
                           ("seq_id", "i8"), ("book", "i4"), ("flags", "i4")])
         assert dtype.itemsize == sizeof(LevelsRow)
-        cdef Py_ssize_t n = self._n, width = 4 * self.n_levels
-        raw = np.empty(n, dtype=dtype)
-        lv = np.empty((n, width), dtype=np.int64)
-        cdef unsigned char[::1] dst = raw.view(np.uint8)
-        cdef int64_t[:, ::1] lview = lv
-        if n:
-            memcpy(&dst[0], self._rows, <size_t>n * sizeof(LevelsRow))
-            memcpy(&lview[0, 0], self._lv, <size_t>(n * width) * sizeof(int64_t))
+        raw = copied(self._rows, self._n, dtype)
+        lv = copied(self._lv, (self._n, 4 * self.n_levels), np.int64)
         self._n = 0
         names = ("book", "time_ns", "recv_ns", "ts_ms", "seq_id")
         cols = {name: raw[name].copy() for name in names}

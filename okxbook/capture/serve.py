@@ -10,7 +10,8 @@ clients (request parsing, OKX's events and error texts, the one-port bind) is ``
 
 What a client sees (``docs/protocol.md`` §2, §6): text ``ping`` -> ``pong``;
 ``subscribe``/``unsubscribe`` -> acks (``id`` echoed); ``login`` -> success for any credentials (a
-replay has nothing to protect), but ``*-l2-tbt`` needs one (else 60011, as OKX); a subscribe to a
+replay has nothing to protect), but ``*-l2-tbt`` needs one, and on ``/ws/v5/public-sbe`` every
+channel needs the header login (else 60011, as OKX); a subscribe to a
 ``(channel, instId)`` the capture never pushes -> 60018 naming it; malformed requests -> the OKX
 error events 60012/60013/60019, an ``id`` OKX refuses -> 60033 (§0b). After subscribing to ``(channel, instId)`` a connection gets
 that book's captured frames, untouched and in capture order, from that moment on. For a delta
@@ -535,7 +536,11 @@ class CaptureServer(LoopbackEndpoint):
         # A refused subscribe still starts a wait_for_subscriber playback: the client is there.
         self._subscribed.set()
         refusal = endpoint.subscribe_refusal(
-            channel, inst_id, known=self.keys is None or key in self.keys, logged_in=conn.logged_in
+            channel,
+            inst_id,
+            known=self.keys is None or key in self.keys,
+            logged_in=conn.logged_in,
+            sbe=conn.sbe is not None,
         )
         if refusal is not None:
             conn.event(refusal, req_id)

@@ -263,42 +263,21 @@ def _cmd_record(args: argparse.Namespace) -> int:
         need("zstandard", "--compression zstd")
     from .watch import record
 
-    return record(args.inst_ids, args.out, compression=args.compression, **_live_options(args))
+    return record(args)
 
 
 def _cmd_watch(args: argparse.Namespace) -> int:
     _live_needs(args)
     from .watch import watch
 
-    return watch(
-        args.inst_ids,
-        as_json=args.json,
-        publish=args.publish,
-        latency_every=args.latency,
-        **_live_options(args),
-    )
+    return watch(args)
 
 
 def _cmd_publish(args: argparse.Namespace) -> int:
     _live_needs(args)
     from .publish import publish
 
-    return publish(args.name, args.inst_ids, levels=args.levels, **_live_options(args))
-
-
-def _live_options(args: argparse.Namespace) -> dict[str, Any]:
-    """The options ``watch`` and ``record`` share (``_connection_options`` plus the run limits)."""
-    return {
-        "channel": args.channel,
-        "url": args.url,
-        "rest_url": args.rest_url,
-        "demo": args.demo,
-        "transport": args.transport,
-        "duration": args.duration,
-        "connect_timeout": args.connect_timeout,
-        "encoding": "sbe" if args.sbe else "json",
-        "ca_file": args.ca_file,
-    }
+    return publish(args)
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:

@@ -7,49 +7,29 @@ command ends, however it ends short of SIGKILL (Ctrl-C, SIGTERM, --duration, an 
 
 from __future__ import annotations
 
+import argparse
 from typing import TextIO
 
-from okxbook.feed import Feed
-from okxbook.share import DEFAULT_LEVELS
 from okxbook.share.feeder import publishing
+
+from .feeding import book_keys, make_feed
 
 __all__ = ["publish"]
 
 
-def publish(
-    name: str,
-    inst_ids: list[str],
-    *,
-    levels: int = DEFAULT_LEVELS,
-    channel: str = "books",
-    url: str | None = None,
-    rest_url: str | None = None,
-    demo: bool = False,
-    transport: str = "websockets",
-    duration: float | None = None,
-    connect_timeout: float | None = None,
-    encoding: str = "json",
-    out: TextIO | None = None,
-    ca_file: str | None = None,
-) -> int:
+def publish(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
+    """``okxbook publish NAME INST...``: the books of ``args`` (``okxbook.cli``'s options) kept
+    live in the shared-memory segment ``args.name`` with ``args.levels`` levels a side."""
     import asyncio
 
     from .watch import _run
 
-    feed = Feed(
-        inst_ids,
-        channel=channel,
-        url=url,
-        rest_url=rest_url,
-        demo=demo,
-        transport=transport,
-        encoding=encoding,
-        ca_file=ca_file,
-    )
-    keys = [(channel, i) for i in inst_ids]
+    name = args.name
+    feed = make_feed(args)
+    keys = book_keys(args)
 
     async def main() -> int:
-        async with publishing(feed, keys, name, levels) as fp:
+        async with publishing(feed, keys, name, args.levels) as fp:
 
             def status() -> str:
                 live = sum(feed.status(*k).state == "live" for k in keys)
@@ -62,9 +42,9 @@ def publish(
                 feed,
                 keys,
                 as_json=False,
-                duration=duration,
+                duration=args.duration,
                 out=out,
-                connect_timeout=connect_timeout,
+                connect_timeout=args.connect_timeout,
                 name="publish",
                 status=status,
             )

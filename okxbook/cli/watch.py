@@ -13,6 +13,7 @@ table always shows them in one line. ``demo`` runs the same against
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import functools
@@ -32,6 +33,8 @@ from okxbook.capture.files import iter_frames
 from okxbook.capture.replay import sample_capture
 from okxbook.feed import Feed
 from okxbook.feed.latency import latency_line
+
+from .feeding import book_keys, make_feed
 
 __all__ = ["demo", "record", "watch"]
 
@@ -430,75 +433,37 @@ async def _run(
     return 1 if feed.errors or never else 0
 
 
-def watch(
-    inst_ids: list[str],
-    *,
-    channel: str = "books",
-    url: str | None = None,
-    rest_url: str | None = None,
-    demo: bool = False,
-    transport: str = "websockets",
-    as_json: bool = False,
-    duration: float | None = None,
-    connect_timeout: float | None = None,
-    recorder: Any = None,
-    out: TextIO | None = None,
-    publish: str | None = None,
-    latency_every: float | None = None,
-    encoding: str = "json",
-    ca_file: str | None = None,
-) -> int:
-    feed = Feed(
-        inst_ids,
-        channel=channel,
-        url=url,
-        rest_url=rest_url,
-        demo=demo,
-        transport=transport,
-        recorder=recorder,
-        encoding=encoding,
-        ca_file=ca_file,
-    )
-    keys = [(channel, i) for i in inst_ids]
+def watch(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
+    """``okxbook watch``: the books of ``args`` (``okxbook.cli``'s options) as a table or JSON
+    lines, also published into shared memory with ``--publish NAME``."""
+    feed = make_feed(args)
+    keys = book_keys(args)
     run = functools.partial(
-        _run, feed, keys, as_json=as_json, duration=duration, out=out,
-        connect_timeout=connect_timeout, latency_every=latency_every,
+        _run, feed, keys, as_json=args.json, duration=args.duration, out=out,
+        connect_timeout=args.connect_timeout, latency_every=args.latency,
     )  # fmt: skip
-    if publish is None:
+    if args.publish is None:
         return asyncio.run(run())
 
     async def published() -> int:  # watch --publish NAME (okxbook.cli.publish)
         from okxbook.share.feeder import publishing
 
-        async with publishing(feed, keys, publish):
+        async with publishing(feed, keys, args.publish):
             return await run()
 
     return asyncio.run(published())
 
 
-def record(
-    inst_ids: list[str],
-    out_dir: str,
-    *,
-    channel: str = "books",
-    url: str | None = None,
-    rest_url: str | None = None,
-    demo: bool = False,
-    transport: str = "websockets",
-    compression: str = "auto",
-    duration: float | None = None,
-    connect_timeout: float | None = None,
-    out: TextIO | None = None,
-    encoding: str = "json",
-    ca_file: str | None = None,
-) -> int:
-    """Watch and record every raw frame the feeder receives (tardis lines, hourly files). Exit 2
-    if recording cannot start, 3 if it stopped because writing failed; SIGINT/SIGTERM stop it
-    cleanly with everything received so far on disk."""
+def record(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
+    """Watch and record every raw frame the feeder receives (tardis lines, hourly files under
+    ``args.out``). Exit 2 if recording cannot start, 3 if it stopped because writing failed;
+    SIGINT/SIGTERM stop it cleanly with everything received so far on disk."""
     from okxbook.capture.recorder import Recorder, RecorderError
 
+    out_dir = args.out
+
     async def main() -> int:
-        recorder = Recorder(out_dir, compression=compression)
+        recorder = Recorder(out_dir, compression=args.compression)
         try:
             await recorder.start()
         except RecorderError as exc:
@@ -506,17 +471,7 @@ def record(
             return 2
         failed: list[BaseException] = []
         recorder.on_error = failed.append  # loud stop: the feed does not go on unrecorded
-        feed = Feed(
-            inst_ids,
-            channel=channel,
-            url=url,
-            rest_url=rest_url,
-            demo=demo,
-            transport=transport,
-            recorder=recorder,
-            encoding=encoding,
-            ca_file=ca_file,
-        )
+        feed = make_feed(args, recorder=recorder)
         last = [time.monotonic(), 0]
 
         def status_line() -> str:
@@ -533,13 +488,13 @@ def record(
         try:
             code = await _run(
                 feed,
-                [(channel, i) for i in inst_ids],
+                book_keys(args),
                 status=status_line,
                 as_json=False,
-                duration=duration,
+                duration=args.duration,
                 out=out,
                 until=lambda: bool(failed),
-                connect_timeout=connect_timeout,
+                connect_timeout=args.connect_timeout,
                 name="record",
             )
         finally:

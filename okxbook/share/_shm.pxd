@@ -18,6 +18,7 @@
 # ``ShmTop``, ``SharedBook.read_top`` and the ``readonly`` attributes are stable API.
 
 from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
+from okxbook._query cimport DepthRow    # one DEPTH_DTYPE row
 
 cdef extern from *:
     """
@@ -141,16 +142,6 @@ cdef extern from *:
     void cpu_relax "okxbook_cpu_relax"() noexcept nogil
     int64_t now_ns "okxbook_now_ns"() noexcept nogil
     int pid_alive "okxbook_pid_alive"(int64_t pid) noexcept nogil
-
-
-cdef packed struct DepthRow:   # one DEPTH_DTYPE row
-    double px
-    double sz
-    double cum_sz
-    int64_t px_ticks
-    int64_t sz_lots
-    int64_t orders
-    int64_t extra_lots
 
 
 cdef struct ShmTop:

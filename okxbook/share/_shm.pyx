@@ -43,9 +43,8 @@ from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE, 
 
 import numpy as np
 
-from okxbook._level cimport Level, wide_t
-from okxbook._book cimport (Book, book_bid_level, book_ask_level, book_n_bids, book_n_asks,
-                            book_seq_id, book_is_live)
+from okxbook._book cimport Book, book_n_bids, book_n_asks, book_seq_id, book_is_live
+from okxbook._query cimport DepthRow, copy_exact, scale_rows
 
 from okxbook._book import DEPTH_DTYPE as _DEPTH_DTYPE
 
@@ -158,9 +157,7 @@ cdef class ShmWriter:
             raise ValueError("unknown status")
         cdef shm_slot* s = slot_at(self._base, slot)
         cdef uint32_t levels = self._h.levels
-        cdef Py_ssize_t nb = book_n_bids(book), na = book_n_asks(book), j
-        cdef shm_level* out
-        cdef const Level* lv
+        cdef Py_ssize_t nb = book_n_bids(book), na = book_n_asks(book)
         cdef int64_t t = now_ns()
         if nb > levels:
             nb = levels
@@ -171,20 +168,8 @@ cdef class ShmWriter:
         cdef uint64_t seq = s.seq
         store_relaxed(&s.seq, seq + 1)
         fence_release()     # the odd counter is visible before any byte of the slot changes
-        out = bids_of(s)
-        for j in range(nb):
-            lv = book_bid_level(book, j)
-            out[j].px = lv.px
-            out[j].sz = lv.sz
-            out[j].orders = lv.orders
-            out[j].extra = lv.extra
-        out = asks_of(s, levels)
-        for j in range(na):
-            lv = book_ask_level(book, j)
-            out[j].px = lv.px
-            out[j].sz = lv.sz
-            out[j].orders = lv.orders
-            out[j].extra = lv.extra
+        copy_exact(book, 1, nb, &bids_of(s)[0].px, 4)
+        copy_exact(book, -1, na, &asks_of(s, levels)[0].px, 4)
         s.n_bids = <int32_t>nb
         s.n_asks = <int32_t>na
         s.seq_id = book_seq_id(book)
@@ -351,18 +336,17 @@ cdef class SharedBook:
     cdef int read_top(self, ShmTop* out) noexcept:
         """C-level ``top_ticks()`` with the book's exchange ts, receive time and decimals, from
         one publish, into ``out``; returns the status code (``out.status``: an index into
-        ``STATUSES``, or -1 when the writer is gone or the segment closed). No Python object."""
+        ``STATUSES``, or -1 when the writer is gone or the segment closed: then, if no publish
+        could be read, seqId -1 and both sides empty). No Python object."""
         cdef uint64_t seq
         cdef int spins = 0
         cdef shm_level b, a
         cdef shm_slot* s = self._slot
         if self._reader._base == NULL:
-            out.status = -1
-            return -1
+            return dead_top(out)
         while True:
             if not self._begin(&seq, &spins):
-                out.status = -1
-                return -1
+                return dead_top(out)
             out.status = s.status
             out.seq_id = s.seq_id
             out.ts_ms = s.ts_ms
@@ -387,56 +371,25 @@ cdef class SharedBook:
         """``(status, seq_id, bid_px, bid_sz, ask_px, ask_sz)`` from one publish; prices and
         sizes NaN on an empty side. O(1)."""
         self._check()
-        cdef uint64_t seq
-        cdef int spins = 0, status = 0, pd = 0, sd = 0
-        cdef int64_t seq_id = -1
-        cdef shm_level b, a
-        cdef int32_t nb = 0, na = 0
-        cdef shm_slot* s = self._slot
-        while True:
-            if not self._begin(&seq, &spins):
-                return (DEAD, -1, NAN, NAN, NAN, NAN)
-            status = s.status
-            seq_id = s.seq_id
-            nb = s.n_bids
-            na = s.n_asks
-            pd = s.px_decimals
-            sd = s.sz_decimals
-            b = bids_of(s)[0]
-            a = asks_of(s, self._reader._h.levels)[0]
-            if self._end(seq, &spins):
-                break
-        if not 0 <= pd <= 18 or not 0 <= sd <= 18:
+        cdef ShmTop t
+        self.read_top(&t)
+        if not 0 <= t.px_decimals <= 18 or not 0 <= t.sz_decimals <= 18:
             return (DEAD, -1, NAN, NAN, NAN, NAN)
-        cdef double px_div = POW10F[pd], sz_div = POW10F[sd]
-        return (self._status(status), seq_id,
-                b.px / px_div if nb else NAN, b.sz / sz_div if nb else NAN,
-                a.px / px_div if na else NAN, a.sz / sz_div if na else NAN)
+        cdef double px_div = POW10F[t.px_decimals], sz_div = POW10F[t.sz_decimals]
+        return (STATUSES[t.status] if t.status >= 0 else DEAD, t.seq_id,
+                t.bid_ticks / px_div if t.n_bids else NAN,
+                t.bid_lots / sz_div if t.n_bids else NAN,
+                t.ask_ticks / px_div if t.n_asks else NAN,
+                t.ask_lots / sz_div if t.n_asks else NAN)
 
     def top_ticks(self):
         """``(status, seq_id, bid_ticks, bid_lots, ask_ticks, ask_lots)``: exact, with
         ``NO_BID``/``NO_ASK`` and 0 lots on an empty side. O(1)."""
         self._check()
-        cdef uint64_t seq
-        cdef int spins = 0, status = 0
-        cdef int64_t seq_id = -1
-        cdef shm_level b, a
-        cdef int32_t nb = 0, na = 0
-        cdef shm_slot* s = self._slot
-        while True:
-            if not self._begin(&seq, &spins):
-                return (DEAD, -1, INT64_MIN, 0, INT64_MAX, 0)
-            status = s.status
-            seq_id = s.seq_id
-            nb = s.n_bids
-            na = s.n_asks
-            b = bids_of(s)[0]
-            a = asks_of(s, self._reader._h.levels)[0]
-            if self._end(seq, &spins):
-                break
-        return (self._status(status), seq_id,
-                b.px if nb else INT64_MIN, b.sz if nb else 0,
-                a.px if na else INT64_MAX, a.sz if na else 0)
+        cdef ShmTop t
+        self.read_top(&t)
+        return (STATUSES[t.status] if t.status >= 0 else DEAD, t.seq_id,
+                t.bid_ticks, t.bid_lots, t.ask_ticks, t.ask_lots)
 
     def info(self):
         """``dict``: status, seq_id, prev_seq_id, ts_ms (exchange), recv_ns, published_ns,
@@ -519,9 +472,23 @@ cdef class SharedBook:
                 break
         if not 0 <= pd <= 18 or not 0 <= sd <= 18:
             return (DEAD, -1, 0, 0, 0, 0)
-        scale(rb, nb, POW10F[pd], POW10F[sd])
-        scale(ra, na, POW10F[pd], POW10F[sd])
+        scale_rows(rb, nb, POW10F[pd], POW10F[sd])
+        scale_rows(ra, na, POW10F[pd], POW10F[sd])
         return (self._status(status), seq_id, ts_ms, recv_ns, nb, na)
+
+
+cdef inline int dead_top(ShmTop* out) noexcept:
+    """``out`` as ``read_top`` leaves it when no publish could be read: status -1, seqId -1,
+    both sides empty (``NO_BID``/``NO_ASK``, 0 lots)."""
+    out.status = -1
+    out.seq_id = -1
+    out.ts_ms = out.recv_ns = 0
+    out.n_bids = out.n_asks = 0
+    out.px_decimals = out.sz_decimals = 0
+    out.bid_ticks = INT64_MIN
+    out.ask_ticks = INT64_MAX
+    out.bid_lots = out.ask_lots = 0
+    return -1
 
 
 cdef void* rows_of(object arr, Py_ssize_t n) except? NULL:
@@ -546,13 +513,3 @@ cdef inline void copy_levels(const shm_level* src, Py_ssize_t n, DepthRow* out) 
         out[j].sz_lots = src[j].sz
         out[j].orders = src[j].orders
         out[j].extra_lots = src[j].extra
-
-
-cdef inline void scale(DepthRow* rows, Py_ssize_t n, double px_div, double sz_div) noexcept:
-    cdef Py_ssize_t j
-    cdef wide_t cum_lots = 0       # 400 levels of 10**17 lots pass int64
-    for j in range(n):
-        rows[j].px = rows[j].px_ticks / px_div
-        rows[j].sz = rows[j].sz_lots / sz_div
-        cum_lots += rows[j].sz_lots
-        rows[j].cum_sz = <double>cum_lots / sz_div

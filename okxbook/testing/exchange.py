@@ -592,14 +592,9 @@ class LocalExchange(LoopbackEndpoint):
                 conn, endpoint.with_id(req_id, {"event": "error", "code": code, "msg": msg}), key
             )
             return
-        if conn.sbe and not conn.logged_in:
-            # §11: every SBE channel needs the header login (no login: 60011, as on JSON; OKX's
-            # 64003 is for a login below VIP4 on books-l2-tbt, a tier this exchange does not model)
-            await self._send_event(conn, endpoint.please_log_in(req_id), key)
-            return
-        # OKX's 60011 "Please log in" for a login channel without login, as serve (one rule).
+        # 60018, or OKX's 60011 "Please log in" without a login, as serve (one rule).
         refusal = endpoint.subscribe_refusal(
-            channel, inst_id, known=True, logged_in=conn.logged_in, req_id=req_id
+            channel, inst_id, known=True, logged_in=conn.logged_in, sbe=conn.sbe, req_id=req_id
         )
         if refusal is not None:
             await self._send_event(conn, refusal, key)
