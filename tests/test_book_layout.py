@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import random
 
-from conftest import CF_BOOKS_0513, FRAMES_DIR
-from test_book_fuzz import fingerprint, mutate
+from bad_frames import mutate
+from conftest import CF_BOOKS_0513, FRAMES_DIR, books_state
 
 import okxbook
 from okxbook import BookError, FrameError
@@ -27,7 +27,7 @@ def outcome(books: okxbook.Books, frame: bytes, shift: int) -> tuple:
         return ("FrameError", type(exc).__name__, exc.reason, offset)
     except BookError as exc:
         return (type(exc).__name__, str(exc))
-    return ("applied", fingerprint(books))
+    return ("applied", books_state(books))
 
 
 def assert_same(
