@@ -74,8 +74,8 @@ class _SbeBook:
 
 
 class FeedLatency:
-    """The latency of one feed's books; the feed calls ``applied`` for each book frame and
-    ``delivered`` after the consumers of a top-of-book change ran."""
+    """The latency of one feed's books: ``applied`` for each book frame and ``delivered`` after
+    the consumers of a top-of-book change ran (the feed's hub does both in C, see ``book``)."""
 
     def __init__(self, window: float = 10.0) -> None:
         if not window > 0:
@@ -84,11 +84,17 @@ class FeedLatency:
         self._books: dict[tuple[str, str], BookLatency] = {}
         self._sbe: dict[tuple[str, str], _SbeBook] = {}
 
-    def applied(self, key: tuple[str, str], conn: str, ts_ms: int, recv_ns: int) -> None:
+    def book(self, key: tuple[str, str], conn: str) -> BookLatency:
+        """The stages of ``key``'s book as received on connection ``conn``; a book that moved
+        connection (64008) starts afresh. The feed's hub (``_hub.FeedHub``) keeps the one it
+        gets on the subscription and records into it from C."""
         b = self._books.get(key)
-        if b is None or b.conn != conn:  # a book that moved connection (64008) starts afresh
+        if b is None or b.conn != conn:
             b = self._books[key] = BookLatency(conn, self.window)
-        b.applied(ts_ms, recv_ns)
+        return b
+
+    def applied(self, key: tuple[str, str], conn: str, ts_ms: int, recv_ns: int) -> None:
+        self.book(key, conn).applied(ts_ms, recv_ns)
 
     def sbe_applied(self, key: tuple[str, str], ts_us: int, out_us: int, recv_ns: int) -> None:
         """The SBE clocks of the frame ``applied`` was just called for (a Python call a frame,
