@@ -15,6 +15,7 @@ import inspect
 import logging
 import ssl
 import time
+import warnings
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -485,9 +486,15 @@ class Feed:
         return self._books_of[(channel, inst_id)].book(channel, inst_id)
 
     def sbe_latency(self, channel: str, inst_id: str) -> SbeLatency | None:
-        """The SBE clocks of one book's last applied frame (matching engine ``tsUs``, gateway
-        ``outTime``, receive), or None before any SBE frame (and on the JSON feed). Their
-        histograms are ``latency()``'s ``engine_to_gateway``/``gateway_to_receive`` stages."""
+        """Deprecated (``DeprecationWarning``; to be removed): ``latency()`` has the same stages
+        for every frame (``engine_to_gateway``, ``gateway_to_receive``). The SBE clocks of one
+        book's last applied frame, or None before any SBE frame (and on the JSON feed)."""
+        warnings.warn(
+            "Feed.sbe_latency() is deprecated: feed.latency()['books'][f'{channel}:{inst_id}'] "
+            "has the engine_to_gateway and gateway_to_receive stages of every frame",
+            DeprecationWarning,
+            stacklevel=2,
+        )
         if (channel, inst_id) not in self.subs:
             raise KeyError((channel, inst_id))
         return self._latency.sbe_last((channel, inst_id))

@@ -16,7 +16,7 @@ engine's ``tsUs`` and the gateway's send ``outTime`` (µs), and two more stages 
 - ``engine_to_gateway``: ``outTime`` − ``tsUs`` (both the exchange's clocks: no offset in it).
 - ``gateway_to_receive``: receive − ``outTime`` (wire and local stack, clock offset included).
 
-``Feed.sbe_latency(channel, inst)`` is the last frame's three clocks (``SbeLatency``).
+``Feed.sbe_latency(channel, inst)`` (deprecated) is the last frame's three clocks (``SbeLatency``).
 
 Clock offset: recv − ts = delay + (our clock − the exchange's). The delay is never negative, so
 the minimum of recv − ts over the window is an upper bound on our clock's lead over the exchange's

@@ -17,7 +17,6 @@ read), sends text, and reports when the connection has ended and with which clos
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import ssl
 from collections.abc import Callable
@@ -56,7 +55,7 @@ def _frame_connection() -> type[Any]:
 
     text, binary, cont = Opcode.TEXT, Opcode.BINARY, Opcode.CONT
 
-    class FrameConnection(ClientConnection):  # type: ignore[misc]
+    class FrameConnection(ClientConnection):
         on_frame: OnFrame | None = None
         early: list[bytes] | None = None
         parts: list[bytes] | None = None
