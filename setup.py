@@ -24,6 +24,7 @@ MODULES = [
     "_query",
     "capture/_series",
     "feed/_hist",
+    "feed/_hub",
     "share/_shm",
 ]
 # The picows receive path (feed/_receive.pyx) cimports picows: built when picows is installed at

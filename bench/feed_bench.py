@@ -4,7 +4,8 @@ one core, for 10 and 100 instruments, with each transport.
 
     python bench/feed_bench.py              # Markdown table for the README
 
-The server is a separate process (a minimal OKX-like picows server, so the client gets its own core)
+The server is a separate process (``loopback.serve_books``, a minimal OKX-like picows server, so
+the client gets its own core)
 serving pre-generated ``books`` frames from ``okxbook.testing.SyntheticBook`` (400 levels, CRC32
 checksums, seqId chains). Latency: frames paced at 1 ms, each send time stamped with the system-wide
 monotonic clock and matched by seqId to the client's callback time. Throughput: the server writes
@@ -14,16 +15,15 @@ the frames back to back; the client's rate is measured from the first to the las
 from __future__ import annotations
 
 import asyncio
-import multiprocessing as mp
 import statistics
 import sys
 import time
 from pathlib import Path
 
-import orjson
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from okxbook.feed import Feed
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from loopback import against_server, bench_feed, serve_books
+
 from okxbook.testing import SyntheticBook
 
 
@@ -42,37 +42,13 @@ def make_frames(
 
 
 def server_main(port_q, go_q, done_q, n_inst: int, n_updates: int, pace_s: float) -> None:
-    """A minimal OKX-like server: acks subscriptions, sends each snapshot, then on 'go' streams
-    the updates (paced or back to back) and reports its send times."""
-    from picows import WSListener, WSMsgType, ws_create_server
+    """On 'go' stream the updates (paced or back to back) and report the send times."""
+    from picows import WSMsgType
 
     _insts, snapshots, updates = make_frames(n_inst, n_updates)
 
     async def main() -> None:
-        state = {"transport": None, "subscribed": set()}
-
-        class Listener(WSListener):
-            def on_ws_connected(self, transport):
-                state["transport"] = transport
-
-            def on_ws_frame(self, transport, frame):
-                if frame.msg_type != WSMsgType.TEXT:
-                    if frame.msg_type == WSMsgType.CLOSE:
-                        transport.disconnect()
-                    return
-                text = frame.get_payload_as_bytes()
-                if text == b"ping":
-                    transport.send(WSMsgType.TEXT, b"pong")
-                    return
-                req = orjson.loads(text)
-                for arg in req.get("args", []):
-                    ack = {"id": req.get("id"), "event": req["op"], "arg": arg, "connId": "bench"}
-                    transport.send(WSMsgType.TEXT, orjson.dumps(ack))
-                    if req["op"] == "subscribe":
-                        transport.send(WSMsgType.TEXT, snapshots[arg["instId"]])
-                        state["subscribed"].add(arg["instId"])
-
-        server = await ws_create_server(lambda _: Listener(), "127.0.0.1", 0)
+        server, state = await serve_books(snapshots)
         port_q.put(server.sockets[0].getsockname()[1])
         await asyncio.get_running_loop().run_in_executor(None, go_q.get)
         transport = state["transport"]
@@ -97,16 +73,15 @@ def server_main(port_q, go_q, done_q, n_inst: int, n_updates: int, pace_s: float
     asyncio.run(main())
 
 
+def applied(feed) -> int:
+    """Frames applied by all the feed's connections."""
+    return sum(books.frames for books in feed._group_books)
+
+
 async def client(
     port: int, insts: list[str], n_updates: int, transport: str, go_q, done_q, paced: bool
 ) -> dict:
-    feed = Feed(
-        insts,
-        url=f"ws://127.0.0.1:{port}",
-        rest_url="http://127.0.0.1:1",
-        transport=transport,
-        max_per_connection=1000,
-    )
+    feed = bench_feed(port, insts, transport)
     recv = {}
     clock = time.monotonic_ns
     counts = {"first": 0, "last": 0}
@@ -121,12 +96,12 @@ async def client(
     feed.on_top(on_top)
     async with feed:
         await feed.wait_live(timeout=30)
-        frames_before = feed.books.frames
+        frames_before = applied(feed)
         recv.clear()
         counts["first"] = 0
         go_q.put(True)
         sent = await asyncio.get_running_loop().run_in_executor(None, done_q.get)
-        frames = feed.books.frames - frames_before
+        frames = applied(feed) - frames_before
         t_first = counts["first"]
         t_last = counts["last"]
         # the rate counts every frame applied, between the first and last callback
@@ -145,20 +120,13 @@ async def client(
 
 
 def run(n_inst: int, n_updates: int, transport: str, paced: bool) -> dict:
-    ctx = mp.get_context("spawn")
-    port_q, go_q, done_q = ctx.Queue(), ctx.Queue(), ctx.Queue()
-    proc = ctx.Process(
-        target=server_main, args=(port_q, go_q, done_q, n_inst, n_updates, 0.001 if paced else 0.0)
+    insts = [f"BENCH{i}-USDT" for i in range(n_inst)]
+    return against_server(
+        server_main,
+        (n_inst, n_updates, 0.001 if paced else 0.0),
+        lambda port, go_q, done_q: client(port, insts, n_updates, transport, go_q, done_q, paced),
+        port_timeout=120,
     )
-    proc.start()
-    try:
-        port = port_q.get(timeout=120)
-        insts = [f"BENCH{i}-USDT" for i in range(n_inst)]
-        return asyncio.run(client(port, insts, n_updates, transport, go_q, done_q, paced))
-    finally:
-        proc.join(timeout=10)
-        if proc.is_alive():
-            proc.kill()
 
 
 def main() -> None:

@@ -18,9 +18,7 @@ update sent matched to the k-th received.
 from __future__ import annotations
 
 import asyncio
-import multiprocessing as mp
 import statistics
-import struct
 import sys
 import tempfile
 import time
@@ -29,20 +27,13 @@ from pathlib import Path
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from okxbook.feed import Feed
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from loopback import against_server, bench_feed, serve_books, ws_frame
+
+from okxbook._books import Books
 from okxbook.testing import SyntheticBook
 
 N_INST = 10
-
-
-def ws_frame(payload: bytes) -> bytes:
-    """A server-to-client (unmasked) text frame."""
-    n = len(payload)
-    if n < 126:
-        return bytes((0x81, n)) + payload
-    if n < 65536:
-        return bytes((0x81, 126)) + struct.pack("!H", n) + payload
-    return bytes((0x81, 127)) + struct.pack("!Q", n) + payload
 
 
 def make_frames(n_updates: int) -> tuple[dict[str, bytes], list[bytes]]:
@@ -68,58 +59,33 @@ def make_frames(n_updates: int) -> tuple[dict[str, bytes], list[bytes]]:
 
 
 def server_main(port_q, go_q, done_q, n_updates: int, pace_s: float) -> None:
-    from picows import WSListener, WSMsgType, ws_create_server
+    from picows import WSMsgType
 
     snapshots, updates = make_frames(n_updates)
     seqs = [orjson.loads(f)["data"][0]["seqId"] for f in updates] if pace_s else []
     blob = b"".join(ws_frame(f) for f in updates)
 
     async def main() -> None:
-        state: dict = {"transport": None}
-
-        class Listener(WSListener):
-            def on_ws_connected(self, transport):
-                state["transport"] = transport
-
-            def on_ws_frame(self, transport, frame):
-                if frame.msg_type == WSMsgType.CLOSE:
-                    transport.disconnect()
-                    return
-                if frame.msg_type != WSMsgType.TEXT:
-                    return
-                text = frame.get_payload_as_bytes()
-                if text == b"ping":
-                    transport.send(WSMsgType.TEXT, b"pong")
-                    return
-                req = orjson.loads(text)
-                for arg in req.get("args", []):
-                    ack = {"id": req.get("id"), "event": req["op"], "arg": arg, "connId": "bench"}
-                    transport.send(WSMsgType.TEXT, orjson.dumps(ack))
-                    if req["op"] == "subscribe":
-                        transport.send(WSMsgType.TEXT, snapshots[arg["instId"]])
-
-        server = await ws_create_server(lambda _: Listener(), "127.0.0.1", 0)
+        server, state = await serve_books(snapshots)
         port_q.put(server.sockets[0].getsockname()[1])
         loop = asyncio.get_running_loop()
-        while True:
-            await loop.run_in_executor(None, go_q.get)
-            transport = state["transport"]
-            sent_ns = []
-            if pace_s:
-                clock = time.monotonic_ns
-                for seq, frame in zip(seqs, updates, strict=True):
-                    sent_ns.append((seq, clock()))
-                    transport.send(WSMsgType.TEXT, frame)
-                    await asyncio.sleep(pace_s)
-            else:
-                raw = transport.underlying_transport
-                step = 1 << 20
-                for i in range(0, len(blob), step):
-                    raw.write(blob[i : i + step])
-                    while raw.get_write_buffer_size() > 4 << 20:
-                        await asyncio.sleep(0.0005)
-            done_q.put(sent_ns)
-            break
+        await loop.run_in_executor(None, go_q.get)
+        transport = state["transport"]
+        sent_ns = []
+        if pace_s:
+            clock = time.monotonic_ns
+            for seq, frame in zip(seqs, updates, strict=True):
+                sent_ns.append((seq, clock()))
+                transport.send(WSMsgType.TEXT, frame)
+                await asyncio.sleep(pace_s)
+        else:
+            raw = transport.underlying_transport
+            step = 1 << 20
+            for i in range(0, len(blob), step):
+                raw.write(blob[i : i + step])
+                while raw.get_write_buffer_size() > 4 << 20:
+                    await asyncio.sleep(0.0005)
+        done_q.put(sent_ns)
         await asyncio.sleep(1.0)
         server.close()
 
@@ -146,13 +112,7 @@ async def wait_count(count, target: int, timeout: float = 60.0) -> tuple[int, in
 
 async def feed_client(port, n_updates, transport, go_q, done_q, paced, with_top) -> dict:
     insts = [f"BENCH{i}-USDT" for i in range(N_INST)]
-    feed = Feed(
-        insts,
-        url=f"ws://127.0.0.1:{port}",
-        rest_url="http://127.0.0.1:1",
-        transport=transport,
-        max_per_connection=1000,
-    )
+    feed = bench_feed(port, insts, transport)
     recv: dict[int, int] = {}
     clock = time.monotonic_ns
     if with_top:
@@ -202,6 +162,41 @@ async def bare_client(port, n_updates, go_q, done_q, paced) -> dict:
     return {"frames": n, "fps": n / ((t1 - t0) / 1e9) if t1 > t0 else float("nan")}
 
 
+async def bare_websockets(port, n_updates, go_q, done_q, paced) -> dict:
+    """A websockets client that only timestamps each message it gets from ``recv(decode=False)``
+    (bytes, no UTF-8 decode): websockets' own floor for this stream."""
+    from websockets.asyncio.client import connect
+
+    recv: list[int] = []
+    clock = time.monotonic_ns
+    ws = await connect(
+        f"ws://127.0.0.1:{port}", compression=None, max_size=2**24, ping_interval=None
+    )
+
+    async def read() -> None:
+        get = ws.recv
+        while True:
+            await get(decode=False)
+            recv.append(clock())
+
+    await ws.send('{"op":"subscribe","args":[{"channel":"books","instId":"BENCH0-USDT"}]}')
+    reader = asyncio.get_running_loop().create_task(read())
+    while len(recv) < 2:
+        await asyncio.sleep(0.01)
+    recv.clear()
+    go_q.put(True)
+    try:
+        if paced:
+            sent = await asyncio.get_running_loop().run_in_executor(None, done_q.get)
+            await asyncio.sleep(0.2)
+            return latency(sent, recv)
+        n, t0, t1 = await wait_count(lambda: len(recv), n_updates)
+        return {"frames": n, "fps": n / ((t1 - t0) / 1e9) if t1 > t0 else float("nan")}
+    finally:
+        reader.cancel()
+        ws.transport.abort()
+
+
 def latency(sent: list[tuple[int, int]], recv: list[int] | dict[int, int]) -> dict:
     """Send to receive per frame: by seqId for the feed (``on_top`` runs only for the frames that
     changed the top), by order for the bare client (it sees every frame)."""
@@ -213,27 +208,43 @@ def latency(sent: list[tuple[int, int]], recv: list[int] | dict[int, int]) -> di
 
 
 def run(mode: str, n_updates: int, paced: bool) -> dict:
-    ctx = mp.get_context("spawn")
-    port_q, go_q, done_q = ctx.Queue(), ctx.Queue(), ctx.Queue()
-    proc = ctx.Process(
-        target=server_main, args=(port_q, go_q, done_q, n_updates, 0.001 if paced else 0.0)
-    )
-    proc.start()
-    try:
-        port = port_q.get(timeout=300)
+    def client(port, go_q, done_q):
         if mode == "bare":
-            coro = bare_client(port, n_updates, go_q, done_q, paced)
-        else:
-            transport, _, top = mode.partition("+")
-            coro = feed_client(port, n_updates, transport, go_q, done_q, paced, top == "top")
-        return asyncio.run(coro)
-    finally:
-        proc.join(timeout=30)
-        if proc.is_alive():
-            proc.kill()
+            return bare_client(port, n_updates, go_q, done_q, paced)
+        if mode == "bare-websockets":
+            return bare_websockets(port, n_updates, go_q, done_q, paced)
+        transport, _, top = mode.partition("+")
+        return feed_client(port, n_updates, transport, go_q, done_q, paced, top == "top")
+
+    return against_server(server_main, (n_updates, 0.001 if paced else 0.0), client)
 
 
-MODES = ("bare", "picows", "picows+top", "websockets", "websockets+top")
+def in_process(n_updates: int) -> dict[str, float]:
+    """Frames/s of the two costs no transport can avoid, in this process, on the same frames:
+    ``Books.apply`` alone, and websockets' frame parser alone (its sans-I/O ``Protocol`` fed the
+    wire bytes in 64 KiB reads, as a socket delivers them)."""
+    from websockets.protocol import Protocol, Side, State
+
+    snapshots, updates = make_frames(n_updates)
+    books = Books(verify_checksum=True)
+    for snap in snapshots.values():
+        books.apply(snap)
+    t0 = time.perf_counter()
+    for frame in updates:
+        books.apply(frame)
+    apply_fps = len(updates) / (time.perf_counter() - t0)
+    blob = b"".join(ws_frame(f) for f in updates)
+    proto = Protocol(Side.CLIENT, state=State.OPEN, max_size=2**24)
+    n = 0
+    t0 = time.perf_counter()
+    for i in range(0, len(blob), 1 << 16):
+        proto.receive_data(blob[i : i + (1 << 16)])
+        n += len(proto.events_received())
+    return {"apply": apply_fps, "websockets-parse": n / (time.perf_counter() - t0)}
+
+
+MODES = ("bare", "picows", "picows+top", "bare-websockets", "websockets", "websockets+top")
+LATENCY = ("bare", "picows+top", "bare-websockets", "websockets+top")
 
 
 def main() -> None:
@@ -243,9 +254,13 @@ def main() -> None:
     print("|---|---:|---:|---:|")
     for mode in MODES:
         fps = statistics.median(run(mode, n, paced=False)["fps"] for _ in range(runs))
-        lat = run(mode, 2000, paced=True) if mode in ("bare", "picows+top") else None
+        lat = run(mode, 2000, paced=True) if mode in LATENCY else None
         cell = f"{lat['p50']:.0f} | {lat['p99']:.0f}" if lat else "– | –"
         print(f"| {mode} | {fps:,.0f} | {cell} |", flush=True)
+    ref = [in_process(n) for _ in range(runs)]
+    for name in ("apply", "websockets-parse"):
+        fps = statistics.median(r[name] for r in ref)
+        print(f"| in-process: {name} alone | {fps:,.0f} | – | – |", flush=True)
 
 
 if __name__ == "__main__":

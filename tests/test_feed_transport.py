@@ -5,9 +5,13 @@ reconnect loop."""
 from __future__ import annotations
 
 import asyncio
+import sys
+from collections import Counter
+from pathlib import Path
 
 import pytest
 
+import okxbook.feed
 from okxbook.feed import Feed
 from okxbook.feed.connection import Connection
 from okxbook.feed.transport import connect_transport
@@ -151,3 +155,82 @@ def test_the_c_receive_path_is_used_only_with_the_picows_it_was_built_against(mo
     with caplog.at_level("WARNING", logger="okxbook.feed"):
         assert transport._c_receiver() is None
     assert "picows 0.0.1 is installed but okxbook was built with picows" in caplog.text
+
+
+def _feed_calls_while(receiver, frames: int):
+    """Count the Python functions of okxbook/feed/*.py called (``sys.setprofile``) while the C
+    receive path takes ``frames`` more frames; returns (calls by name, the coroutine to await)."""
+    feed_dir = str(Path(okxbook.feed.__file__).parent)
+    calls: Counter[str] = Counter()
+
+    def profile(frame, event, arg):
+        if event == "call" and frame.f_code.co_filename.startswith(feed_dir):
+            calls[frame.f_code.co_name] += 1
+
+    async def wait() -> None:
+        start = receiver.raw_frames
+        sys.setprofile(profile)
+        try:
+            for _ in range(500):
+                if receiver.raw_frames - start >= frames:
+                    break
+                await asyncio.sleep(0.005)
+        finally:
+            sys.setprofile(None)
+        assert receiver.raw_frames - start >= frames
+
+    return calls, wait
+
+
+def test_a_live_picows_frame_makes_no_python_call_but_the_consumers_callback():
+    """The feed's per-frame dispatch is C (feed/_hub.pyx): with no consumer a live frame calls
+    no Python function of the feed (it called the delta drain and the latency hook before); with
+    an on_top callback the only Python call per top change is that callback's. The latency
+    histograms still count every frame."""
+    pytest.importorskip("okxbook.feed._receive")
+
+    async def main() -> None:
+        async with LocalExchange(interval=0.002, checksum="zero") as ex:
+            async with Feed(
+                ["BTC-USDT"], url=ex.ws_url, rest_url=ex.rest_url, transport="picows"
+            ) as feed:
+                await feed.wait_live(timeout=10)
+                receiver = feed.connections[0].transport.listener
+                applied = feed.latency()["books"]["books:BTC-USDT"]["apply"]["n"]
+                calls, wait = _feed_calls_while(receiver, 40)
+                await wait()
+                hot = {k: n for k, n in calls.items() if n >= 5}
+                assert hot == {}, hot  # a timer task may wake once; nothing per frame
+                tops: list[int] = []
+                feed.on_top(lambda book, recv_ns: tops.append(book.seq_id))
+                calls, wait = _feed_calls_while(receiver, 40)
+                await wait()
+                assert len(tops) >= 20
+                assert {k: n for k, n in calls.items() if n >= 5} == {}
+                report = feed.latency()["books"]["books:BTC-USDT"]
+                assert report["apply"]["n"] >= applied + 80
+                assert report["callback"]["n"] >= len(tops)
+
+    asyncio.run(main())
+
+
+def test_websockets_frames_reach_on_frame_whole_and_in_order_also_before_wiring():
+    """The websockets transport takes data frames from websockets' protocol as they are parsed
+    (no recv() task): a fragmented message arrives joined, and what came before the transport
+    was wired is delivered first, in order."""
+    from websockets.frames import Frame, Opcode
+
+    from okxbook.feed.transport import _frame_connection
+
+    cls = _frame_connection()
+    conn = cls.__new__(cls)
+    conn.response = object()  # the handshake is done
+    conn.process_event(Frame(Opcode.TEXT, b"early"))
+    conn.process_event(Frame(Opcode.TEXT, b'{"a"', fin=False))
+    conn.process_event(Frame(Opcode.CONT, b":", fin=False))
+    conn.process_event(Frame(Opcode.CONT, b"1}", fin=True))
+    got: list[bytes] = []
+    conn.wire(got.append)
+    conn.process_event(Frame(Opcode.BINARY, b"\x00bin"))
+    assert got == [b"early", b'{"a":1}', b"\x00bin"]
+    assert all(type(g) is bytes for g in got)

@@ -2,8 +2,9 @@
 """The picows receive path in C (issue 10, "Live feeder"): picows calls ``on_ws_frame`` of this
 listener from its own Cython read loop; a whole text/binary frame of a live book goes from picows'
 read buffer (``frame.payload_ptr``, no ``bytes`` object) into ``Books.apply_raw``, and the
-connection's per-frame bookkeeping for a live book (receive clocks, ``last_rx``, the feed's
-``book_applied``/``book_top`` hooks) runs here, with no Python frame of the connection's.
+connection's per-frame bookkeeping for a live book (receive clocks, ``last_rx``) runs here, then
+the feed's hub (``feed._hub.FeedHub``, C too): no Python call at all for a frame no consumer
+asked for, and only the consumers' own callbacks otherwise.
 
 Everything else takes the connection's ordinary Python path (``Connection._on_frame`` or, after
 the apply, ``Connection._applied`` / ``_apply_failed``), with the frame as ``bytes`` made only
@@ -17,10 +18,13 @@ Hand-written because picows has no such hook: its Python ``WSListener`` costs a 
 """
 
 from cpython.bytes cimport PyBytes_FromStringAndSize
+from cpython.dict cimport PyDict_GetItem
+from cpython.object cimport PyObject
 from posix.time cimport clock_gettime, timespec, CLOCK_REALTIME, CLOCK_MONOTONIC
 from picows.picows cimport WSListener, WSTransport, WSFrame, WSMsgType
 from okxbook._books cimport Books
 from okxbook._book cimport Book
+from okxbook.feed._hub cimport FeedHub, LinkCore, SubCore
 
 from okxbook.feed.sync import State
 
@@ -82,39 +86,39 @@ cdef class Receiver(WSListener):
             transport.disconnect()
 
     cdef _message(self, const char* p, Py_ssize_t n):
-        conn = self.conn
-        if conn is None:
+        if self.conn is None:
             self.on_frame(PyBytes_FromStringAndSize(p, n))
             return
+        cdef LinkCore conn = <LinkCore?>self.conn
         if conn.retired or conn._gone:  # a socket judged dead: what it still delivers is late
             return
-        settings = conn.settings
-        if conn.staging or settings.recorder is not None or settings.sbe:
+        if conn.staging or not conn.plain:
             self.on_frame(PyBytes_FromStringAndSize(p, n))
             return
         cdef long long recv_ns = _now(CLOCK_REALTIME)
-        last_rx = _now(CLOCK_MONOTONIC) / 1e9
-        conn.last_rx = last_rx
+        conn.last_rx = _now(CLOCK_MONOTONIC) / 1e9
         cdef Books books = <Books?>conn.books
-        listener = conn.listener
+        cdef FeedHub hub = conn.hub
         try:
             result = books.apply_raw(p, n, None)
         except Exception as exc:
             conn._apply_failed(exc, PyBytes_FromStringAndSize(p, n))
-            listener.deltas_ready(conn, recv_ns)
+            hub.deltas_ready(recv_ns)
             return
-        listener.deltas_ready(conn, recv_ns)
+        if hub.deltas_active:
+            hub.deltas_ready(recv_ns)
         if type(result) is not Book:
             conn._applied(result, PyBytes_FromStringAndSize(p, n), recv_ns)
             return
-        cs = conn.by_book.get(result)
-        if cs is None or cs.stale or cs.state is not LIVE:
+        cdef PyObject* found = PyDict_GetItem(conn.by_book, result)
+        if found is NULL or not isinstance(<object>found, SubCore):  # a stray book
+            conn._applied(result, PyBytes_FromStringAndSize(p, n), recv_ns)
+            return
+        cdef SubCore cs = <SubCore>found
+        if cs.stale or cs.state is not LIVE:
             conn._applied(result, PyBytes_FromStringAndSize(p, n), recv_ns)
             return
         # A live book of this connection: what Connection._applied does for it, no more.
-        cs.last_rx = last_rx
-        key = cs.key
-        listener.book_applied(key, result, recv_ns, conn.name)
-        if (<Book>result).top_changed:
-            listener.book_top(key, result, recv_ns)
+        cs.last_rx = conn.last_rx
+        hub.live_frame(conn, cs, <Book>result, recv_ns)
         self.raw_frames += 1

@@ -51,6 +51,7 @@ from okxbook.events import (
     inst_id_code_frame,
 )
 
+from ._hub import FeedHub, LinkCore, SubCore
 from .auth import Credentials, login_request, redact
 from .ratelimit import CONNECTS_PER_IP, requests_per_connection
 from .rest import RestError, fetch_books
@@ -98,17 +99,18 @@ Key = tuple[str, str]
 
 class ConnectionListener(Protocol):
     """What a connection reports to its owner (the ``Feed``). Called from the receive path:
-    each must be quick and must not raise."""
+    each must be quick and must not raise. Every applied frame goes to ``hub`` (the feed's
+    consumers, ``_hub.FeedHub``), which the picows C receive path calls too."""
+
+    @property
+    def hub(self) -> FeedHub: ...
 
     def book_status(self, key: Key, state: str, reason: str | None) -> None: ...
-    def book_top(self, key: Key, book: Book, recv_ns: int) -> None: ...
-    def book_applied(self, key: Key, book: Book, recv_ns: int, conn: str) -> None: ...
     def subscription_refused(self, key: Key, code: str, msg: str) -> None: ...
     def unclaimed_event(self, event: Event) -> None: ...
     def upgrade_notice(self, conn: Connection) -> None: ...
     def successor_progress(self, conn: Connection) -> None: ...
     def disconnected(self, conn: Connection) -> None: ...
-    def deltas_ready(self, conn: Connection, recv_ns: int) -> None: ...
 
 
 @dataclass
@@ -140,23 +142,23 @@ class LoginUnanswered(ConnectionError):
     """No login answer came (timeout or drop): reconnect and log in again."""
 
 
-class ConnSub:
-    """The sync state of one subscription on one connection (states: ``sync.State``)."""
+class ConnSub(SubCore):
+    """The sync state of one subscription on one connection (states: ``sync.State``); the
+    fields the receive path touches per frame (``key``, ``state``, ``stale``, ``last_rx``) are
+    its C half's, ``SubCore``."""
 
     __slots__ = (
         "acked",
         "buffer",
         "deadline",
-        "key",
-        "last_rx",
         "pacing",
         "req_id",
         "resync_task",
         "seeding",
-        "stale",
-        "state",
         "was_live",
     )
+    key: Key
+    state: State
 
     def __init__(self, key: Key, pacing: ResyncPacing) -> None:
         self.key = key
@@ -175,7 +177,11 @@ class ConnSub:
         self.acked = asyncio.Event()
 
 
-class Connection:
+class Connection(LinkCore):
+    """One socket and its subscriptions; the fields the receive path reads per frame
+    (``retired``, ``_gone``, ``staging``, ``last_rx``, ``books``, ``by_book``, ``hub``) are its
+    C half's, ``LinkCore``."""
+
     def __init__(
         self,
         listener: ConnectionListener,
@@ -186,7 +192,10 @@ class Connection:
         staging: bool = False,
     ) -> None:
         self.listener = listener
+        self.hub = listener.hub
         self.settings = settings
+        # Frames the picows C path may apply without this Python layer: not recorded, not SBE.
+        self.plain = settings.recorder is None and not settings.sbe
         self.stats: Counter[str] = settings.stats if settings.stats is not None else Counter()
         self.name = name
         self.books = books
@@ -632,9 +641,9 @@ class Connection:
             result = self.books.apply(frame)
         except Exception as exc:
             self._apply_failed(exc, frame)
-            self.listener.deltas_ready(self, recv_ns)  # delta consumers (feed/deltas.py)
+            self.hub.deltas_ready(recv_ns)  # delta consumers (feed/deltas.py)
             return
-        self.listener.deltas_ready(self, recv_ns)
+        self.hub.deltas_ready(recv_ns)
         self._applied(result, frame, recv_ns)
 
     def _apply_failed(self, exc: Exception, frame: bytes) -> None:
@@ -670,13 +679,13 @@ class Connection:
                 return
             cs.last_rx = self.last_rx
             if not self.staging:  # latency, feed.on_book/on_depth
-                self.listener.book_applied(cs.key, result, recv_ns, self.name)
+                self.hub.applied(self, cs, result, recv_ns)
             if cs.stale:
                 cs.stale = False
                 self._status(cs, None)
             if cs.state is State.LIVE:
                 if result.top_changed and not self.staging:
-                    self.listener.book_top(cs.key, result, recv_ns)
+                    self.hub.top(cs.key, result, recv_ns, cs)
             elif result.is_valid and cs.state in (
                 State.SYNCING,
                 State.SUBSCRIBING,
@@ -781,7 +790,7 @@ class Connection:
         self._attempt = 0
         if not self.staging:
             self._status(cs, None)
-            self.listener.book_top(cs.key, self.books.book(*cs.key), recv_ns)
+            self.hub.top(cs.key, self.books.book(*cs.key), recv_ns, cs)
 
     def _fail(self, cs: ConnSub, code: str, msg: str) -> None:
         cs.state = transition(cs.state, "refused")
@@ -961,5 +970,5 @@ class Connection:
             self._schedule_resync(cs, f"REST splice failed: {exc}")
             return
         finally:
-            self.listener.deltas_ready(self, recv_ns)
+            self.hub.deltas_ready(recv_ns)
         self._went_live(cs, recv_ns)

@@ -217,9 +217,10 @@ class FeedBooks(Protocol):
 class DeltaHub:
     """The feed's delta dispatcher (one per ``Feed``; see the module docstring)."""
 
-    def __init__(self, feed: FeedBooks) -> None:
+    def __init__(self, feed: FeedBooks, on_activate: Callable[[], None] | None = None) -> None:
         self.feed = feed
         self.active = False
+        self._on_activate = on_activate  # the feed's hub drains after every frame from then on
         self._streams: list[DeltaStream] = []
         self._callbacks: list[Callable[[BookDeltas], None]] = []
         self._changed: set[Key] = set()  # books with rows in the last drain (Feed.on_depth)
@@ -235,6 +236,8 @@ class DeltaHub:
         for books in self.feed._group_books:
             if books.recorder is None:
                 books.record_deltas(DeltaRecorder(batch=True))
+        if self._on_activate is not None:
+            self._on_activate()
 
     def snapshot_of(self, key: Key) -> BookDeltas | None:
         """The book's current state as one snapshot item (every level it keeps)."""

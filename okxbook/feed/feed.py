@@ -15,6 +15,7 @@ import inspect
 import logging
 import ssl
 import time
+import warnings
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from okxbook._books import Books
 from okxbook.errors import EndpointError, SubscriptionError
 from okxbook.events import Event
 
+from ._hub import FeedHub
 from .auth import Credentials
 from .connection import (
     BOOK_PING_AFTER,
@@ -259,15 +261,19 @@ class Feed:
         self.events: deque[Event] = deque(maxlen=EVENTS_KEPT)
         self.stats: Counter[str] = Counter()
         self.http: httpx.AsyncClient | None = None
-        self._streams: list[TopStream] = []
-        self._top_callbacks: list[Callable[[Book, int], None]] = []
-        self._book_callbacks: list[Callable[[Book, int], None]] = []
-        self._depth_callbacks: list[Callable[[Book, int], None]] = []
         self._latency = FeedLatency(latency_window)
+        # Every applied frame's consumers (feed/_hub.pyx, in C): these lists are the hub's own.
+        self._hub = FeedHub(self._latency)
+        self._hub.sbe = sbe
+        self._streams: list[TopStream] = self._hub.streams
+        self._top_callbacks: list[Callable[[Book, int], None]] = self._hub.top_callbacks
+        self._book_callbacks: list[Callable[[Book, int], None]] = self._hub.book_callbacks
+        self._depth_callbacks: list[Callable[[Book, int], None]] = self._hub.depth_callbacks
         self._status_callbacks: list[Callable[[str, str, BookStatus], None]] = []
         self._successors: dict[Connection, Connection] = {}
         self._listener = _Listener(self)
-        self._deltas = DeltaHub(self)
+        self._deltas = DeltaHub(self, on_activate=self._deltas_activated)
+        self._hub.deltas = self._deltas
         self._settings = ConnectionSettings(
             url=self.url,
             rest_url=self.rest_url,
@@ -480,9 +486,15 @@ class Feed:
         return self._books_of[(channel, inst_id)].book(channel, inst_id)
 
     def sbe_latency(self, channel: str, inst_id: str) -> SbeLatency | None:
-        """The SBE clocks of one book's last applied frame (matching engine ``tsUs``, gateway
-        ``outTime``, receive), or None before any SBE frame (and on the JSON feed). Their
-        histograms are ``latency()``'s ``engine_to_gateway``/``gateway_to_receive`` stages."""
+        """Deprecated (``DeprecationWarning``; to be removed): ``latency()`` has the same stages
+        for every frame (``engine_to_gateway``, ``gateway_to_receive``). The SBE clocks of one
+        book's last applied frame, or None before any SBE frame (and on the JSON feed)."""
+        warnings.warn(
+            "Feed.sbe_latency() is deprecated: feed.latency()['books'][f'{channel}:{inst_id}'] "
+            "has the engine_to_gateway and gateway_to_receive stages of every frame",
+            DeprecationWarning,
+            stacklevel=2,
+        )
         if (channel, inst_id) not in self.subs:
             raise KeyError((channel, inst_id))
         return self._latency.sbe_last((channel, inst_id))
@@ -618,34 +630,12 @@ class Feed:
     # ------------------------------------------------------------------ reports from connections
 
     def _publish(self, key: Key, book: Book, recv_ns: int) -> None:
-        for stream in self._streams:
-            if stream.wants(key):
-                stream.push(key, book, recv_ns)
-        for callback in self._top_callbacks:
-            try:
-                callback(book, recv_ns)
-            except Exception:
-                log.exception("on_top callback failed")
-        self._latency.delivered(key)
+        """A top change the receive path did not report itself (the 64008 switch)."""
+        self._hub.top(key, book, recv_ns)
 
-    def _applied(self, key: Key, book: Book, recv_ns: int, conn: str) -> None:
-        """Every frame the receive path applied (after the delta hub drained it): latency,
-        then ``on_book`` callbacks, then ``on_depth`` ones if the frame changed a level."""
-        self._latency.applied(key, conn, book.ts_ms, recv_ns)
-        if self._settings.sbe:
-            books = self._books_of[key]
-            self._latency.sbe_applied(key, books.last_ts_us, books.last_out_us, recv_ns)
-        for callback in self._book_callbacks:
-            try:
-                callback(book, recv_ns)
-            except Exception:
-                log.exception("on_book callback failed")
-        if self._depth_callbacks and self._deltas.changed(key):
-            for callback in self._depth_callbacks:
-                try:
-                    callback(book, recv_ns)
-                except Exception:
-                    log.exception("on_depth callback failed")
+    def _deltas_activated(self) -> None:
+        """A delta consumer arrived: the hub drains the recorders after every frame from now on."""
+        self._hub.deltas_active = True
 
     def _set_status(
         self, sub: Subscription, state: str, reason: str | None, book: Book | None = None
@@ -772,14 +762,12 @@ class _Listener:
     def __init__(self, feed: Feed) -> None:
         self.feed = feed
 
+    @property
+    def hub(self) -> FeedHub:
+        return self.feed._hub
+
     def book_status(self, key: Key, state: str, reason: str | None) -> None:
         self.feed._set_status(self.feed.subs[key], state, reason)
-
-    def book_top(self, key: Key, book: Book, recv_ns: int) -> None:
-        self.feed._publish(key, book, recv_ns)
-
-    def book_applied(self, key: Key, book: Book, recv_ns: int, conn: str) -> None:
-        self.feed._applied(key, book, recv_ns, conn)
 
     def subscription_refused(self, key: Key, code: str, msg: str) -> None:
         self.feed._subscription_failed(self.feed.subs[key], code, msg)
@@ -795,6 +783,3 @@ class _Listener:
 
     def disconnected(self, conn: Connection) -> None:
         self.feed._disconnected(conn)
-
-    def deltas_ready(self, conn: Connection, recv_ns: int) -> None:
-        self.feed._deltas.drain(recv_ns)

@@ -16,7 +16,7 @@ engine's ``tsUs`` and the gateway's send ``outTime`` (µs), and two more stages 
 - ``engine_to_gateway``: ``outTime`` − ``tsUs`` (both the exchange's clocks: no offset in it).
 - ``gateway_to_receive``: receive − ``outTime`` (wire and local stack, clock offset included).
 
-``Feed.sbe_latency(channel, inst)`` is the last frame's three clocks (``SbeLatency``).
+``Feed.sbe_latency(channel, inst)`` (deprecated) is the last frame's three clocks (``SbeLatency``).
 
 Clock offset: recv − ts = delay + (our clock − the exchange's). The delay is never negative, so
 the minimum of recv − ts over the window is an upper bound on our clock's lead over the exchange's
@@ -74,8 +74,8 @@ class _SbeBook:
 
 
 class FeedLatency:
-    """The latency of one feed's books; the feed calls ``applied`` for each book frame and
-    ``delivered`` after the consumers of a top-of-book change ran."""
+    """The latency of one feed's books: ``applied`` for each book frame and ``delivered`` after
+    the consumers of a top-of-book change ran (the feed's hub does both in C, see ``book``)."""
 
     def __init__(self, window: float = 10.0) -> None:
         if not window > 0:
@@ -84,11 +84,17 @@ class FeedLatency:
         self._books: dict[tuple[str, str], BookLatency] = {}
         self._sbe: dict[tuple[str, str], _SbeBook] = {}
 
-    def applied(self, key: tuple[str, str], conn: str, ts_ms: int, recv_ns: int) -> None:
+    def book(self, key: tuple[str, str], conn: str) -> BookLatency:
+        """The stages of ``key``'s book as received on connection ``conn``; a book that moved
+        connection (64008) starts afresh. The feed's hub (``_hub.FeedHub``) keeps the one it
+        gets on the subscription and records into it from C."""
         b = self._books.get(key)
-        if b is None or b.conn != conn:  # a book that moved connection (64008) starts afresh
+        if b is None or b.conn != conn:
             b = self._books[key] = BookLatency(conn, self.window)
-        b.applied(ts_ms, recv_ns)
+        return b
+
+    def applied(self, key: tuple[str, str], conn: str, ts_ms: int, recv_ns: int) -> None:
+        self.book(key, conn).applied(ts_ms, recv_ns)
 
     def sbe_applied(self, key: tuple[str, str], ts_us: int, out_us: int, recv_ns: int) -> None:
         """The SBE clocks of the frame ``applied`` was just called for (a Python call a frame,

@@ -4,8 +4,10 @@ A transport delivers every text frame, as ``bytes``, to an ``on_frame`` callback
 from its receive path (no queue in between: the book is updated in the same tick the frame is
 read), sends text, and reports when the connection has ended and with which close code.
 
-- ``websockets`` (default): a task reads ``recv(decode=False)`` so frames reach the parser as bytes
-  with no UTF-8 decode. Control-frame pings are off: OKX's keep-alive is the text ``ping``.
+- ``websockets`` (default): websockets' asyncio client with its data frames taken straight from
+  its protocol's ``data_received`` (``_frame_connection``), as bytes with no UTF-8 decode: no
+  ``recv()`` task, future or await per frame. Control-frame pings are off: OKX's keep-alive is
+  the text ``ping``.
 - ``picows`` (optional extra ``okxbook[picows]``): a Cython client whose listener callback is the
   receive path. Given the ``Connection`` (``conn=``), the listener is ``feed._receive.Receiver``,
   which hands picows' frame buffer to ``Books.apply_raw`` and does a live book's bookkeeping in C
@@ -15,7 +17,6 @@ read), sends text, and reports when the connection has ended and with which clos
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import ssl
 from collections.abc import Callable
@@ -40,25 +41,75 @@ class Transport(Protocol):
     def abort(self) -> None: ...
 
 
+def _frame_connection() -> type[Any]:
+    """websockets' asyncio ``ClientConnection`` with its data frames handed to ``on_frame`` from
+    ``data_received`` (every frame of one socket read, in order, as ``bytes``, no UTF-8 decode),
+    instead of queued in its ``Assembler`` for a ``recv()`` task: no future, no task switch and
+    no await per frame. Control frames (ping, pong, close) keep websockets' own handling. Frames
+    that arrive before the transport is wired (``on_frame`` unset) wait in a list."""
+    global _FrameConnection
+    if _FrameConnection is not None:
+        return _FrameConnection
+    from websockets.asyncio.client import ClientConnection
+    from websockets.frames import Opcode
+
+    text, binary, cont = Opcode.TEXT, Opcode.BINARY, Opcode.CONT
+
+    class FrameConnection(ClientConnection):
+        on_frame: OnFrame | None = None
+        early: list[bytes] | None = None
+        parts: list[bytes] | None = None
+
+        def process_event(self, event: Any) -> None:
+            if self.response is None:  # the handshake's answer
+                super().process_event(event)
+                return
+            op = event.opcode
+            if op is text or op is binary:
+                if not event.fin:
+                    self.parts = [bytes(event.data)]
+                    return
+                data = event.data
+            elif op is cont:
+                assert self.parts is not None, "websockets checks the fragment sequence"
+                self.parts.append(bytes(event.data))
+                if not event.fin:
+                    return
+                data, self.parts = b"".join(self.parts), None
+            else:
+                super().process_event(event)
+                return
+            if type(data) is not bytes:
+                data = bytes(data)
+            on_frame = self.on_frame
+            if on_frame is not None:
+                on_frame(data)
+            elif self.early is None:
+                self.early = [data]
+            else:
+                self.early.append(data)
+
+        def wire(self, on_frame: OnFrame) -> None:
+            early, self.early = self.early or [], None
+            self.on_frame = on_frame
+            for data in early:
+                on_frame(data)
+
+    _FrameConnection = FrameConnection
+    return FrameConnection
+
+
+_FrameConnection: type[Any] | None = None
+
+
 class WebsocketsTransport:
+    """``ws`` is a ``_frame_connection()`` connection: its frames reach ``on_frame`` from its
+    protocol's ``data_received``."""
+
     def __init__(self, ws: Any, on_frame: OnFrame) -> None:
         self._ws = ws
-        self._on_frame = on_frame
         self.close_code: int | None = None
-        self._reader = asyncio.get_running_loop().create_task(self._read())
-
-    async def _read(self) -> None:
-        from websockets.exceptions import ConnectionClosed
-
-        recv = self._ws.recv
-        on_frame = self._on_frame
-        try:
-            while True:
-                on_frame(await recv(decode=False))
-        except ConnectionClosed:
-            pass
-        finally:
-            self.close_code = self._ws.close_code if self._ws.close_code is not None else 1006
+        ws.wire(on_frame)
 
     async def send(self, text: str) -> None:
         from websockets.exceptions import ConnectionClosed
@@ -70,10 +121,11 @@ class WebsocketsTransport:
 
     async def close(self, code: int = 1000) -> None:
         await self._ws.close(code)
-        await asyncio.shield(self._reader)
+        await self.wait_closed()
 
     async def wait_closed(self) -> int | None:
-        await asyncio.shield(self._reader)
+        await self._ws.wait_closed()
+        self.close_code = self._ws.close_code if self._ws.close_code is not None else 1006
         return self.close_code
 
     def abort(self) -> None:
@@ -247,8 +299,8 @@ async def connect_transport(
                 ping_timeout=ws_ping[1] if ws_ping else None,
                 compression=None,
                 max_size=2**24,
-                max_queue=4096,
                 close_timeout=2.0,
+                create_connection=_frame_connection(),
             )
         except Exception as exc:  # refused, DNS, TLS, handshake, timeout
             raise _diagnose(url, exc) from exc
