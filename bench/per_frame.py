@@ -81,9 +81,12 @@ def _books(snapshots: list[bytes], verify: bool = True) -> okxbook.Books:
     return books
 
 
-def okxbook_pass(snapshots: list[bytes], updates: list[bytes], repeat: int = 3) -> float:
+def okxbook_pass(
+    snapshots: list[bytes], updates: list[bytes], repeat: int = 3, read_top: bool = True
+) -> float:
     """The least of ``repeat`` timed passes, each on books freshly loaded from the snapshots (the
-    updates chain on them)."""
+    updates chain on them): ``Books.apply`` of each frame, then (``read_top``) the top of book a
+    consumer reads."""
     best = float("inf")
     for _ in range(repeat):
         books = _books(snapshots)
@@ -94,7 +97,11 @@ def okxbook_pass(snapshots: list[bytes], updates: list[bytes], repeat: int = 3) 
                 book = apply(frame)
                 book.best_bid_px, book.best_ask_px
 
-        best = min(best, _timed(run, len(updates), repeat=1))
+        def run_apply(apply: Callable[[bytes], okxbook.Book] = apply) -> None:
+            for frame in updates:
+                apply(frame)
+
+        best = min(best, _timed(run if read_top else run_apply, len(updates), repeat=1))
     return best
 
 
@@ -138,9 +145,10 @@ def contenders() -> dict[str, Callable[[bytes], object]]:
 def update_rounds(n_inst: int, checksum: str, rounds: int) -> dict[str, list[float]]:
     snapshots, updates = checksum_stream(n_inst, UPDATES, checksum)
     peers = contenders()
-    res: dict[str, list[float]] = {"okxbook": [], **{k: [] for k in peers}}
+    res: dict[str, list[float]] = {"okxbook": [], "Books.apply": [], **{k: [] for k in peers}}
     for _ in range(rounds):
         res["okxbook"].append(okxbook_pass(snapshots, updates))
+        res["Books.apply"].append(okxbook_pass(snapshots, updates, read_top=False))
         for name, loads in peers.items():
             res[name].append(loads_pass(loads, updates))
     final = _books(snapshots)
@@ -333,14 +341,22 @@ def main() -> None:
         f"{UPDATES:,} updates a stream\n"
     )
     peers = list(contenders())
-    print("| update frame | okxbook µs | " + " | ".join(f"{p} µs" for p in peers) + " | ")
-    print("|---|---|" + "---|" * len(peers) + "")
+    print(
+        "| update frame | okxbook µs (apply + top read) | Books.apply alone µs | "
+        + " | ".join(f"{p} µs" for p in peers)
+        + " | "
+    )
+    print("|---|---|---|" + "---|" * len(peers) + "")
     updates: dict[str, dict[str, float]] = {}
     for checksum, label in (("zero", "checksum 0"), ("crc", "CRC32 verified")):
         for n_inst in (1, 10):
             res = update_rounds(n_inst, checksum, rounds)
-            row = {"okxbook": med(res["okxbook"])}
-            cells = [f"**{row['okxbook']:.2f}**"]
+            row = {"okxbook": med(res["okxbook"]), "Books.apply": med(res["Books.apply"])}
+            row["Books.apply / orjson.loads"] = ratio(res["Books.apply"], res["orjson.loads"])
+            cells = [
+                f"**{row['okxbook']:.2f}**",
+                f"{row['Books.apply']:.2f} ({row['Books.apply / orjson.loads']:.2f}× orjson)",
+            ]
             for p in peers:
                 row[p] = med(res[p])
                 row[f"okxbook / {p}"] = ratio(res["okxbook"], res[p])
