@@ -81,8 +81,13 @@ async def _warm_up(ex, key, rounds):
 def test_rest_snapshot_older_than_the_first_buffered_update_is_fetched_again():
     async def main():
         async with LocalExchange(auto=False, no_snapshot=True) as ex:
-            await _warm_up(ex, BTC, 8)
-            ex.rest_lag("BTC-USDT", frames=4, requests=1)
+            # The lagged answer must predate the first update the feed buffers whenever REST
+            # answers: the rounds step_until pushes while the request is in flight move both
+            # the book and the lagged state on. A lag of 4 publishes was overtaken under CI load
+            # (5 rounds in flight: the old snapshot spliced validly and no refetch was needed);
+            # 60 leaves 0.6 s of rounds.
+            await _warm_up(ex, BTC, 70)
+            ex.rest_lag("BTC-USDT", frames=60, requests=1)
             feed = Feed([BTC, ETH], url=ex.ws_url, rest_url=ex.rest_url, **FAST)
             obs = Observer(feed)
             async with feed:
