@@ -9,6 +9,18 @@ cdef enum BookState:
     STATE_LIVE = 1
     STATE_INVALID = 2    # integrity lost (gap, checksum, feeder said so): wait for a snapshot
 
+# One DEPTH_DTYPE row (``Book.bids()``; checked against the dtype at import by each module that
+# fills rows: _query, share._shm).
+cdef packed struct DepthRow:
+    double px
+    double sz
+    double cum_sz
+    int64_t px_ticks
+    int64_t sz_lots
+    int64_t orders
+    int64_t extra_lots
+
+
 cdef class Book:
     cdef Side _bids
     cdef Side _asks

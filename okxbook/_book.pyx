@@ -49,15 +49,6 @@ NO_ASK = 2 ** 63 - 1
 DEPTH_DTYPE = np.dtype([("px", "f8"), ("sz", "f8"), ("cum_sz", "f8"), ("px_ticks", "i8"),
                         ("sz_lots", "i8"), ("orders", "i8"), ("extra_lots", "i8")])
 
-cdef packed struct DepthRow:
-    double px
-    double sz
-    double cum_sz
-    int64_t px_ticks
-    int64_t sz_lots
-    int64_t orders
-    int64_t extra_lots
-
 cdef int64_t[19] POW10
 cdef int64_t[19] FITS           # FITS[k]: the largest magnitude that can be scaled by 10**k in int64
 cdef int _k

@@ -4,7 +4,7 @@ the same functions Python calls, without the Python call."""
 
 from libc.stdint cimport int64_t
 from okxbook._level cimport Level, wide_t
-from okxbook._book cimport Book, book_bid_level, book_ask_level
+from okxbook._book cimport Book, DepthRow, book_bid_level, book_ask_level
 
 cpdef tuple fill(Book book, int side, double qty)
 cpdef tuple fill_lots(Book book, int side, int64_t qty_lots)
@@ -35,16 +35,6 @@ cdef class TopLevels:
 # The copy of a book's levels into ``DEPTH_DTYPE`` rows, shared by ``top_levels`` here and the
 # shared-memory segment (``okxbook.share._shm``: its writer copies a book's exact levels, its
 # readers scale them): one implementation, inlined into each caller.
-
-cdef packed struct DepthRow:   # one DEPTH_DTYPE row (checked against the dtype at import)
-    double px
-    double sz
-    double cum_sz
-    int64_t px_ticks
-    int64_t sz_lots
-    int64_t orders
-    int64_t extra_lots
-
 
 cdef inline const Level* level(Book book, int side, Py_ssize_t i) noexcept:
     """The ``i``-th visible level of ``side`` (1: bids, -1: asks), best first."""

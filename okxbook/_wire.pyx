@@ -774,21 +774,55 @@ cdef enum ItemKey:
     ITEM_CHECKSUM
     ITEM_SEQ
     ITEM_PREV
+    ITEM_INST           # books5 and bbo-tbt repeat the instId in the item: skipped like OTHER
+
+
+cdef extern from *:
+    """
+    /* A data item's member names as written, quote to colon, by ItemKey, zero-padded to 16 bytes
+       (okxbook_item_name_at compares two words); both readers of an item name them from here. */
+    static const char okxbook_item_names[8][16] = {"", "\\"asks\\":", "\\"bids\\":", "\\"ts\\":",
+        "\\"checksum\\":", "\\"seqId\\":", "\\"prevSeqId\\":", "\\"instId\\":"};
+    static const int okxbook_item_name_len[8] = {0, 7, 7, 5, 11, 8, 12, 9};
+    #define OKXBOOK_MASK_LO(n) ((n) >= 8 ? ~0ULL : (1ULL << (8 * (n))) - 1)
+    #define OKXBOOK_MASK_HI(n) ((n) <= 8 ? 0ULL : (n) >= 16 ? ~0ULL : (1ULL << (8 * ((n) - 8))) - 1)
+    #define OKXBOOK_MASKS(n) {OKXBOOK_MASK_LO(n), OKXBOOK_MASK_HI(n)}
+    static const uint64_t okxbook_item_name_mask[8][2] = {OKXBOOK_MASKS(0), OKXBOOK_MASKS(7),
+        OKXBOOK_MASKS(7), OKXBOOK_MASKS(5), OKXBOOK_MASKS(11), OKXBOOK_MASKS(8), OKXBOOK_MASKS(12),
+        OKXBOOK_MASKS(9)};
+
+    /* By a name's first letter, the one item member it can be (no two start alike). */
+    static const unsigned char okxbook_item_by_letter[256] = {['a'] = 1, ['b'] = 2, ['t'] = 3,
+        ['c'] = 4, ['s'] = 5, ['p'] = 6, ['i'] = 7};
+
+    /* The item member key's name is at p (16 bytes readable): two word compares. */
+    static inline int okxbook_item_name_at(const char* p, int key) {
+        uint64_t a0, a1, b0, b1;
+        memcpy(&a0, p, 8);
+        memcpy(&a1, p + 8, 8);
+        memcpy(&b0, okxbook_item_names[key], 8);
+        memcpy(&b1, okxbook_item_names[key] + 8, 8);
+        return (((a0 ^ b0) & okxbook_item_name_mask[key][0])
+                | ((a1 ^ b1) & okxbook_item_name_mask[key][1])) == 0;
+    }
+    """
+    const char ITEM_NAMES "okxbook_item_names"[8][16]
+    const int ITEM_NAME_LEN "okxbook_item_name_len"[8]
+    bint item_name_at "okxbook_item_name_at" (const char* p, int key) noexcept nogil
+    const unsigned char ITEM_BY_LETTER "okxbook_item_by_letter"[256]
+
+
+cdef inline int item_by_letter(char first) noexcept nogil:
+    """The one item member a name starting with ``first`` can be (no two start alike)."""
+    return ITEM_BY_LETTER[<unsigned char>first]
 
 
 cdef inline int item_key(const char* k, Py_ssize_t kn) noexcept nogil:
-    if key_is(k, kn, "asks", 4):
-        return ITEM_ASKS
-    if key_is(k, kn, "bids", 4):
-        return ITEM_BIDS
-    if key_is(k, kn, "ts", 2):
-        return ITEM_TS
-    if key_is(k, kn, "checksum", 8):
-        return ITEM_CHECKSUM
-    if key_is(k, kn, "seqId", 5):
-        return ITEM_SEQ
-    if key_is(k, kn, "prevSeqId", 9):
-        return ITEM_PREV
+    """The member named ``k[0:kn]`` (without its quotes)."""
+    cdef int key = item_by_letter(k[0]) if kn > 0 else ITEM_OTHER
+    if (key != ITEM_OTHER and kn == ITEM_NAME_LEN[key] - 3
+            and memcmp(k, &ITEM_NAMES[key][1], <size_t>kn) == 0):
+        return key
     return ITEM_OTHER
 
 
@@ -1005,8 +1039,6 @@ cdef int scan_okx_layout(Scratch* s, const char* buf, Py_ssize_t n) noexcept nog
     cdef const char* end = buf + n
     cdef Item* it = &s.items[0]
     cdef int key
-    cdef const char* ignored
-    cdef Py_ssize_t ignored_n
     c.end = end
     c.start = buf
     c.s = s
@@ -1034,33 +1066,11 @@ cdef int scan_okx_layout(Scratch* s, const char* buf, Py_ssize_t n) noexcept nog
         p = c.p
         if end - p < 16:
             return 1
-        if memcmp(p, '"asks":', 7) == 0:
-            key = ITEM_ASKS
-            c.p = p + 7
-        elif memcmp(p, '"bids":', 7) == 0:
-            key = ITEM_BIDS
-            c.p = p + 7
-        elif memcmp(p, '"ts":', 5) == 0:
-            key = ITEM_TS
-            c.p = p + 5
-        elif memcmp(p, '"checksum":', 11) == 0:
-            key = ITEM_CHECKSUM
-            c.p = p + 11
-        elif memcmp(p, '"prevSeqId":', 12) == 0:
-            key = ITEM_PREV
-            c.p = p + 12
-        elif memcmp(p, '"seqId":', 8) == 0:
-            key = ITEM_SEQ
-            c.p = p + 8
-        elif memcmp(p, '"instId":"', 10) == 0:
-            # books5 and bbo-tbt repeat the instId in the item; the scanner does not read it.
-            key = -1
-            c.p = plain_string(p + 10, end, &ignored, &ignored_n)
-            if c.p == NULL:
-                return 1
-        else:
+        key = item_by_letter(p[1]) if p[0] == c'"' else ITEM_OTHER
+        if key == ITEM_OTHER or not item_name_at(p, key):
             return 1
-        if key >= 0 and item_member(&c, it, key) != 0:
+        c.p = p + ITEM_NAME_LEN[key]
+        if item_member(&c, it, key) != 0:
             return 1
         p = c.p
         if p < end and p[0] == c',':

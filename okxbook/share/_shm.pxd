@@ -18,7 +18,7 @@
 # ``ShmTop``, ``SharedBook.read_top`` and the ``readonly`` attributes are stable API.
 
 from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
-from okxbook._query cimport DepthRow    # one DEPTH_DTYPE row
+from okxbook._book cimport DepthRow    # one DEPTH_DTYPE row
 
 cdef extern from *:
     """

@@ -43,8 +43,9 @@ from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE, 
 
 import numpy as np
 
-from okxbook._book cimport Book, book_n_bids, book_n_asks, book_seq_id, book_is_live
-from okxbook._query cimport DepthRow, copy_exact, scale_rows
+from okxbook._book cimport (Book, DepthRow, book_n_bids, book_n_asks, book_seq_id,
+                            book_is_live)
+from okxbook._query cimport copy_exact, scale_rows
 
 from okxbook._book import DEPTH_DTYPE as _DEPTH_DTYPE
 
