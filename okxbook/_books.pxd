@@ -11,6 +11,7 @@ cdef class Books:
     cdef dict _books           # b"channel\0instId" -> Book
     cdef bytes _last_key
     cdef Book _last
+    cdef list _cache           # BOOK_CACHE entries: (key, Book) or None, see _find
     cdef Book _new             # made by _find for this frame, not registered yet
     cdef dict _decimals        # instId -> (px decimals, sz decimals) from instrument metadata
     cdef readonly bint verify_checksum

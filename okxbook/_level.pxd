@@ -101,16 +101,82 @@ cdef extern from *:
         }
         return c;
     }
+    /* The first key >= k in a[0 .. n - 1] when it lies below the 32 best (a[n - 32] > k, so
+       n >= 32), for AVX2 CPUs. The keys every 32 places down from the touch (at most 16: a
+       400-level side has 12) are compared with k all at once (independent loads, where each
+       step of a halving search waits for the previous one), which names the block of 32 that
+       holds the answer; below32 places it in that block. Keys deeper than 16 blocks, and the
+       part of a side under its last whole block, are found by halving. */
+    static Py_ssize_t okxbook_search_blocks(const int64_t* a, Py_ssize_t n, int64_t k) {
+        Py_ssize_t blocks = n / 32, b, top, base, lo = 0, half, m;
+        int c = 0;
+        if (blocks > 16) blocks = 16;
+        for (b = 1; b <= blocks; b++)
+            c += a[n - 32 * b] > k;
+        top = n - 32 * c;                 /* a[top] > k; a[top - 32] <= k if that is a pivot */
+        base = top - 32;
+        if (c < blocks)
+            return base + okxbook_below32(a + base, k);
+        for (m = top + 1; m > 1; m -= half) {   /* in a[0 .. top], and a[top] > k */
+            half = m >> 1;
+            lo = a[lo + half - 1] < k ? lo + half : lo;
+        }
+        return lo;
+    }
     __attribute__((constructor)) static void okxbook_pick_search(void) {
         __builtin_cpu_init();
         okxbook_has_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("popcnt");
     }
     #else
     static Py_ssize_t okxbook_below32(const int64_t* a, int64_t k) { (void)a; (void)k; return 0; }
+    static Py_ssize_t okxbook_search_blocks(const int64_t* a, Py_ssize_t n, int64_t k) {
+        (void)a; (void)n; (void)k; return 0;
+    }
     #endif
     """
     bint has_avx2 "okxbook_has_avx2"
     Py_ssize_t below32 "okxbook_below32" (const int64_t* a, int64_t k) noexcept nogil
+    Py_ssize_t search_blocks "okxbook_search_blocks" (const int64_t* a, Py_ssize_t n,
+                                                      int64_t k) noexcept nogil
+
+
+cdef extern from *:
+    """
+    /* Shift the n entries of a key window and of its slot window one place: up (a[1 .. n] =
+       a[0 .. n - 1]) or down (a[0 .. n - 1] = a[1 .. n]). Most changes on OKX land at or next to
+       the touch, where n is a handful: those move in a loop here (the empty asm keeps GCC from
+       turning the loop back into two memmove calls, whose call and size dispatch cost more than
+       the move itself, about 55 instructions a call under callgrind); longer runs use memmove. */
+    #define OKXBOOK_SHORT_SHIFT 8
+    static inline void okxbook_shift_up(int64_t* k, int32_t* s, size_t n) {
+        if (n <= OKXBOOK_SHORT_SHIFT) {
+            while (n) {
+                n--;
+                k[n + 1] = k[n];
+                s[n + 1] = s[n];
+                __asm__("" ::: "memory");
+            }
+            return;
+        }
+        memmove(k + 1, k, n * sizeof(int64_t));
+        memmove(s + 1, s, n * sizeof(int32_t));
+    }
+    static inline void okxbook_shift_down(int64_t* k, int32_t* s, size_t n) {
+        size_t j;
+        if (n <= OKXBOOK_SHORT_SHIFT) {
+            for (j = 0; j < n; j++) {
+                k[j] = k[j + 1];
+                s[j] = s[j + 1];
+                __asm__("" ::: "memory");
+            }
+            return;
+        }
+        memmove(k, k + 1, n * sizeof(int64_t));
+        memmove(s, s + 1, n * sizeof(int32_t));
+    }
+    """
+    void shift_up "okxbook_shift_up" (int64_t* k, int32_t* s, size_t n) noexcept nogil
+    void shift_down "okxbook_shift_down" (int64_t* k, int32_t* s, size_t n) noexcept nogil
 
 
 cdef inline Py_ssize_t side_search(const Side* s, int64_t px, bint* found) noexcept nogil:
@@ -120,8 +186,10 @@ cdef inline Py_ssize_t side_search(const Side* s, int64_t px, bint* found) noexc
     the 32 best is placed by counting the keys below it (``below32``: compares that run side by
     side), where each step of a halving search waits for the load of the step before (about 7
     cycles a step, 9 steps on a 400-level side; perf showed that wait as a fifth of
-    ``Books.apply``). Deeper keys, short sides and CPUs without AVX2 get the branch-free halving
-    (``log2(n)`` steps whatever the depth)."""
+    ``Books.apply``). A deeper key is placed the same way within its block of 32, found first
+    by comparing it with every 32nd key at once (``search_blocks``: perf showed the halving it
+    replaces as a third of the merge's cycles on a stream with changes down the book). Short
+    sides and CPUs without AVX2 get the branch-free halving (``log2(n)`` steps at any depth)."""
     cdef int64_t k = px * s.sign
     cdef const int64_t* a = s.key
     cdef Py_ssize_t n = s.n, half, lo = 0
@@ -133,6 +201,10 @@ cdef inline Py_ssize_t side_search(const Side* s, int64_t px, bint* found) noexc
         return n - found[0]
     if n >= 32:
         if a[n - 32] > k:
+            if has_avx2:
+                lo = search_blocks(a, n, k)
+                found[0] = a[lo] == k
+                return lo
             n -= 31                    # the first key >= k is in a[0 .. n - 32]
         elif has_avx2:
             lo = n - 32 + below32(&a[n - 32], k)
@@ -169,8 +241,7 @@ cdef inline void side_insert_at(Side* s, Py_ssize_t i, const Level* src) noexcep
     cdef int32_t free_slot = s.slot[s.n]
     if i >= s.n - i:
         # Fewer levels above (better than) i: they move up one.
-        memmove(&s.key[i + 1], &s.key[i], <size_t>(s.n - i) * sizeof(int64_t))
-        memmove(&s.slot[i + 1], &s.slot[i], <size_t>(s.n - i) * sizeof(int32_t))
+        shift_up(&s.key[i], &s.slot[i], <size_t>(s.n - i))
     else:
         # Fewer below: they move down one, and the window with them; the free slot that would
         # fall off the window's end takes the place of the one just used.
@@ -180,8 +251,7 @@ cdef inline void side_insert_at(Side* s, Py_ssize_t i, const Level* src) noexcep
         s.key -= 1
         s.slot -= 1
         s.off -= 1
-        memmove(&s.key[0], &s.key[1], <size_t>i * sizeof(int64_t))
-        memmove(&s.slot[0], &s.slot[1], <size_t>i * sizeof(int32_t))
+        shift_down(s.key, s.slot, <size_t>i)
     s.key[i] = src.px * s.sign
     s.slot[i] = free_slot
     s.pool[free_slot] = src[0]
@@ -192,16 +262,14 @@ cdef inline void side_remove_at(Side* s, Py_ssize_t i) noexcept nogil:
     """Remove index ``i``, moving the shorter part of the window; its slot becomes free."""
     cdef int32_t freed = s.slot[i]
     if i >= s.n - 1 - i:
-        memmove(&s.key[i], &s.key[i + 1], <size_t>(s.n - i - 1) * sizeof(int64_t))
-        memmove(&s.slot[i], &s.slot[i + 1], <size_t>(s.n - i - 1) * sizeof(int32_t))
+        shift_down(&s.key[i], &s.slot[i], <size_t>(s.n - i - 1))
         s.slot[s.n - 1] = freed
     else:
         # The levels below i move up one and the window with them; the freed slot joins the free
         # ones at the window's new end.
         if s.off == s.cap:
             side_recentre(s)
-        memmove(&s.key[1], &s.key[0], <size_t>i * sizeof(int64_t))
-        memmove(&s.slot[1], &s.slot[0], <size_t>i * sizeof(int32_t))
+        shift_up(s.key, s.slot, <size_t>i)
         s.slot[s.cap] = freed
         s.key += 1
         s.slot += 1

@@ -447,3 +447,48 @@ def test_every_public_error_has_one_base_and_keeps_its_builtin_kind():
     assert FromFeed is okxbook.SubscriptionError and FromRest is okxbook.RestError
     assert FromTransport is okxbook.TransportError
     assert str(okxbook.CaptureFormatError("a.gz", 3, "cut")) == "a.gz:3: cut"
+
+
+def test_interleaved_books_each_get_their_own_frames():
+    """Frames of 150 books interleaved at random reach the right book: the book cache in
+    ``Books._find`` (64 entries) sees collisions, names alike in their first or last 8 bytes, short
+    names and several channels per instrument; a removed book is not found again."""
+    import random
+
+    from okxbook.testing import SyntheticBook
+
+    names = [f"AAAAAAAA-{i}" for i in range(20)] + [f"{i}-USDT-SWAP-ZZZZZZZZ" for i in range(20)]
+    names += ["A", "B-C", "BTC-USDT", "BTC-USDT-SWAP", "BTC-USD-SWAP", "ETH-USDT-261225"]
+    names += [f"X{i}" for i in range(9)]
+    keys = [(ch, inst) for inst in names for ch in ("books", "books5", "bbo-tbt")][:150]
+    rng = random.Random(7)
+    sources = {k: SyntheticBook(k[1], k[0], seed=f"cache/{k}", depth=20) for k in keys}
+    shared, alone = Books(), {k: Books() for k in keys}
+    for k, src in sources.items():
+        frame = src.snapshot_frame()
+        assert shared.apply(frame) is shared.get(*k)
+        alone[k].apply(frame)
+    removed = set(rng.sample(keys, 12))
+    old = {k: shared.get(*k) for k in removed}
+    for step in range(6_000):
+        if step == 3_000:
+            for k in removed:
+                shared.remove(*k)
+        k = rng.choice(keys)
+        frame = sources[k].next_update_frame()
+        alone[k].apply(frame)
+        if step >= 3_000 and k in removed and k[0] == "books":
+            with pytest.raises(MissingSnapshotError):  # forgotten, not found in the cache
+                shared.apply(frame)
+            continue
+        book = shared.apply(frame)
+        assert (book.channel, book.inst_id) == k
+        if step >= 3_000 and k in removed:  # an image push makes a new book
+            assert book is not old[k] and book is shared.get(*k)
+    for k in keys:
+        got = shared.get(*k)
+        if got is None:
+            continue
+        want = alone[k].get(*k)
+        assert got.bid_levels() == want.bid_levels() and got.ask_levels() == want.ask_levels(), k
+        assert got.seq_id == want.seq_id

@@ -105,3 +105,93 @@ def test_copy_from_keeps_order_after_the_window_slid(mkframe):
     assert [int(p) for p, _, _ in other.bid_levels(1000)] == sorted(
         (int(p) for p, _, _ in book.bid_levels(1000)), reverse=True
     )
+
+
+def test_changes_at_every_depth_of_a_side_of_up_to_800_levels(mkframe):
+    """A ``books`` side keeps up to 800 levels (twice its depth): sizes changed, levels inserted
+    between others and deleted at random depths while the side grows past 512 levels (the deepest
+    a change is placed by block, okxbook/_level.pxd ``search_blocks``) and shrinks back; the held
+    levels under the visible 400 are checked as they come up when the best ones are deleted."""
+    rng = random.Random(11)
+    bids = {1_000_000 - 4 * i: "1" for i in range(400)}
+    asks = {2_000_000 + 4 * i: "1" for i in range(400)}
+
+    def frame(b, a, action, prev, seq):
+        return mkframe("books", "D-EEP", b, a, action=action, prevSeqId=prev, seqId=seq, checksum=0)
+
+    def check(book):
+        want_b = sorted(bids.items(), reverse=True)[:400]
+        want_a = sorted(asks.items())[:400]
+        assert [(int(p), s) for p, s, _ in book.bid_levels(400)] == want_b
+        assert [(int(p), s) for p, s, _ in book.ask_levels(400)] == want_a
+
+    books = Books()
+    snap = frame(
+        [[str(p), s] for p, s in sorted(bids.items(), reverse=True)],
+        [[str(p), s] for p, s in sorted(asks.items())],
+        "snapshot",
+        -1,
+        1,
+    )
+    book = books.apply(snap)
+    seq = 1
+    for step in range(700):
+        growing = step < 400
+        changes = ([], [])
+        for side, model, sign in ((0, bids, -1), (1, asks, 1)):
+            held = sorted(model, key=lambda p, s=sign: p * s)  # best first
+            ops = ["grow"] if growing else []
+            ops += [rng.choice(["size", "between", "delete"]) for _ in range(4)]
+            for op in ops:
+                if op == "grow":  # one level past the tail
+                    px = held[-1] + 4 * sign
+                else:
+                    ref = held[rng.randrange(len(held))]
+                    px = {"size": ref, "between": ref + sign, "delete": ref}[op]
+                if any(px == c[0] for c in changes[side]) or (op == "between" and px in model):
+                    continue
+                sz = "0" if op == "delete" else f"{step}.{side}{len(changes[side])}"
+                changes[side].append((px, sz))
+        for side, model in ((0, bids), (1, asks)):
+            for px, sz in changes[side]:
+                if sz == "0":
+                    model.pop(px, None)
+                else:
+                    model[px] = sz
+        for model, worst in ((bids, min), (asks, max)):
+            while len(model) > 800:
+                del model[worst(model)]
+        book = books.apply(
+            frame(
+                [[str(p), s] for p, s in changes[0]],
+                [[str(p), s] for p, s in changes[1]],
+                "update",
+                seq,
+                seq + 1,
+            )
+        )
+        seq += 1
+        if step % 25 == 0:
+            check(book)
+        if step == 399:
+            assert len(bids) > 600 and len(asks) > 600  # past 512: the deepest keys by halving
+    # Delete from the best down: every held level reaches the visible 400 and is checked.
+    while len(bids) > 50:
+        top_b = sorted(bids, reverse=True)[:40]
+        top_a = sorted(asks)[:40]
+        for p in top_b:
+            del bids[p]
+        for p in top_a:
+            del asks[p]
+        book = books.apply(
+            frame(
+                [[str(p), "0"] for p in top_b],
+                [[str(p), "0"] for p in top_a],
+                "update",
+                seq,
+                seq + 1,
+            )
+        )
+        seq += 1
+        check(book)
+    assert book.is_valid
