@@ -371,13 +371,14 @@ cdef int read_int(Cur* c, int64_t* out) noexcept nogil:
     cdef const char* stop = p + 18 if end - p > 18 else end
     cdef uint64_t chunk
     cdef int k
-    if end - p >= 16:
-        # OKX's seqIds have 10-11 digits: two 8-byte steps instead of a loop over the bytes (the
-        # loops below take whatever digits follow, as before).
+    if end - p >= 8:
+        # OKX's seqIds have 10-11 digits: 8-byte steps instead of a loop over the bytes, each
+        # where 8 bytes are readable (the seqId closing a frame, "15493262034}]}", has 14 after
+        # it); the loops below take whatever digits follow, as before.
         k = digits8(p, &chunk)
         v = <int64_t>chunk
         p += k
-        if k == 8:
+        if k == 8 and end - p >= 8:
             k = digits8(p, &chunk)
             v = v * <int64_t>POW10_8[k] + <int64_t>chunk
             p += k
@@ -736,6 +737,7 @@ cdef int read_ts(Cur* c, int64_t* out) noexcept nogil:
     cdef const char* s
     cdef Py_ssize_t n, i
     cdef int64_t v = 0
+    cdef uint64_t chunk, chunk2
     skip_ws(c)
     if c.p < c.end and c.p[0] != c'"':
         return read_int(c, out)
@@ -743,6 +745,14 @@ cdef int read_ts(Cur* c, int64_t* out) noexcept nogil:
     if read_plain_string(c, &s, &n, "malformed ts") < 0:
         return -1
     if n == 0 or n > 18:
+        c.p = at
+        return fail(c, "malformed ts")
+    if n == 13 and c.end - s >= 16:
+        # Milliseconds since 1970 have 13 digits until the year 2286: two 8-byte steps (the
+        # string's closing quote ends the second).
+        if digits8(s, &chunk) == 8 and digits8(s + 8, &chunk2) == 5:
+            out[0] = <int64_t>(chunk * 100000 + chunk2)
+            return 0
         c.p = at
         return fail(c, "malformed ts")
     for i in range(n):
