@@ -82,7 +82,9 @@ def stream_file(name: str, directory: Path) -> Path:
 
 
 @functools.cache
-def checksum_stream(n_inst: int, updates: int, checksum: str) -> tuple[list[bytes], list[bytes]]:
+def checksum_stream(
+    n_inst: int, updates: int, checksum: str, grouped: bool = False
+) -> tuple[list[bytes], list[bytes]]:
     """(snapshots, updates) like ``synthetic_stream`` (same instruments, 400-level ``books``) with the
     checksum field as chosen: ``"zero"`` (``checksum: 0``, what OKX sends since 2026-06-23, so
     nothing is verified) or ``"crc"`` (the legacy CRC32, verified on every frame).
@@ -92,14 +94,39 @@ def checksum_stream(n_inst: int, updates: int, checksum: str) -> tuple[list[byte
     Generated here, each frame would sit among the generator's freed objects, scattered over
     tens of MB: reading it then costs cache and TLB misses that no live feed has (on the
     benchmark machine about 0.3 µs a frame more for ``Books.apply`` and ``orjson.loads`` alike;
-    bench/BENCHMARKS.md, fourth round)."""
-    out = subprocess.run(
-        [sys.executable, __file__, "checksum-stream", str(n_inst), str(updates), checksum],
-        stdout=subprocess.PIPE,
-        check=True,
-    ).stdout
+    bench/BENCHMARKS.md, fourth round). ``grouped``: the same frames with each instrument's in a
+    run of its own (in its order), in the instruments' order."""
+    return _from_child("checksum-stream", str(n_inst), str(updates), checksum, grouped)
+
+
+@functools.cache
+def copies_stream(
+    n_copies: int, updates: int, grouped: bool = False
+) -> tuple[list[bytes], list[bytes]]:
+    """``checksum_stream(1, ...)``'s instrument as ``n_copies`` books under as many instIds (its
+    name with a letter added), interleaved in the order of ``checksum_stream(n_copies, ...)``'s
+    instruments, each copy replaying the one instrument's frames from the start: as many books
+    as that stream, all of one shape. Laid out, and ``grouped``, like ``checksum_stream``."""
+    return _from_child("copies-stream", str(n_copies), str(updates), "zero", grouped)
+
+
+def _from_child(*args: str | bool) -> tuple[list[bytes], list[bytes]]:
+    cmd = [sys.executable, __file__, *(str(a) for a in args[:-1])]
+    if args[-1]:
+        cmd.append("grouped")
+    out = subprocess.run(cmd, stdout=subprocess.PIPE, check=True).stdout
     snapshots, frames = marshal.loads(out)
     return snapshots, frames
+
+
+def group(snapshots: list[bytes], frames: list[bytes]) -> tuple[list[bytes], list[bytes]]:
+    """The frames with each book's in a run of its own, books in their snapshots' order."""
+    order = {_inst_of(s): j for j, s in enumerate(snapshots)}
+    return snapshots, sorted(frames, key=lambda f: order[_inst_of(f)])
+
+
+def _inst_of(frame: bytes) -> bytes:
+    return frame.split(b'"instId":"', 1)[1].split(b'"', 1)[0]
 
 
 def generate_checksum_stream(
@@ -117,14 +144,40 @@ def generate_checksum_stream(
     return snapshots, [rng.choice(books).next_update_frame() for _ in range(updates)]
 
 
+def generate_copies_stream(n_copies: int, updates: int) -> tuple[list[bytes], list[bytes]]:
+    """What ``copies_stream`` returns, generated in this process."""
+    (snapshot,), frames = generate_checksum_stream(1, updates, "zero")
+    _, mixed = generate_checksum_stream(n_copies, updates, "zero")
+    name = stream_instruments(1)[0].encode()
+    order = {inst.encode(): j for j, inst in enumerate(stream_instruments(n_copies))}
+    tags = [b'"instId":"%s-%c"' % (name, 65 + j) for j in range(n_copies)]
+    plain = b'"instId":"%s"' % name
+    snapshots = [snapshot.replace(plain, tag, 1) for tag in tags]
+    taken = [0] * n_copies
+    out = []
+    for frame in mixed:
+        j = order[frame.split(b'"instId":"', 1)[1].split(b'"', 1)[0]]
+        out.append(frames[taken[j]].replace(plain, tags[j], 1))
+        taken[j] += 1
+    return snapshots, out
+
+
 def stream_instruments(n: int) -> list[str]:
     """The instIds ``synthetic_stream(n)`` uses."""
     return [f.split(b'"instId":"')[1].split(b'"')[0].decode() for f in synthetic_stream(n, 0, SEED)]
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 5 and sys.argv[1] == "checksum-stream":
-        stream = generate_checksum_stream(int(sys.argv[2]), int(sys.argv[3]), sys.argv[4])
-        sys.stdout.buffer.write(marshal.dumps(stream))
+    argv = sys.argv[1:]
+    grouped = argv[-1:] == ["grouped"]
+    argv = argv[:-1] if grouped else argv
+    if len(argv) == 4 and argv[0] == "checksum-stream":
+        stream = generate_checksum_stream(int(argv[1]), int(argv[2]), argv[3])
+    elif len(argv) == 4 and argv[0] == "copies-stream":
+        stream = generate_copies_stream(int(argv[1]), int(argv[2]))
     else:
-        raise SystemExit("usage: frames.py checksum-stream INSTRUMENTS UPDATES zero|crc")
+        raise SystemExit(
+            "usage: frames.py checksum-stream|copies-stream INSTRUMENTS UPDATES zero|crc [grouped]"
+        )
+    # Grouped here, before they are written, so that they are read back in that order.
+    sys.stdout.buffer.write(marshal.dumps(group(*stream) if grouped else stream))

@@ -41,7 +41,7 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from frames import SEED, checksum_stream
+from frames import SEED, checksum_stream, copies_stream
 
 import okxbook
 
@@ -157,6 +157,25 @@ def update_rounds(n_inst: int, checksum: str, rounds: int) -> dict[str, list[flo
     assert all(b.is_valid for b in final)
     if checksum == "crc":
         assert sum(b.checksum_ok for b in final) == len(snapshots) + len(updates)
+    return res
+
+
+def interleave_rounds(rounds: int) -> dict[str, list[float]]:
+    """What the 10-instrument figure is made of (checksum 0, ``Books.apply`` alone), per round:
+    the 10-instrument frames as they come and the same frames with each instrument's in a run of
+    its own (same books, same frames, only the order differs); then the same two orders for ten
+    books of one instrument (``frames.copies_stream``), which have the ten books' memory but one
+    instrument's number shapes and depths."""
+    streams = {
+        "10 instruments, interleaved": checksum_stream(10, UPDATES, "zero"),
+        "10 instruments, one at a time": checksum_stream(10, UPDATES, "zero", grouped=True),
+        "10 books of one instrument, interleaved": copies_stream(10, UPDATES),
+        "10 books of one instrument, one at a time": copies_stream(10, UPDATES, grouped=True),
+    }
+    res: dict[str, list[float]] = {name: [] for name in streams}
+    for _ in range(rounds):
+        for name, (snapshots, updates) in streams.items():
+            res[name].append(okxbook_pass(snapshots, updates, read_top=False))
     return res
 
 
@@ -372,6 +391,18 @@ def main() -> None:
             f"{ten['okxbook'] / one['okxbook']:.2f}× in µs, "
             f"{ten['okxbook / orjson.loads'] / one['okxbook / orjson.loads']:.2f}× in ratio to orjson"
         )
+
+    mix = interleave_rounds(rounds)
+    figures["interleaving"] = {k: med(v) for k, v in mix.items()}
+    names = list(mix)
+    print(
+        "\nWhat the 10-instrument figure is made of (checksum 0, `Books.apply` alone, µs a frame): "
+        + "; ".join(f"{k} {med(v):.2f}" for k, v in mix.items())
+        + f". Interleaving 10 instruments costs {ratio(mix[names[0]], mix[names[1]]):.2f}× the same"
+        f" frames one instrument at a time; interleaving 10 books of one instrument costs"
+        f" {ratio(mix[names[2]], mix[names[3]]):.2f}×."
+    )
+    print()
 
     snap = snapshot_rounds(rounds)
     figures["snapshot"] = {
