@@ -93,8 +93,8 @@ def checksum_stream(
     after another in memory, as frames do in a receive buffer or in a capture being replayed.
     Generated here, each frame would sit among the generator's freed objects, scattered over
     tens of MB: reading it then costs cache and TLB misses that no live feed has (on the
-    benchmark machine about 0.3 µs a frame more for ``Books.apply`` and ``orjson.loads`` alike;
-    bench/BENCHMARKS.md, fourth round). ``grouped``: the same frames with each instrument's in a
+    benchmark machine 0.20-0.25 µs a frame more for ``Books.apply``, from nothing to 0.4 µs for
+    ``orjson.loads``; bench/BENCHMARKS.md, fourth round). ``grouped``: the same frames with each instrument's in a
     run of its own (in its order), in the instruments' order."""
     return _from_child("checksum-stream", str(n_inst), str(updates), checksum, grouped)
 

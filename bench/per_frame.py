@@ -402,7 +402,6 @@ def main() -> None:
         f" frames one instrument at a time; interleaving 10 books of one instrument costs"
         f" {ratio(mix[names[2]], mix[names[3]]):.2f}×."
     )
-    print()
 
     snap = snapshot_rounds(rounds)
     figures["snapshot"] = {
