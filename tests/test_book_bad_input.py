@@ -132,24 +132,19 @@ BAD = {
     ),
     "ts-letters": (swap(b'"ts":"1700000000001"', b'"ts":"17000x"'), FrameError, "ts", b'"17000x"'),
     # 13 characters, the length a millisecond ts has: read in two 8-byte steps
-    "ts-13-letter-head": (
-        swap(b'"ts":"1700000000001"', b'"ts":"17000x0000001"'),
-        FrameError,
-        "ts",
-        b'"17000x0000001"',
-    ),
-    "ts-13-letter-tail": (
-        swap(b'"ts":"1700000000001"', b'"ts":"17000000000x1"'),
-        FrameError,
-        "ts",
-        b'"17000000000x1"',
-    ),
-    "ts-13-minus": (
-        swap(b'"ts":"1700000000001"', b'"ts":"-700000000001"'),
-        FrameError,
-        "ts",
-        b'"-700000000001"',
-    ),
+    **{
+        f"ts-13-{where}": (
+            swap(b'"ts":"1700000000001"', b'"ts":"%s"' % ts),
+            FrameError,
+            "ts",
+            b'"%s"' % ts,
+        )
+        for where, ts in (
+            ("letter-head", b"17000x0000001"),
+            ("letter-tail", b"17000000000x1"),
+            ("minus", b"-700000000001"),
+        )
+    },
     "data-object": (
         swap(b'"data":[{', b'"data":{"x":[{').replace(b"}]}", b"}]}}"),
         FrameError,
